@@ -1,0 +1,179 @@
+# elp: e-learning platform backend. One Makefile for the whole tree.
+#
+#   make            build everything into build/
+#   make SAN=1      build with AddressSanitizer + UBSan into build/san/
+#   make test       unit + integration tests, then again under SAN=1, + fuzz
+#   make run        install deps, build, start the whole stack (foreground)
+#   make start/stop the same stack in the background
+#   make fuzz       longer libFuzzer runs of the codecs
+#   make bench      gateway vs nginx benchmark (docs/benchmarks.md)
+
+CC	?= cc
+SAN	?= 0
+V	?= 0
+
+ifeq ($(SAN),1)
+BUILD	?= build/san
+OPT	 = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	   -fno-sanitize-recover=undefined
+LDSAN	 = -fsanitize=address,undefined
+else
+BUILD	?= build
+OPT	 = -O2 -g -D_FORTIFY_SOURCE=2
+LDSAN	 =
+endif
+
+PKGS	 = libxml-2.0 jansson libcurl openssl libmariadb libsystemd \
+	   libargon2 libmagic
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN	 = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wshadow -Wpointer-arith -Wcast-qual
+CFLAGS	+= -std=c11 $(WARN) $(OPT) -fstack-protector-strong -fPIE \
+	   -D_GNU_SOURCE -Ishared -Iproxy $(PKG_CFLAGS)
+LDFLAGS	+= -pie -Wl,-z,relro,-z,now $(LDSAN)
+LDLIBS	 = $(PKG_LIBS) -lfcgi -lpthread
+
+ifeq ($(V),0)
+Q	 = @
+E	 = @printf '  %-6s %s\n'
+else
+Q	 =
+E	 = @true
+endif
+
+# --- sources ---------------------------------------------------------------
+ELP_SRC	  := $(sort $(wildcard shared/*.c))
+ELP_OBJ	  := $(ELP_SRC:%.c=$(BUILD)/%.o)
+LIBELP	  := $(BUILD)/libelp.a
+
+PROXY_SRC := $(sort $(filter-out proxy/main.c,$(wildcard proxy/*.c)))
+PROXY_OBJ := $(PROXY_SRC:%.c=$(BUILD)/%.o)
+LIBPROXY  := $(BUILD)/libproxy.a
+GATEWAY	  := $(BUILD)/bin/elp-gateway
+
+APPS	  := $(notdir $(patsubst %/,%,$(dir $(wildcard fcgi-apps/*/main.c))))
+APP_BINS  := $(APPS:%=$(BUILD)/bin/elp-%)
+
+UNIT_SRC  := $(sort $(wildcard t/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/%)
+HELPER_SRC:= $(sort $(wildcard t/helper/*.c))
+HELPER_BINS := $(HELPER_SRC:t/helper/%.c=$(BUILD)/t/helper/%)
+
+ALL_BINS  := $(GATEWAY) $(APP_BINS) $(HELPER_BINS)
+
+.PHONY: all test test-once unit integ fuzz fuzz-short bench run start stop \
+	check-headers clean install-deps db-start db-stop format
+all: $(ALL_BINS) $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	$(E) CC $<
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBELP): $(ELP_OBJ)
+	$(E) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBPROXY): $(PROXY_OBJ)
+	$(E) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(GATEWAY): $(BUILD)/proxy/main.o $(LIBPROXY) $(LIBELP)
+	$(E) LD $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Each app links its own objects with libelp.
+.SECONDEXPANSION:
+$(BUILD)/bin/elp-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard fcgi-apps/$$*/*.c)) $(LIBELP)
+	$(E) LD $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link libproxy too, so the gateway's codecs are testable.
+# Extra link flags per test (e.g. -Wl,--wrap=) go in t/unit/test_X.ldflags.
+$(BUILD)/t/test_%: $(BUILD)/t/unit/test_%.o $(LIBPROXY) $(LIBELP)
+	$(E) LD $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBPROXY) $(LIBELP) \
+	    $(shell cat t/unit/test_$*.ldflags 2>/dev/null) $(LDLIBS) -lcmocka
+
+$(BUILD)/t/helper/%: $(BUILD)/t/helper/%.o $(LIBPROXY) $(LIBELP)
+	$(E) LD $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# --- tests -----------------------------------------------------------------
+# make test: everything once normally, once under sanitizers, then a short
+# fuzz run. t/run prints the summary line last.
+test:
+	$(Q)./t/run all
+
+# One pass with the current SAN setting (used by t/run).
+test-once: all
+	$(Q)BUILD=$(BUILD) ./t/run once
+
+unit: all
+	$(Q)BUILD=$(BUILD) ./t/run unit
+
+integ: all
+	$(Q)BUILD=$(BUILD) ./t/run integ
+
+# --- fuzzing (clang + libFuzzer) ------------------------------------------
+FUZZ_SRC  := $(sort $(wildcard t/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRC:t/fuzz/%.c=build/fuzz/%)
+FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -Ishared -Iproxy \
+	      -fsanitize=fuzzer,address,undefined
+FUZZ_TIME ?= 60
+
+build/fuzz/fuzz_%: t/fuzz/fuzz_%.c proxy/%.c $(wildcard proxy/*.h shared/*.h)
+	$(E) FUZZ $@
+	@mkdir -p $(dir $@)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ t/fuzz/fuzz_$*.c proxy/$*.c
+
+fuzz: $(FUZZ_BINS)
+	$(Q)for f in $(FUZZ_BINS); do \
+	    mkdir -p var/fuzz/$$(basename $$f) && \
+	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	        var/fuzz/$$(basename $$f) t/fuzz/corpus/$$(basename $$f) \
+	        || exit 1; \
+	done
+
+fuzz-short:
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_TIME=10
+
+# --- running the stack ----------------------------------------------------
+install-deps:
+	$(Q)./scripts/install-deps
+
+run: install-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./scripts/stack run
+
+start: install-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./scripts/stack start
+
+stop:
+	$(Q)./scripts/stack stop
+
+bench: all
+	$(Q)./scripts/bench
+
+# --- hygiene ----------------------------------------------------------------
+HEADERS := $(sort $(wildcard shared/*.h proxy/*.h fcgi-apps/*/*.h))
+check-headers:
+	$(Q)for h in $(HEADERS); do \
+	    printf '#include "%s"\n' "$$h" | \
+	    $(CC) $(CFLAGS) -I. -x c -fsyntax-only - || exit 1; \
+	done; echo "  headers: $(words $(HEADERS)) self-contained"
+
+format:
+	$(Q)clang-format -i $(ELP_SRC) $(PROXY_SRC) $(HEADERS)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,137 @@
+/*
+ * app: the FastCGI application framework over libfcgi.
+ *
+ * A service declares a route table of METHOD + path pattern (with {var}
+ * captures) and handlers. app_serve() handles one accepted FastCGI request:
+ * it matches the route, answers 404 (no such path) or 405 with Allow (path
+ * known, method not), runs the handler, and guarantees exactly one
+ * response, in the contract's JSON envelope for every error.
+ *
+ * The path routed on is the FastCGI param SCRIPT_NAME followed by
+ * PATH_INFO; the query string is QUERY_STRING; the request id REQUEST_ID.
+ */
+#ifndef ELP_APP_H
+#define ELP_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fcgiapp.h>
+#include <jansson.h>
+
+#define APP_MAX_CAPS	8	/* {var} captures per pattern */
+#define APP_MAX_PATH	2048	/* longer paths get 414 */
+
+struct app_req;
+
+/* A handler writes its response with app_ok/app_fail/app_send_*. If it
+ * returns without responding, the framework sends a 500 envelope. */
+typedef void (*app_handler)(struct app_req *);
+
+struct app_route {
+	const char	*ar_method;	/* "GET", "POST", ... */
+	const char	*ar_pattern;	/* "/course/{courseId}" */
+	app_handler	 ar_handler;
+};
+
+struct app {
+	const struct app_route	*a_routes;
+	size_t			 a_nroutes;
+	uint64_t		 a_max_body;	/* bytes; larger gets 413 */
+	void			*a_ctx;		/* service state (db, cfg) */
+};
+
+struct app_cap {
+	char	name[32];
+	char	*value;		/* percent-decoded, NUL-terminated */
+};
+
+struct app_req {
+	FCGX_Request		*r_fx;
+	const struct app	*r_app;
+	const char		*r_method;
+	char			*r_path;	/* SCRIPT_NAME + PATH_INFO */
+	const char		*r_query;	/* QUERY_STRING, "" if none */
+	const char		*r_reqid;	/* REQUEST_ID or "-" */
+	struct app_cap		 r_caps[APP_MAX_CAPS];
+	size_t			 r_ncaps;
+	char			*r_body;	/* NUL-terminated once read */
+	size_t			 r_body_len;
+	int			 r_body_read;
+	int			 r_responded;
+	int			 r_status;	/* status sent */
+	void			*r_ctx;		/* = app->a_ctx */
+};
+
+/*
+ * Handles one request accepted on <fx>: route, run, respond. Never exits
+ * the process; all failures end in an envelope response.
+ */
+void	 app_serve(const struct app *, FCGX_Request *fx);
+
+/*
+ * Matches <method> <path> against the table. Returns the route, or NULL;
+ * on NULL *<path_known> tells whether some other method matches the path
+ * (for 405) and, if <allow> is not NULL, the allowed methods are written
+ * to it comma-separated. Captures go into <req>. Exposed for unit tests.
+ */
+const struct app_route	*app_match(const struct app *, const char *method,
+			    const char *path, struct app_req *req,
+			    int *path_known, char *allow, size_t allowlen);
+
+/* FastCGI param <name> or NULL. */
+const char	*app_param(struct app_req *, const char *name);
+/* Value of capture {name}, decoded, or NULL. */
+const char	*app_cap(struct app_req *, const char *name);
+
+/*
+ * Finds query parameter <name> in <query>, percent-decodes it ('+' as
+ * space) into <out> (NUL-terminated). Returns 1 if found, 0 if absent,
+ * -1 if malformed or longer than <outlen> - 1.
+ */
+int	 app_query_get(const char *query, const char *name, char *out,
+	    size_t outlen);
+
+/*
+ * Parses an optional integer query parameter. Returns 0 with *<out> set
+ * (to <def> when absent), or -1 when present but not a decimal integer in
+ * [min, max] of long long. Does not respond.
+ */
+int	 app_query_int(struct app_req *, const char *name, long long def,
+	    long long *out);
+
+/*
+ * Reads the request body (CONTENT_LENGTH bytes, at most a_max_body).
+ * Returns 0 with r_body/r_body_len set, or -1 after responding (413 too
+ * large, 400 short/unreadable body).
+ */
+int	 app_read_body(struct app_req *);
+
+/*
+ * Reads the body and parses it as a JSON object. Returns a new reference
+ * (caller decrefs), or NULL after responding 400 with a message saying what
+ * is wrong (missing body, not JSON with line/column, not an object).
+ */
+json_t	*app_json_body(struct app_req *);
+
+/* Adds a response header; valid only before the response is sent. */
+void	 app_header(struct app_req *, const char *name, const char *value);
+
+/* Sends <status> with the success envelope around <body> (stolen). */
+void	 app_ok(struct app_req *, int status, json_t *body);
+/* Sends <status> with the failure envelope and a formatted message. */
+void	 app_fail(struct app_req *, int status, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* Sends <status> with <json> (stolen) as the whole body. */
+void	 app_send_json(struct app_req *, int status, json_t *json);
+/* Sends raw bytes with <ctype>. */
+void	 app_send_raw(struct app_req *, int status, const char *ctype,
+	    const void *body, size_t len);
+
+/*
+ * The worker loop: accepts requests on listening socket <fd> and serves
+ * them with <app> until pool_should_stop(). Returns 0 on orderly stop.
+ */
+int	 app_worker_loop(const struct app *, int fd);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * cfg: XML configuration files validated against an XSD, read through
+ * key tables.
+ *
+ * Loading = libxml2 parse + XSD validation + semantic checks by the caller.
+ * Every problem is reported as "file:line: reason" (log_warnx) and counted
+ * in cd_nerr; callers check all keys and refuse the load when cd_nerr > 0,
+ * so an operator sees every mistake at once.
+ *
+ * Each attribute a program reads is one struct cfg_key entry: name, type,
+ * default, bounds and the offset of its field in a destination struct.
+ */
+#ifndef ELP_CFG_H
+#define ELP_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libxml/tree.h>
+
+struct cfg_doc {
+	xmlDocPtr	 cd_doc;
+	char		*cd_path;	/* as given to cfg_load() */
+	int		 cd_nerr;	/* errors reported so far */
+};
+
+enum cfg_type {
+	CFG_T_STR = 0,	/* char *, xstrdup'ed; free with cfg_release_keys */
+	CFG_T_INT,	/* int64_t, decimal, within [min, max] */
+	CFG_T_BOOL,	/* int: "yes"/"no"/"true"/"false"/"on"/"off"/1/0 */
+	CFG_T_SIZE,	/* uint64_t bytes: "64k", "1m" (util_parse_size) */
+	CFG_T_DURATION,	/* uint64_t milliseconds: "2s", "250ms" */
+	CFG_T_OCTAL,	/* int: file mode such as "0660" */
+	CFG_T_COUNT
+};
+
+struct cfg_key {
+	const char	*ck_name;	/* attribute name */
+	enum cfg_type	 ck_type;
+	const char	*ck_def;	/* default as text; NULL = required */
+	int64_t		 ck_min;	/* bounds for INT/SIZE/DURATION; */
+	int64_t		 ck_max;	/*   min == max == 0: unbounded */
+	size_t		 ck_off;	/* offsetof(dest struct, field) */
+};
+
+/*
+ * Parses <path> and validates it against the schema at <xsd>. Returns 0
+ * with <cd> filled, or -1 after logging every error as file:line: reason
+ * (<cd> is then released). Network access and entity expansion are off.
+ */
+int	 cfg_load(struct cfg_doc *cd, const char *path, const char *xsd);
+void	 cfg_release(struct cfg_doc *cd);
+
+/* Root element of a loaded document. */
+xmlNodePtr	 cfg_root(const struct cfg_doc *cd);
+
+/*
+ * Returns the first element child of <parent> named <name> after <prev>
+ * (NULL to start), or NULL when none is left. Borrowed pointer.
+ */
+xmlNodePtr	 cfg_next(xmlNodePtr parent, xmlNodePtr prev, const char *name);
+
+/*
+ * Reads the attributes of <node> described by <keys> into the struct at
+ * <dst>, applying defaults for absent ones. Each bad value is reported as
+ * file:line and counted in <cd>. Returns 0, or -1 if any key failed.
+ */
+int	 cfg_read(struct cfg_doc *cd, xmlNodePtr node,
+	    const struct cfg_key *keys, size_t nkeys, void *dst);
+
+/* Frees the CFG_T_STR fields that cfg_read() stored in <dst>. */
+void	 cfg_release_keys(const struct cfg_key *keys, size_t nkeys, void *dst);
+
+/* Reports "file:line: reason" for <node> and counts the error. */
+void	 cfg_error(struct cfg_doc *cd, xmlNodePtr node, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Finds schema <name> (e.g. "gateway.xsd") for config file <conf>: tries
+ * "<dir of conf>/schema/<name>" then "<dir of conf>/../schema/<name>".
+ * Returns a heap path (caller frees) or NULL when neither exists.
+ */
+char	*cfg_schema_path(const char *conf, const char *name);
+
+#endif
