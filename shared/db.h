@@ -7,6 +7,15 @@
  * row callback, so handlers never see MYSQL_BIND. A lost connection
  * (server gone, restarted) is reconnected on the next call; a statement
  * outside a transaction is retried once after reconnecting.
+ *
+ * Every connection runs with time_zone '+00:00' and a strict sql_mode
+ * (STRICT_ALL_TABLES), so over-long or out-of-range values fail with
+ * DB_E_DATA instead of being cut. The count db_exec() returns for an
+ * UPDATE is the number of rows matched, changed or not (CLIENT_FOUND_ROWS).
+ * At most 64 parameters per statement and 64 cached statements per struct
+ * db (least recently used evicted). Only "database connection lost" and
+ * "database reconnected" (or "unreachable" once per outage) are logged;
+ * other failures are for the caller to log with db_errmsg().
  */
 #ifndef ELP_DB_H
 #define ELP_DB_H
@@ -76,7 +85,12 @@ struct db;
 struct db	*db_new(const struct db_cfg *cfg);
 void		 db_free(struct db *);
 
-/* Connects if not connected. Returns 0 or -1 (db_error() tells why). */
+/*
+ * Connects if not connected. Returns 0 or -1 with DB_E_CONN: server not
+ * reachable, access denied, or a password file that is missing or that
+ * group or others may access (the message names the path, never the
+ * password).
+ */
 int		 db_connect(struct db *);
 /* Round trip to the server, reconnecting if needed. 0 or -1. */
 int		 db_ping(struct db *);
@@ -90,7 +104,14 @@ int		 db_ping(struct db *);
 long long	 db_exec(struct db *, const char *sql, const struct db_val *p,
 		    size_t np, db_row_cb cb, void *arg);
 
-/* Transactions. While one is open no automatic retry happens. 0 or -1. */
+/*
+ * Transactions. While one is open no automatic retry happens. 0 or -1.
+ * If the connection is lost inside a transaction, the transaction is gone:
+ * that db_exec() and every later one fail with DB_E_CONN until the caller
+ * ends it; db_commit() then fails (DB_E_CONN) and db_rollback() returns 0.
+ * db_begin() inside a transaction and db_commit() outside one fail with
+ * DB_E_OTHER; db_rollback() outside one is a no-op returning 0.
+ */
 int		 db_begin(struct db *);
 int		 db_commit(struct db *);
 int		 db_rollback(struct db *);
