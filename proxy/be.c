@@ -1,0 +1,549 @@
+/*
+ * be: the backend side of an exchange: FastCGI connections to instances,
+ * kept alive in a pool per instance, and the byte pumps between a backend
+ * socket and its client connection.
+ *
+ * A connection is opened non-blocking; the request (BEGIN_REQUEST with
+ * FCGI_KEEP_CONN, PARAMS, STDIN) is queued in b_out by the client side and
+ * written as the socket accepts it. Responses are decoded with the pure
+ * codec in fcgi.c; STDOUT goes to the client through conn_resp_*(), STDERR
+ * to the error log tagged with the instance. After END_REQUEST the
+ * connection goes back to its instance's idle pool.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+
+#define BE_READ_CHUNK	16384
+
+static const char *const be_state_names[BE_ST_COUNT] = {
+	"connecting", "idle", "send", "recv", "done", "closing",
+};
+
+const char *
+be_state_str(enum be_state st)
+{
+	return st < BE_ST_COUNT ? be_state_names[st] : "?";
+}
+
+static void
+be_set_state(struct bconn *b, enum be_state st)
+{
+	log_debug("%s: %s fd %d: %s -> %s", __func__, b->b_ins->ins_name,
+	    b->b_fd, be_state_str(b->b_state), be_state_str(st));
+	b->b_state = st;
+}
+
+static void	be_io_cb(struct ev *, int, void *, uint32_t);
+static void	be_io(struct bconn *, uint32_t);
+
+/* Closes <b> now-ish: unregisters it and queues the free. */
+static void
+be_close(struct bconn *b)
+{
+	if (b->b_state == BE_ST_CLOSING)
+		return;
+	ev_del(&gw->w_ev, b->b_fd);
+	be_set_state(b, BE_ST_CLOSING);
+	b->b_ins->ins_nconn--;
+	b->b_next = gw->w_bclosing;
+	gw->w_bclosing = b;
+}
+
+void
+be_reap(void)
+{
+	struct bconn *b;
+
+	while ((b = gw->w_bclosing) != NULL) {
+		gw->w_bclosing = b->b_next;
+		close(b->b_fd);
+		buf_release(&b->b_in);
+		buf_release(&b->b_out);
+		free(b);
+	}
+}
+
+static struct bconn *
+be_connect(struct instance *ins)
+{
+	struct bconn *b;
+	int fd;
+
+	fd = socket(ins->ins_addr.ga_ss.ss_family, SOCK_STREAM |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("%s: socket", ins->ins_name);
+		return NULL;
+	}
+	if (connect(fd, (struct sockaddr *)&ins->ins_addr.ga_ss,
+	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) {
+		log_warn("%s: connect", ins->ins_name);
+		close(fd);
+		return NULL;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->b_fd = fd;
+	b->b_ins = ins;
+	b->b_state = BE_ST_CONNECTING;
+	if (ev_add(&gw->w_ev, fd, be_io_cb, b) == -1) {
+		log_warn("%s: epoll", ins->ins_name);
+		close(fd);
+		free(b);
+		return NULL;
+	}
+	ins->ins_nconn++;
+	return b;
+}
+
+int
+be_start(struct conn *c, struct instance *ins)
+{
+	struct bconn *b;
+
+	if ((b = ins->ins_idle) != NULL) {
+		ins->ins_idle = b->b_next;
+		b->b_next = NULL;
+		b->b_flags |= BE_F_REUSED;
+		be_set_state(b, BE_ST_SEND);
+	} else if ((b = be_connect(ins)) == NULL)
+		return -1;
+	else
+		b->b_flags &= ~BE_F_REUSED;
+	b->b_flags &= ~(BE_F_HEADDONE | BE_F_GOTBYTE | BE_F_STDIN_END);
+	b->b_conn = c;
+	b->b_reqid = 1;
+	fcgi_dec_init(&b->b_dec, b->b_reqid);
+	buf_reset(&b->b_in);
+	/* The client side built BEGIN_REQUEST + PARAMS in c_fcgi; it keeps
+	 * them until the exchange ends so a retry can resend them. */
+	buf_reset(&b->b_out);
+	buf_append(&b->b_out, buf_data(&c->c_fcgi), buf_avail(&c->c_fcgi));
+	buf_reset(&c->c_rhead);
+	c->c_be = b;
+	c->c_ins = ins;
+	c->c_t_be = util_now_ms();
+	ins->ins_outstanding++;
+	b->b_deadline = c->c_t_be + (b->b_state == BE_ST_CONNECTING ?
+	    gw->w_conf->gc_to.to_connect : gw->w_conf->gc_to.to_response);
+	if (b->b_state != BE_ST_CONNECTING)
+		be_pump(b);
+	return 0;
+}
+
+void
+be_release(struct bconn *b, int reuse)
+{
+	struct instance *ins = b->b_ins;
+	struct conn *c = b->b_conn;
+
+	if (c != NULL) {
+		c->c_be = NULL;
+		ins->ins_outstanding--;
+	}
+	b->b_conn = NULL;
+	if (reuse && b->b_state == BE_ST_DONE && buf_avail(&b->b_in) == 0) {
+		buf_reset(&b->b_out);
+		be_set_state(b, BE_ST_IDLE);
+		b->b_idle_since = util_now_ms();
+		b->b_next = ins->ins_idle;
+		ins->ins_idle = b;
+	} else
+		be_close(b);
+	up_slot_freed(ins);
+}
+
+/* Writes queued request bytes. Returns 0, or -1 when the socket failed. */
+static int
+be_flush(struct bconn *b)
+{
+	ssize_t n;
+
+	while (buf_avail(&b->b_out) > 0 && (b->b_flags & BE_F_WR)) {
+		n = write(b->b_fd, buf_data(&b->b_out), buf_avail(&b->b_out));
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				b->b_flags &= ~BE_F_WR;
+				break;
+			}
+			return -1;
+		}
+		if (b->b_conn != NULL)
+			b->b_conn->c_flags |= CONN_F_SENT_BE;
+		buf_consume(&b->b_out, (size_t)n);
+	}
+	return 0;
+}
+
+/* Appends one STDIN record with <len> bytes of <data> (<= 65535). */
+void
+be_put_stdin(struct bconn *b, const char *data, size_t len)
+{
+	size_t pad = fcgi_padding(len);
+
+	buf_reserve(&b->b_out, FCGI_HEADER_LEN + len + pad);
+	buf_commit(&b->b_out, fcgi_put_stdin_header(buf_tail(&b->b_out),
+	    buf_room(&b->b_out), b->b_reqid, len));
+	buf_append(&b->b_out, data, len);
+	buf_append(&b->b_out, fcgi_zero_pad, pad);
+}
+
+void
+be_end_stdin(struct bconn *b)
+{
+	if (b->b_flags & BE_F_STDIN_END)
+		return;
+	buf_reserve(&b->b_out, FCGI_HEADER_LEN);
+	buf_commit(&b->b_out, fcgi_put_stdin_header(buf_tail(&b->b_out),
+	    buf_room(&b->b_out), b->b_reqid, 0));
+	b->b_flags |= BE_F_STDIN_END;
+}
+
+int
+be_out_room(const struct bconn *b)
+{
+	return buf_avail(&b->b_out) < gw->w_conf->gc_lim.lim_buffer;
+}
+
+/* Fails the exchange: the client gets <status> unless a head went out. */
+static void
+be_fail(struct bconn *b, int status, const char *why)
+{
+	struct conn *c = b->b_conn;
+
+	log_warnx("%s: %s", b->b_ins->ins_name, why);
+	b->b_conn = NULL;
+	if (c != NULL) {
+		c->c_be = NULL;
+		b->b_ins->ins_outstanding--;
+	}
+	be_close(b);
+	if (c != NULL)
+		conn_fail(c, status, why);
+	up_slot_freed(b->b_ins);
+}
+
+/* Removes idle <b> from its instance's pool list. */
+static void
+be_unpool(struct bconn *b)
+{
+	struct bconn **pp;
+
+	for (pp = &b->b_ins->ins_idle; *pp != NULL; pp = &(*pp)->b_next)
+		if (*pp == b) {
+			*pp = b->b_next;
+			b->b_next = NULL;
+			return;
+		}
+}
+
+/* An idle pooled connection became readable: the app closed it (worker
+ * restart) or broke the protocol. Either way it is useless now. */
+static void
+be_idle_event(struct bconn *b)
+{
+	log_debug("%s: %s: idle connection closed by the backend", __func__,
+	    b->b_ins->ins_name);
+	be_unpool(b);
+	be_close(b);
+}
+
+void
+be_sweep(uint64_t now)
+{
+	struct instance *ins;
+	struct bconn *b, *next;
+	size_t i;
+	uint64_t ttl = gw->w_conf->gc_to.to_backend_idle;
+
+	for (i = 0; i < gw->w_conf->gc_ninstances; i++) {
+		ins = &gw->w_conf->gc_instances[i];
+		for (b = ins->ins_idle; b != NULL; b = next) {
+			next = b->b_next;
+			if (now - b->b_idle_since >= ttl) {
+				be_unpool(b);
+				be_close(b);
+			}
+		}
+	}
+}
+
+/* Logs backend STDERR line by line, tagged with the instance. */
+static void
+be_stderr(struct bconn *b, struct str s)
+{
+	const char *p = s.p, *end = s.p + s.len, *nl;
+	int len;
+
+	while (p < end) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		len = (int)((nl - p) > 1024 ? 1024 : (nl - p));
+		if (len > 0)
+			log_warnx("%s: stderr: %.*s", b->b_ins->ins_name, len,
+			    p);
+		p = nl + 1;
+	}
+}
+
+/* STDOUT bytes: CGI head first (accumulated until complete), then body. */
+static int
+be_stdout(struct bconn *b, struct str s)
+{
+	struct conn *c = b->b_conn;
+	struct fcgi_cgi_head head;
+	struct fcgi_head_limits lim;
+	ssize_t n;
+
+	if (b->b_flags & BE_F_HEADDONE)
+		return conn_resp_body(c, s.p, s.len);
+	buf_append(&c->c_rhead, s.p, s.len);
+	lim.hl_max_bytes = gw->w_conf->gc_lim.lim_response_head;
+	lim.hl_max_headers = FCGI_CGI_MAX_HEADERS;
+	n = fcgi_parse_cgi_head(buf_data(&c->c_rhead),
+	    buf_avail(&c->c_rhead), &lim, &head);
+	if (n == FCGI_AGAIN)
+		return 0;
+	if (n == FCGI_BAD) {
+		be_fail(b, 502, "invalid response head from the backend");
+		return -1;
+	}
+	b->b_flags |= BE_F_HEADDONE;
+	if (conn_resp_head(c, &head) == -1)
+		return -1;
+	if ((size_t)n < buf_avail(&c->c_rhead))
+		return conn_resp_body(c, buf_data(&c->c_rhead) + n,
+		    buf_avail(&c->c_rhead) - (size_t)n);
+	return 0;
+}
+
+/* Handles one decoder event. Returns 0 to go on, -1 when <b> is done
+ * with (failed, released, or its client is gone). */
+static int
+be_event(struct bconn *b, const struct fcgi_event *e)
+{
+	switch (e->ev_type) {
+	case FCGI_EV_STDOUT:
+		return be_stdout(b, e->ev_data);
+	case FCGI_EV_STDERR:
+		be_stderr(b, e->ev_data);
+		return 0;
+	case FCGI_EV_END:
+		if (!(b->b_flags & BE_F_HEADDONE)) {
+			be_fail(b, 502, "backend ended without a response");
+			return -1;
+		}
+		be_set_state(b, BE_ST_DONE);
+		conn_resp_done(b->b_conn,
+		    e->ev_proto_status == FCGI_REQUEST_COMPLETE);
+		return -1;
+	case FCGI_EV_ERROR:
+		be_fail(b, 502, fcgi_err_str(e->ev_err));
+		return -1;
+	default:
+		/* Management replies: nothing to do for a request. */
+		return 0;
+	}
+}
+
+/* Decodes what sits in b_in. Returns 0, or -1 when <b> is done with. */
+static int
+be_decode(struct bconn *b)
+{
+	struct fcgi_event e;
+	ssize_t n;
+
+	while (buf_avail(&b->b_in) > 0) {
+		n = fcgi_dec_run(&b->b_dec, buf_data(&b->b_in),
+		    buf_avail(&b->b_in), &e);
+		if (n > 0)
+			buf_consume(&b->b_in, (size_t)n);
+		if (n == FCGI_BAD)
+			e.ev_type = FCGI_EV_ERROR;
+		if (e.ev_type == FCGI_EV_NONE)
+			break;
+		if (be_event(b, &e) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The backend closed or reset before END_REQUEST. A request nothing of
+ * which was answered may be retried on a fresh connection when it was a
+ * reused pooled one (the app closed it while idle).
+ */
+static void
+be_eof(struct bconn *b)
+{
+	struct conn *c = b->b_conn;
+
+	if (c != NULL && !(b->b_flags & BE_F_GOTBYTE) &&
+	    (b->b_flags & BE_F_REUSED) && conn_can_retry(c)) {
+		log_debug("%s: %s: pooled connection was dead, retrying",
+		    __func__, b->b_ins->ins_name);
+		c->c_be = NULL;
+		b->b_conn = NULL;
+		b->b_ins->ins_outstanding--;
+		be_close(b);
+		conn_retry(c);
+		return;
+	}
+	be_fail(b, 502, b->b_flags & BE_F_GOTBYTE ?
+	    "backend closed the connection mid-response" :
+	    "backend closed the connection before answering");
+}
+
+/* Reads and decodes while the client can take more. */
+static void
+be_read(struct bconn *b)
+{
+	ssize_t n;
+
+	while ((b->b_flags & BE_F_RD) && b->b_conn != NULL &&
+	    conn_out_room(b->b_conn)) {
+		buf_reserve(&b->b_in, BE_READ_CHUNK);
+		n = read(b->b_fd, buf_tail(&b->b_in), buf_room(&b->b_in));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			b->b_flags &= ~BE_F_RD;
+			break;
+		}
+		if (n <= 0) {
+			be_eof(b);
+			return;
+		}
+		buf_commit(&b->b_in, (size_t)n);
+		b->b_flags |= BE_F_GOTBYTE;
+		b->b_deadline = util_now_ms() + gw->w_conf->gc_to.to_response;
+		if (be_decode(b) == -1)
+			return;
+		buf_compact(&b->b_in);
+	}
+}
+
+/* Nothing reached the backend: try another instance (or fail 503). */
+static void
+be_connect_failed(struct bconn *b)
+{
+	struct conn *c = b->b_conn;
+
+	b->b_conn = NULL;
+	be_close(b);
+	if (c == NULL)
+		return;
+	c->c_be = NULL;
+	b->b_ins->ins_outstanding--;
+	conn_retry(c);
+	up_slot_freed(b->b_ins);
+}
+
+void
+be_check_timeout(struct bconn *b, uint64_t now)
+{
+	if (b->b_deadline == 0 || now < b->b_deadline)
+		return;
+	if (b->b_state == BE_ST_CONNECTING) {
+		log_warnx("%s: connect timed out", b->b_ins->ins_name);
+		be_connect_failed(b);
+		return;
+	}
+	be_fail(b, 504, "backend did not answer in time");
+}
+
+static int
+be_connected(struct bconn *b)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(b->b_fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+	    err != 0) {
+		errno = err;
+		log_warn("%s: connect", b->b_ins->ins_name);
+		return -1;
+	}
+	be_set_state(b, BE_ST_SEND);
+	b->b_deadline = util_now_ms() + gw->w_conf->gc_to.to_response;
+	return 0;
+}
+
+void
+be_pump(struct bconn *b)
+{
+	struct conn *c = b->b_conn;
+
+	if (b->b_state == BE_ST_CONNECTING || c == NULL)
+		return;
+	conn_pump_body(c);
+	if (b->b_conn == NULL)
+		return;		/* the client side failed the request */
+	if (be_flush(b) == -1) {
+		if ((b->b_flags & BE_F_REUSED) && !(c->c_flags &
+		    CONN_F_SENT_BE) && conn_can_retry(c)) {
+			be_eof(b);
+			return;
+		}
+		be_fail(b, 502, "cannot send the request to the backend");
+		return;
+	}
+	if (b->b_state == BE_ST_SEND && (b->b_flags & BE_F_STDIN_END) &&
+	    buf_avail(&b->b_out) == 0)
+		be_set_state(b, BE_ST_RECV);
+	be_read(b);
+}
+
+static void
+be_io_cb(struct ev *ev, int fd, void *arg, uint32_t events)
+{
+	struct bconn *b = arg;
+	struct conn *c = b->b_conn;
+
+	(void)ev;
+	(void)fd;
+	be_io(b, events);
+	/* Whatever happened, let the client side move on (flush, next
+	 * request, close). Frees are deferred, so <c> is still valid. */
+	if (c != NULL)
+		conn_run(c);
+}
+
+static void
+be_io(struct bconn *b, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		b->b_flags |= BE_F_RD;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		b->b_flags |= BE_F_WR;
+	switch (b->b_state) {
+	case BE_ST_IDLE:
+		if (b->b_flags & BE_F_RD)
+			be_idle_event(b);
+		return;
+	case BE_ST_CONNECTING:
+		if (!(b->b_flags & BE_F_WR))
+			return;
+		if (be_connected(b) == -1) {
+			be_connect_failed(b);
+			return;
+		}
+		/* FALLTHROUGH */
+	case BE_ST_SEND:
+	case BE_ST_RECV:
+		be_pump(b);
+		return;
+	default:
+		return;
+	}
+}

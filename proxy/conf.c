@@ -1,0 +1,505 @@
+/*
+ * conf: loads conf/gateway.xml and the registry (services.xml) into a
+ * fresh struct gw_conf. Every attribute is one entry of a key table
+ * (name, type, default, bounds); every error is reported as file:line and
+ * all of them are printed before the load is refused.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+
+#define K(n, t, d, lo, hi, s, f) \
+	{ n, t, d, lo, hi, offsetof(s, f) }
+
+static const struct cfg_key conf_gw_keys[] = {
+	K("workers", CFG_T_STR, "auto", 0, 0, struct gw_conf, gc_workers_text),
+	K("registry", CFG_T_STR, "services.xml", 0, 0, struct gw_conf,
+	    gc_registry),
+	K("pidfile", CFG_T_STR, "", 0, 0, struct gw_conf, gc_pidfile),
+};
+
+static const struct cfg_key conf_log_keys[] = {
+	K("level", CFG_T_STR, "info", 0, 0, struct gw_conf, gc_log_level),
+	K("error", CFG_T_STR, "", 0, 0, struct gw_conf, gc_error_log),
+	K("access", CFG_T_STR, "", 0, 0, struct gw_conf, gc_access_log),
+};
+
+struct conf_listen_attrs {
+	char	*name;
+	char	*address;
+	int	 admin;
+	int64_t	 backlog;
+};
+
+static const struct cfg_key conf_listen_keys[] = {
+	K("name", CFG_T_STR, NULL, 0, 0, struct conf_listen_attrs, name),
+	K("address", CFG_T_STR, NULL, 0, 0, struct conf_listen_attrs, address),
+	K("admin", CFG_T_BOOL, "no", 0, 0, struct conf_listen_attrs, admin),
+	K("backlog", CFG_T_INT, "511", 1, 65535, struct conf_listen_attrs,
+	    backlog),
+};
+
+static const struct cfg_key conf_timeout_keys[] = {
+	K("header", CFG_T_DURATION, "10s", 1, 3600000, struct gw_timeouts,
+	    to_header),
+	K("body-idle", CFG_T_DURATION, "30s", 1, 3600000, struct gw_timeouts,
+	    to_body_idle),
+	K("keepalive", CFG_T_DURATION, "75s", 1, 3600000, struct gw_timeouts,
+	    to_keepalive),
+	K("connect", CFG_T_DURATION, "2s", 1, 600000, struct gw_timeouts,
+	    to_connect),
+	K("response", CFG_T_DURATION, "30s", 1, 3600000, struct gw_timeouts,
+	    to_response),
+	K("send", CFG_T_DURATION, "60s", 1, 3600000, struct gw_timeouts,
+	    to_send),
+	K("backend-idle", CFG_T_DURATION, "60s", 1, 3600000,
+	    struct gw_timeouts, to_backend_idle),
+	K("drain", CFG_T_DURATION, "30s", 0, 3600000, struct gw_timeouts,
+	    to_drain),
+	K("queue", CFG_T_DURATION, "10s", 1, 3600000, struct gw_timeouts,
+	    to_queue),
+};
+
+static const struct cfg_key conf_limit_keys[] = {
+	K("header-bytes", CFG_T_SIZE, "16k", 256, 1048576, struct gw_limits,
+	    lim_header_bytes),
+	K("headers", CFG_T_INT, "100", 1, H1_MAX_HEADERS, struct gw_limits,
+	    lim_headers),
+	K("target", CFG_T_SIZE, "8k", 16, 1048576, struct gw_limits,
+	    lim_target),
+	K("max-body", CFG_T_SIZE, "1m", 0, INT64_MAX, struct gw_limits,
+	    lim_max_body),
+	K("connections", CFG_T_INT, "10000", 1, 1000000, struct gw_limits,
+	    lim_connections),
+	K("response-head", CFG_T_SIZE, "32k", 1024, 1048576, struct gw_limits,
+	    lim_response_head),
+	K("buffer", CFG_T_SIZE, "64k", 4096, 16777216, struct gw_limits,
+	    lim_buffer),
+};
+
+static const struct cfg_key conf_route_keys[] = {
+	K("listen", CFG_T_STR, NULL, 0, 0, struct route, rt_listen),
+	K("prefix", CFG_T_STR, NULL, 0, 0, struct route, rt_prefix),
+	K("service", CFG_T_STR, NULL, 0, 0, struct route, rt_service),
+	K("rewrite", CFG_T_STR, "", 0, 0, struct route, rt_rewrite),
+	K("max-body", CFG_T_SIZE, "0", 0, INT64_MAX, struct route,
+	    rt_max_body),
+};
+
+struct conf_service_attrs {
+	char	*name;
+};
+
+static const struct cfg_key conf_service_keys[] = {
+	K("name", CFG_T_STR, NULL, 0, 0, struct conf_service_attrs, name),
+};
+
+struct conf_instance_attrs {
+	char	*address;
+	int64_t	 maxconn;
+	int64_t	 weight;
+};
+
+static const struct cfg_key conf_instance_keys[] = {
+	K("address", CFG_T_STR, NULL, 0, 0, struct conf_instance_attrs,
+	    address),
+	K("maxconn", CFG_T_INT, "8", 1, 10000, struct conf_instance_attrs,
+	    maxconn),
+	K("weight", CFG_T_INT, "1", 1, 1000, struct conf_instance_attrs,
+	    weight),
+};
+
+#undef K
+
+static int
+conf_parse_unix(const char *path, struct gw_addr *out)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&out->ga_ss;
+
+	if (*path == '\0' || strlen(path) >= sizeof(sun->sun_path))
+		return -1;
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	out->ga_len = (socklen_t)sizeof(*sun);
+	return 0;
+}
+
+int
+conf_parse_addr(const char *text, struct gw_addr *out)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256];
+	const char *colon, *h;
+	size_t hlen;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(text, "unix:", 5) == 0)
+		return conf_parse_unix(text + 5, out);
+	if ((colon = strrchr(text, ':')) == NULL || colon[1] == '\0')
+		return -1;
+	h = text;
+	hlen = (size_t)(colon - text);
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	/* Names resolve here, at config load, never on the request path. */
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL)
+		return -1;
+	memcpy(&out->ga_ss, res->ai_addr, res->ai_addrlen);
+	out->ga_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int
+conf_workers(struct cfg_doc *cd, struct gw_conf *gc)
+{
+	long n;
+	char *end;
+
+	if (strcmp(gc->gc_workers_text, "auto") == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		gc->gc_workers = n < 1 ? 1 : (n > 64 ? 64 : (int)n);
+		return 0;
+	}
+	n = strtol(gc->gc_workers_text, &end, 10);
+	if (*end != '\0' || n < 1 || n > 256) {
+		cfg_error(cd, cfg_root(cd), "workers: \"%s\" is not \"auto\" "
+		    "or 1..256", gc->gc_workers_text);
+		return -1;
+	}
+	gc->gc_workers = (int)n;
+	return 0;
+}
+
+static int
+conf_listen(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
+{
+	struct conf_listen_attrs a;
+	struct listener *l;
+	size_t i;
+	int rc = -1;
+
+	memset(&a, 0, sizeof(a));
+	if (cfg_read(cd, n, conf_listen_keys, NITEMS(conf_listen_keys),
+	    &a) == -1)
+		goto done;
+	for (i = 0; i < gc->gc_nlisten; i++)
+		if (strcmp(gc->gc_listen[i].l_name, a.name) == 0) {
+			cfg_error(cd, n, "listener \"%s\" defined twice",
+			    a.name);
+			goto done;
+		}
+	l = &gc->gc_listen[gc->gc_nlisten];
+	if (conf_parse_addr(a.address, &l->l_addr) == -1) {
+		cfg_error(cd, n, "listener \"%s\": bad address \"%s\" (want "
+		    "host:port, [v6]:port or unix:path)", a.name, a.address);
+		goto done;
+	}
+	l->l_addr.ga_text = xstrdup(a.address);
+	l->l_name = xstrdup(a.name);
+	l->l_admin = a.admin;
+	l->l_backlog = a.backlog;
+	l->l_fd = -1;
+	l->l_idx = (int)gc->gc_nlisten++;
+	rc = 0;
+done:
+	cfg_release_keys(conf_listen_keys, NITEMS(conf_listen_keys), &a);
+	return rc;
+}
+
+static int
+conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
+{
+	struct route *rt = &gc->gc_routes[gc->gc_nroutes];
+	size_t i;
+
+	if (cfg_read(cd, n, conf_route_keys, NITEMS(conf_route_keys),
+	    rt) == -1)
+		return -1;
+	gc->gc_nroutes++;
+	rt->rt_lidx = -1;
+	for (i = 0; i < gc->gc_nlisten; i++)
+		if (strcmp(gc->gc_listen[i].l_name, rt->rt_listen) == 0)
+			rt->rt_lidx = (int)i;
+	if (rt->rt_lidx == -1) {
+		cfg_error(cd, n, "route %s: no listener named \"%s\"",
+		    rt->rt_prefix, rt->rt_listen);
+		return -1;
+	}
+	rt->rt_prefix_len = strlen(rt->rt_prefix);
+	/* A trailing slash would make "/x/" differ from "/x"; refuse it. */
+	if (rt->rt_prefix_len > 1 && rt->rt_prefix[rt->rt_prefix_len - 1] ==
+	    '/') {
+		cfg_error(cd, n, "route prefix \"%s\" must not end in /",
+		    rt->rt_prefix);
+		return -1;
+	}
+	rt->rt_rewrite_len = strlen(rt->rt_rewrite);
+	if (rt->rt_max_body == 0)
+		rt->rt_max_body = gc->gc_lim.lim_max_body;
+	for (i = 0; i + 1 < gc->gc_nroutes; i++)
+		if (gc->gc_routes[i].rt_lidx == rt->rt_lidx &&
+		    strcmp(gc->gc_routes[i].rt_prefix, rt->rt_prefix) == 0) {
+			cfg_error(cd, n, "route %s on %s defined twice",
+			    rt->rt_prefix, rt->rt_listen);
+			return -1;
+		}
+	return 0;
+}
+
+static size_t
+conf_count(xmlNodePtr parent, const char *name)
+{
+	xmlNodePtr n = NULL;
+	size_t count = 0;
+
+	while ((n = cfg_next(parent, n, name)) != NULL)
+		count++;
+	return count;
+}
+
+static int
+conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
+{
+	xmlNodePtr root = cfg_root(cd), n = NULL;
+
+	cfg_read(cd, root, conf_gw_keys, NITEMS(conf_gw_keys), gc);
+	conf_workers(cd, gc);
+	/* An absent element means all defaults: the schema keeps these
+	 * attribute names off the root, so reading the root applies them. */
+	n = cfg_next(root, NULL, "log");
+	cfg_read(cd, n != NULL ? n : root, conf_log_keys,
+	    NITEMS(conf_log_keys), gc);
+	n = cfg_next(root, NULL, "timeouts");
+	cfg_read(cd, n != NULL ? n : root, conf_timeout_keys,
+	    NITEMS(conf_timeout_keys), &gc->gc_to);
+	n = cfg_next(root, NULL, "limits");
+	cfg_read(cd, n != NULL ? n : root, conf_limit_keys,
+	    NITEMS(conf_limit_keys), &gc->gc_lim);
+	n = NULL;
+	while ((n = cfg_next(root, n, "listen")) != NULL &&
+	    gc->gc_nlisten < GW_MAX_LISTEN)
+		conf_listen(cd, n, gc);
+	gc->gc_routes = xcalloc(conf_count(root, "route") + 1,
+	    sizeof(*gc->gc_routes));
+	n = NULL;
+	while ((n = cfg_next(root, n, "route")) != NULL)
+		conf_route(cd, n, gc);
+	return cd->cd_nerr == 0 ? 0 : -1;
+}
+
+static int
+conf_instance(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc,
+    struct service *svc)
+{
+	struct conf_instance_attrs a;
+	struct instance *ins = &gc->gc_instances[gc->gc_ninstances];
+	int rc = -1;
+
+	memset(&a, 0, sizeof(a));
+	if (cfg_read(cd, n, conf_instance_keys, NITEMS(conf_instance_keys),
+	    &a) == -1)
+		goto done;
+	if (conf_parse_addr(a.address, &ins->ins_addr) == -1) {
+		cfg_error(cd, n, "service %s: bad instance address \"%s\"",
+		    svc->svc_name, a.address);
+		goto done;
+	}
+	ins->ins_addr.ga_text = xstrdup(a.address);
+	ins->ins_name = xasprintf("%s@%s", svc->svc_name, a.address);
+	ins->ins_maxconn = a.maxconn;
+	ins->ins_weight = a.weight;
+	ins->ins_id = (int)gc->gc_ninstances++;
+	ins->ins_svc = svc;
+	svc->svc_ins[svc->svc_nins++] = ins;
+	rc = 0;
+done:
+	cfg_release_keys(conf_instance_keys, NITEMS(conf_instance_keys), &a);
+	return rc;
+}
+
+static void
+conf_service(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
+{
+	struct conf_service_attrs a;
+	struct service *svc = &gc->gc_services[gc->gc_nservices];
+	xmlNodePtr in = NULL;
+
+	memset(&a, 0, sizeof(a));
+	if (cfg_read(cd, n, conf_service_keys, NITEMS(conf_service_keys),
+	    &a) == -1)
+		return;
+	gc->gc_nservices++;
+	svc->svc_name = a.name;
+	svc->svc_waitq_tail = &svc->svc_waitq;
+	svc->svc_ins = xcalloc(conf_count(n, "instance") + 1,
+	    sizeof(*svc->svc_ins));
+	while ((in = cfg_next(n, in, "instance")) != NULL)
+		conf_instance(cd, in, gc, svc);
+}
+
+static char *
+conf_registry_path(const struct gw_conf *gc)
+{
+	char *copy, *dir, *path;
+
+	if (gc->gc_registry[0] == '/')
+		return xstrdup(gc->gc_registry);
+	copy = xstrdup(gc->gc_path);
+	dir = dirname(copy);
+	path = xasprintf("%s/%s", dir, gc->gc_registry);
+	free(copy);
+	return path;
+}
+
+static int
+conf_registry(struct gw_conf *gc)
+{
+	struct cfg_doc cd;
+	xmlNodePtr root, n = NULL, s = NULL;
+	char *path, *xsd;
+	size_t ninst = 0;
+	int rc = -1;
+
+	path = conf_registry_path(gc);
+	if ((xsd = cfg_schema_path(path, "services.xsd")) == NULL) {
+		log_warnx("%s: schema services.xsd not found", path);
+		free(path);
+		return -1;
+	}
+	if (cfg_load(&cd, path, xsd) == -1)
+		goto done;
+	root = cfg_root(&cd);
+	while ((s = cfg_next(root, s, "service")) != NULL)
+		ninst += conf_count(s, "instance");
+	gc->gc_services = xcalloc(conf_count(root, "service") + 1,
+	    sizeof(*gc->gc_services));
+	gc->gc_instances = xcalloc(ninst + 1, sizeof(*gc->gc_instances));
+	while ((n = cfg_next(root, n, "service")) != NULL)
+		conf_service(&cd, n, gc);
+	rc = cd.cd_nerr == 0 ? 0 : -1;
+	cfg_release(&cd);
+done:
+	free(xsd);
+	free(path);
+	return rc;
+}
+
+static struct service *
+conf_service_byname(struct gw_conf *gc, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < gc->gc_nservices; i++)
+		if (strcmp(gc->gc_services[i].svc_name, name) == 0)
+			return &gc->gc_services[i];
+	return NULL;
+}
+
+/* Binds each route to its service; reports the unknown ones. */
+static int
+conf_link(struct gw_conf *gc)
+{
+	struct route *rt;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < gc->gc_nroutes; i++) {
+		rt = &gc->gc_routes[i];
+		if ((rt->rt_svc = conf_service_byname(gc, rt->rt_service)) ==
+		    NULL) {
+			log_warnx("%s: route %s: service \"%s\" is not in the "
+			    "registry", gc->gc_path, rt->rt_prefix,
+			    rt->rt_service);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+struct gw_conf *
+conf_load(const char *path)
+{
+	struct gw_conf *gc = xcalloc(1, sizeof(*gc));
+	struct cfg_doc cd;
+	char *xsd;
+	int rc = -1;
+
+	gc->gc_path = xstrdup(path);
+	if ((xsd = cfg_schema_path(path, "gateway.xsd")) == NULL) {
+		log_warnx("%s: schema gateway.xsd not found beside it", path);
+		goto done;
+	}
+	if (cfg_load(&cd, path, xsd) == 0) {
+		rc = conf_gateway(&cd, gc);
+		cfg_release(&cd);
+	}
+	free(xsd);
+	if (rc == 0)
+		rc = conf_registry(gc);
+	if (rc == 0)
+		rc = conf_link(gc);
+done:
+	if (rc == -1) {
+		log_warnx("%s: configuration refused", path);
+		conf_free(gc);
+		return NULL;
+	}
+	return gc;
+}
+
+void
+conf_free(struct gw_conf *gc)
+{
+	size_t i;
+
+	if (gc == NULL)
+		return;
+	for (i = 0; i < gc->gc_nlisten; i++) {
+		free(gc->gc_listen[i].l_name);
+		free(gc->gc_listen[i].l_addr.ga_text);
+	}
+	for (i = 0; i < gc->gc_nroutes; i++)
+		cfg_release_keys(conf_route_keys, NITEMS(conf_route_keys),
+		    &gc->gc_routes[i]);
+	for (i = 0; i < gc->gc_nservices; i++) {
+		free(gc->gc_services[i].svc_name);
+		free(gc->gc_services[i].svc_ins);
+	}
+	for (i = 0; i < gc->gc_ninstances; i++) {
+		free(gc->gc_instances[i].ins_name);
+		free(gc->gc_instances[i].ins_addr.ga_text);
+	}
+	cfg_release_keys(conf_gw_keys, NITEMS(conf_gw_keys), gc);
+	cfg_release_keys(conf_log_keys, NITEMS(conf_log_keys), gc);
+	free(gc->gc_routes);
+	free(gc->gc_services);
+	free(gc->gc_instances);
+	free(gc->gc_path);
+	free(gc);
+}

@@ -1,0 +1,444 @@
+/*
+ * elp-gateway: master process. Reads and validates the configuration,
+ * binds the listeners, forks the worker processes (each one epoll loop),
+ * restarts a worker that dies, and handles the signals:
+ *   SIGHUP   load and validate the config again; if valid, start new
+ *            workers on it and let the old ones finish their requests;
+ *            if not, log why and keep serving on the old one.
+ *   SIGTERM  stop accepting, let workers drain (timeouts drain=), exit.
+ *   SIGUSR1  reopen the log files.
+ * "elp-gateway -t -c FILE" checks a configuration and exits.
+ */
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+
+#define GW_MAX_WORKERS	256
+
+struct master {
+	struct gw_conf	*m_conf;
+	pid_t		 m_pids[GW_MAX_WORKERS];
+	pid_t		 m_old[GW_MAX_WORKERS];	/* retiring generation */
+	const char	*m_confpath;
+	uint64_t	 m_restart_at;	/* backoff for crash loops */
+	uint64_t	 m_backoff;
+};
+
+static int	 sig_term, sig_hup, sig_usr1, sig_chld;
+
+/* Records signal <sig> (from sigtimedwait) for the loop to act on. */
+static void
+main_sig(int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		sig_term = 1;
+		break;
+	case SIGHUP:
+		sig_hup = 1;
+		break;
+	case SIGUSR1:
+		sig_usr1 = 1;
+		break;
+	case SIGCHLD:
+		sig_chld = 1;
+		break;
+	}
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: elp-gateway [-t] [-d] [-c gateway.xml]\n");
+	exit(2);
+}
+
+static int
+main_bind_unix(struct listener *l)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&l->l_addr.ga_ss;
+	int fd;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	(void)unlink(sun->sun_path);
+	if (bind(fd, (struct sockaddr *)sun, l->l_addr.ga_len) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Opens listener <l>; returns the fd or -1 with the reason logged. */
+static int
+main_bind(struct listener *l)
+{
+	int fd, one = 1;
+	sa_family_t af = l->l_addr.ga_ss.ss_family;
+
+	if (af == AF_UNIX)
+		fd = main_bind_unix(l);
+	else if ((fd = socket(af, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) != -1) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+		if (af == AF_INET6)
+			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+			    sizeof(one));
+		if (bind(fd, (struct sockaddr *)&l->l_addr.ga_ss,
+		    l->l_addr.ga_len) == -1) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd == -1 || listen(fd, (int)l->l_backlog) == -1) {
+		log_warn("listener %s: cannot listen on %s", l->l_name,
+		    l->l_addr.ga_text);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether <fd> is a listener socket of <gc> too. */
+static int
+main_fd_shared(int fd, const struct gw_conf *gc)
+{
+	size_t i;
+
+	for (i = 0; gc != NULL && i < gc->gc_nlisten; i++)
+		if (gc->gc_listen[i].l_fd == fd)
+			return 1;
+	return 0;
+}
+
+/*
+ * Gives every listener of <gc> a socket: reuses the one of <old> with the
+ * same address (so a reload never drops a connection), binds new ones.
+ * Returns 0 or -1 (new sockets closed again).
+ */
+static int
+main_listen(struct gw_conf *gc, const struct gw_conf *old)
+{
+	size_t i, j;
+
+	for (i = 0; i < gc->gc_nlisten; i++) {
+		gc->gc_listen[i].l_fd = -1;
+		for (j = 0; old != NULL && j < old->gc_nlisten; j++)
+			if (old->gc_listen[j].l_fd != -1 &&
+			    strcmp(old->gc_listen[j].l_addr.ga_text,
+			    gc->gc_listen[i].l_addr.ga_text) == 0)
+				gc->gc_listen[i].l_fd = old->gc_listen[j].l_fd;
+		if (gc->gc_listen[i].l_fd == -1 &&
+		    (gc->gc_listen[i].l_fd = main_bind(&gc->gc_listen[i])) ==
+		    -1)
+			goto fail;
+	}
+	return 0;
+fail:
+	for (j = 0; j < i; j++)
+		if (!main_fd_shared(gc->gc_listen[j].l_fd, old))
+			close(gc->gc_listen[j].l_fd);
+	return -1;
+}
+
+/* Closes the listeners of <old> that <gc> no longer uses. */
+static void
+main_unlisten(struct gw_conf *old, const struct gw_conf *gc)
+{
+	size_t i;
+
+	for (i = 0; i < old->gc_nlisten; i++)
+		if (old->gc_listen[i].l_fd != -1 &&
+		    !main_fd_shared(old->gc_listen[i].l_fd, gc)) {
+			close(old->gc_listen[i].l_fd);
+			old->gc_listen[i].l_fd = -1;
+		}
+}
+
+static pid_t
+main_spawn(struct master *m)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return -1;
+	}
+	if (pid == 0) {
+		/* The worker reads its signals from a signalfd; keep
+		 * them blocked, but let SIGINT from a terminal pass to the
+		 * master only. */
+		signal(SIGINT, SIG_IGN);
+		_exit(worker_run(m->m_conf));
+	}
+	return pid;
+}
+
+static void
+main_spawn_all(struct master *m)
+{
+	int i;
+
+	for (i = 0; i < m->m_conf->gc_workers; i++)
+		if (m->m_pids[i] == 0)
+			m->m_pids[i] = main_spawn(m);
+}
+
+static void
+main_signal_all(pid_t *pids, int sig)
+{
+	int i;
+
+	for (i = 0; i < GW_MAX_WORKERS; i++)
+		if (pids[i] > 0)
+			kill(pids[i], sig);
+}
+
+/* Reaps children; a current worker that died is restarted (with a
+ * growing pause when they keep dying). */
+static void
+main_reap(struct master *m)
+{
+	pid_t pid;
+	int i, status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < GW_MAX_WORKERS; i++) {
+			if (m->m_old[i] == pid)
+				m->m_old[i] = 0;
+			if (m->m_pids[i] != pid)
+				continue;
+			m->m_pids[i] = 0;
+			if (sig_term)
+				continue;
+			log_warnx("worker %ld died (%s %d), restarting",
+			    (long)pid, WIFSIGNALED(status) ? "signal" :
+			    "status", WIFSIGNALED(status) ? WTERMSIG(status) :
+			    WEXITSTATUS(status));
+			m->m_backoff = m->m_backoff ? m->m_backoff * 2 : 100;
+			if (m->m_backoff > 5000)
+				m->m_backoff = 5000;
+			m->m_restart_at = util_now_ms() + m->m_backoff;
+		}
+	}
+}
+
+/* SIGHUP: new config aside; swap only when it is valid and bound. */
+static void
+main_reload(struct master *m)
+{
+	struct gw_conf *gc;
+	int i;
+
+	log_info("reloading %s", m->m_confpath);
+	if ((gc = conf_load(m->m_confpath)) == NULL) {
+		log_warnx("reload refused, still serving the old "
+		    "configuration");
+		return;
+	}
+	if (main_listen(gc, m->m_conf) == -1) {
+		log_warnx("reload refused: cannot open listeners");
+		conf_free(gc);
+		return;
+	}
+	for (i = 0; i < GW_MAX_WORKERS; i++) {
+		if (m->m_pids[i] > 0)
+			kill(m->m_pids[i], SIGTERM);
+		if (m->m_old[i] == 0 || m->m_pids[i] > 0)
+			m->m_old[i] = m->m_pids[i];
+		m->m_pids[i] = 0;
+	}
+	main_unlisten(m->m_conf, gc);
+	conf_free(m->m_conf);
+	m->m_conf = gc;
+	main_spawn_all(m);
+	log_info("reload done: %d workers on the new configuration",
+	    gc->gc_workers);
+}
+
+static int
+main_alive(const pid_t *pids)
+{
+	int i;
+
+	for (i = 0; i < GW_MAX_WORKERS; i++)
+		if (pids[i] > 0)
+			return 1;
+	return 0;
+}
+
+/* Waits up to <ms> for one of the blocked signals; returns it or 0. */
+static int
+main_wait_signal(const sigset_t *set, long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	int sig;
+
+	sig = sigtimedwait(set, NULL, &ts);
+	return sig == -1 ? 0 : sig;
+}
+
+/* SIGTERM: workers drain on their own; SIGKILL after the drain time. */
+static void
+main_shutdown(struct master *m, const sigset_t *set)
+{
+	uint64_t deadline;
+
+	log_info("shutting down");
+	main_signal_all(m->m_pids, SIGTERM);
+	main_signal_all(m->m_old, SIGTERM);
+	deadline = util_now_ms() + m->m_conf->gc_to.to_drain + 1000;
+	while ((main_alive(m->m_pids) || main_alive(m->m_old)) &&
+	    util_now_ms() < deadline) {
+		(void)main_wait_signal(set, 50);
+		main_reap(m);
+	}
+	main_signal_all(m->m_pids, SIGKILL);
+	main_signal_all(m->m_old, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+}
+
+static void
+main_loop(struct master *m, const sigset_t *set)
+{
+	int sig;
+
+	main_spawn_all(m);
+	while (!sig_term) {
+		sig = main_wait_signal(set, 200);
+		main_sig(sig);
+		if (sig_chld) {
+			sig_chld = 0;
+			main_reap(m);
+		}
+		if (sig_hup) {
+			sig_hup = 0;
+			main_reload(m);
+		}
+		if (sig_usr1) {
+			sig_usr1 = 0;
+			log_reopen();
+			main_signal_all(m->m_pids, SIGUSR1);
+		}
+		if (util_now_ms() >= m->m_restart_at)
+			main_spawn_all(m);
+		if (util_now_ms() > m->m_restart_at + 10000)
+			m->m_backoff = 0;
+	}
+	main_shutdown(m, set);
+}
+
+static void
+main_rlimit(const struct gw_conf *gc)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	/* Two fds per client connection plus backends and slack. */
+	want = (rlim_t)gc->gc_lim.lim_connections * 2 + 256;
+	if (want > rl.rlim_max)
+		want = rl.rlim_max;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void
+main_pidfile(const char *path)
+{
+	FILE *f;
+
+	if (path == NULL || *path == '\0')
+		return;
+	if ((f = fopen(path, "w")) == NULL)
+		fatal("pidfile %s", path);
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct master m;
+	sigset_t set;
+	const char *path = "conf/gateway.xml";
+	int ch, check = 0, debug = 0, lvl;
+
+	while ((ch = getopt(argc, argv, "c:dt")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 't':
+			check = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init("elp-gateway", debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	memset(&m, 0, sizeof(m));
+	m.m_confpath = path;
+	if ((m.m_conf = conf_load(path)) == NULL)
+		return 1;
+	if (check) {
+		printf("elp-gateway: configuration %s is valid\n", path);
+		conf_free(m.m_conf);
+		return 0;
+	}
+	if (!debug && (lvl = log_level_parse(m.m_conf->gc_log_level)) != -1)
+		log_set_level((enum log_level)lvl);
+	if (*m.m_conf->gc_error_log != '\0' &&
+	    log_open(m.m_conf->gc_error_log) == -1)
+		fatal("error log %s", m.m_conf->gc_error_log);
+	main_rlimit(m.m_conf);
+	if (main_listen(m.m_conf, NULL) == -1)
+		fatalx("cannot open the listeners");
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	main_pidfile(m.m_conf->gc_pidfile);
+	log_info("started: %zu listeners, %d workers", m.m_conf->gc_nlisten,
+	    m.m_conf->gc_workers);
+	main_loop(&m, &set);
+	if (*m.m_conf->gc_pidfile != '\0')
+		(void)unlink(m.m_conf->gc_pidfile);
+	conf_free(m.m_conf);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,156 @@
+/*
+ * worker: one gateway worker process: the event loop over the shared
+ * listeners, its signals (through a signalfd), the timeout sweep and the
+ * deferred frees.
+ */
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+
+#define WORKER_SWEEP_MS	250
+
+struct gw_worker	*gw;
+static struct gw_worker	 worker;
+
+static void
+worker_before_sleep(struct ev *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	conn_run_later();
+	conn_reap();
+	be_reap();
+}
+
+static void
+worker_drain_check(void)
+{
+	if (!gw->w_draining)
+		return;
+	if (gw->w_nconns == 0 || util_now_ms() >= gw->w_drain_until)
+		gw->w_ev.ev_stop = 1;
+}
+
+static void
+worker_sweep_cb(struct ev *ev, void *arg)
+{
+	uint64_t now = util_now_ms();
+
+	(void)arg;
+	conn_sweep(now);
+	be_sweep(now);
+	worker_drain_check();
+	ev_timer_set(ev, &gw->w_sweep, WORKER_SWEEP_MS);
+}
+
+static void
+worker_stop_listening(void)
+{
+	size_t i;
+
+	for (i = 0; i < gw->w_conf->gc_nlisten; i++) {
+		ev_del(&gw->w_ev, gw->w_conf->gc_listen[i].l_fd);
+		/* Our copy only; the master and a new generation keep
+		 * theirs, so no connection is refused during a reload. */
+		close(gw->w_conf->gc_listen[i].l_fd);
+		gw->w_conf->gc_listen[i].l_fd = -1;
+	}
+}
+
+static void
+worker_open_access(void)
+{
+	const char *path = gw->w_conf->gc_access_log;
+
+	if (gw->w_access_fd != -1)
+		close(gw->w_access_fd);
+	gw->w_access_fd = -1;
+	if (path == NULL || *path == '\0')
+		return;
+	gw->w_access_fd = open(path, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0640);
+	if (gw->w_access_fd == -1)
+		log_warn("access log %s", path);
+}
+
+static void
+worker_signal_cb(struct ev *ev, int fd, void *arg, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)ev;
+	(void)arg;
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			log_reopen();
+			worker_open_access();
+		} else if (si.ssi_signo == SIGTERM && !gw->w_draining) {
+			gw->w_draining = 1;
+			gw->w_drain_until = util_now_ms() +
+			    gw->w_conf->gc_to.to_drain;
+			worker_stop_listening();
+			conn_drain();
+			worker_drain_check();
+		}
+	}
+}
+
+static int
+worker_setup(struct gw_conf *gc)
+{
+	struct rlimit rl;
+	sigset_t set;
+	size_t i;
+
+	memset(&worker, 0, sizeof(worker));
+	gw = &worker;
+	gw->w_conf = gc;
+	gw->w_access_fd = -1;
+	if (getrandom(&gw->w_idseed, sizeof(gw->w_idseed), 0) == -1)
+		gw->w_idseed = (uint32_t)getpid();
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur > 1048576)
+		rl.rlim_cur = 65536;
+	if (ev_init(&gw->w_ev, (int)rl.rlim_cur) == -1)
+		return -1;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	gw->w_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (gw->w_sigfd == -1 || ev_add(&gw->w_ev, gw->w_sigfd,
+	    worker_signal_cb, NULL) == -1)
+		return -1;
+	for (i = 0; i < gc->gc_nlisten; i++)
+		if (ev_add_listener(&gw->w_ev, gc->gc_listen[i].l_fd,
+		    conn_accept_cb, &gc->gc_listen[i]) == -1)
+			return -1;
+	worker_open_access();
+	gw->w_ev.ev_before_sleep = worker_before_sleep;
+	gw->w_sweep.et_cb = worker_sweep_cb;
+	ev_timer_set(&gw->w_ev, &gw->w_sweep, WORKER_SWEEP_MS);
+	return 0;
+}
+
+int
+worker_run(struct gw_conf *gc)
+{
+	if (worker_setup(gc) == -1) {
+		log_warn("worker setup");
+		return 1;
+	}
+	log_debug("%s: worker ready", __func__);
+	ev_run(&gw->w_ev);
+	worker_before_sleep(&gw->w_ev, NULL);
+	ev_release(&gw->w_ev);
+	return 0;
+}
