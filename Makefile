@@ -87,7 +87,7 @@ $(GATEWAY): $(BUILD)/proxy/main.o $(LIBPROXY) $(LIBELP)
 
 # Each app links its own objects with libelp.
 .SECONDEXPANSION:
-$(BUILD)/bin/elp-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard fcgi-apps/$$*/*.c)) $(LIBELP)
+$(BUILD)/bin/elp-%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard fcgi-apps/$$*/*.c)))) $(LIBELP)
 	$(E) LD $@
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -832,6 +832,8 @@ conn_pump_body(struct conn *c)
 		if (!(c->c_flags & CONN_F_RD) || conn_read(c, want) <= 0)
 			break;
 	}
+	if (c->c_flags & CONN_F_BODYDONE)
+		be_end_stdin(b);	/* once; bodiless requests too */
 	if (!(c->c_flags & CONN_F_BODYDONE)) {
 		if (c->c_flags & CONN_F_EOF)
 			conn_fail(c, 400, "Client closed before sending the "

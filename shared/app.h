@@ -19,8 +19,11 @@
 #include <fcgiapp.h>
 #include <jansson.h>
 
+#include "buf.h"
+
 #define APP_MAX_CAPS	8	/* {var} captures per pattern */
 #define APP_MAX_PATH	2048	/* longer paths get 414 */
+#define APP_DEF_MAX_BODY (1024 * 1024)	/* a_max_body 0 means this */
 
 struct app_req;
 
@@ -37,7 +40,8 @@ struct app_route {
 struct app {
 	const struct app_route	*a_routes;
 	size_t			 a_nroutes;
-	uint64_t		 a_max_body;	/* bytes; larger gets 413 */
+	uint64_t		 a_max_body;	/* bytes; larger gets 413; 0 =
+						   APP_DEF_MAX_BODY */
 	void			*a_ctx;		/* service state (db, cfg) */
 };
 
@@ -61,6 +65,7 @@ struct app_req {
 	int			 r_responded;
 	int			 r_status;	/* status sent */
 	void			*r_ctx;		/* = app->a_ctx */
+	struct buf		 r_hdrs;	/* app_header() lines, CRLF each */
 };
 
 /*
@@ -74,10 +79,28 @@ void	 app_serve(const struct app *, FCGX_Request *fx);
  * on NULL *<path_known> tells whether some other method matches the path
  * (for 405) and, if <allow> is not NULL, the allowed methods are written
  * to it comma-separated. Captures go into <req>. Exposed for unit tests.
+ *
+ * Rules: a pattern segment is literal or {name}; {name} matches exactly
+ * one non-empty segment, percent-decoded into the capture (a malformed
+ * escape or %00 makes the pattern not match). One trailing '/' on <path>
+ * is ignored ("/a/b/" routes like "/a/b"; "/a/b//" does not). Among the
+ * routes whose method and pattern match, the one with more literal
+ * segments wins, ties going to table order. HEAD falls back to the GET
+ * route when the table has no HEAD route for the path; the Allow list
+ * names methods in table order, plus HEAD at the end when GET is there.
+ * A pattern with more than APP_MAX_CAPS captures, or a capture name over
+ * 31 bytes, never matches.
  */
 const struct app_route	*app_match(const struct app *, const char *method,
 			    const char *path, struct app_req *req,
 			    int *path_known, char *allow, size_t allowlen);
+
+/*
+ * Frees what <req> owns (path, captures, body, pending headers) and leaves
+ * it reusable as an empty request. app_serve() calls it; tests that call
+ * app_match() with a request call it too.
+ */
+void	 app_req_release(struct app_req *);
 
 /* FastCGI param <name> or NULL. */
 const char	*app_param(struct app_req *, const char *name);

@@ -204,10 +204,15 @@ env_ok(int status, json_t *body)
 		json_decref(env);
 		return NULL;
 	}
-	/* set_new consumes its value even when it fails. */
-	if (json_object_set_new(env, "responseBody", body) == -1 ||
-	    json_object_set_new(env, "httpStatus",
+	/* set_new consumes its value even when it fails; httpStatus goes
+	 * first so it leads the serialised object. */
+	if (json_object_set_new(env, "httpStatus",
 	    json_string(env_status_name(status))) == -1) {
+		json_decref(body);
+		json_decref(env);
+		return NULL;
+	}
+	if (json_object_set_new(env, "responseBody", body) == -1) {
 		json_decref(env);
 		return NULL;
 	}

@@ -41,7 +41,15 @@ typedef int (*pool_reload_fn)(void *arg);
 
 /*
  * Opens the socket, runs the pool until SIGTERM, returns the process exit
- * status (0 after a clean drain). Fatal on startup errors (bind failure).
+ * status (0 after a clean drain). Fatal on startup errors (bind failure,
+ * pidfile). The master blocks its signals and takes them with
+ * sigtimedwait(); the mask is restored before returning. A worker that
+ * dies is restarted; when workers die within 1 s of starting, restarts
+ * back off from 1 s doubling to 30 s. After a successful reload the
+ * master re-reads pc_workers and pc_drain from <cfg> (the hook may update
+ * the struct in place); a new listen address needs a restart. sd_notify()
+ * READY=1, RELOADING=1 and STOPPING=1 go to systemd when NOTIFY_SOCKET is
+ * set. A pc_pidfile of NULL or "" means none.
  */
 int	 pool_run(const struct pool_cfg *, pool_worker_fn, pool_reload_fn,
 	    void *arg);
@@ -50,12 +58,30 @@ int	 pool_run(const struct pool_cfg *, pool_worker_fn, pool_reload_fn,
 int	 pool_should_stop(void);
 
 /*
+ * In a worker: installs its signal handlers. SIGTERM and SIGINT set the
+ * stop flag and then call <stop_hook> (if not NULL) inside the handler,
+ * so the hook must be async-signal-safe (e.g. FCGX_ShutdownPending);
+ * SIGUSR1 asks for a log reopen (see pool_worker_idle); SIGHUP and SIGPIPE
+ * are ignored. No SA_RESTART: blocking calls return EINTR. pool_run()
+ * calls it with NULL in every worker it forks; a worker function may call
+ * it again to set a hook. Also usable to run a worker outside a pool.
+ */
+void	 pool_worker_signals(void (*stop_hook)(void));
+
+/*
+ * In a worker, between requests: does the work signals deferred, i.e.
+ * log_reopen() after SIGUSR1.
+ */
+void	 pool_worker_idle(void);
+
+/*
  * Opens a listening socket for "unix:/path" (stale socket removed, mode
  * applied) or "host:port" (IPv4/IPv6, SO_REUSEADDR), non-blocking off.
  * Returns the fd or -1 with the reason logged.
  */
 int	 pool_listen(const char *addr, int backlog, int mode);
 
-void	 pool_cfg_release(struct pool_cfg *);
+/* Frees the strings of <pc> and sets them to NULL. */
+void	 pool_cfg_release(struct pool_cfg *pc);
 
 #endif

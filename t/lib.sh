@@ -1,0 +1,268 @@
+# t/lib.sh: the integration test harness (after git's t/test-lib.sh).
+#
+# A test script sources this file, then calls
+#	test_expect_success 'title' 'shell commands'
+# for each assertion and test_done at the end. Commands are evaluated in
+# the test's shell (so they can start processes and set variables) and are
+# &&-chained; the assertion passes when the chain succeeds. Each script gets its
+# own directory $T (under var/test/), its own free loopback ports, its own
+# processes, and stops exactly the PIDs it started.
+#
+# Environment: BUILD (binaries in $BUILD/bin, default build), ELP_TEST_KEEP=1
+# keeps $T for inspection, ELP_TEST_VERBOSE=1 shows command output.
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in
+/*) BIN=$BUILD/bin ;;
+*) BIN=$ROOT/$BUILD/bin ;;
+esac
+TEST_NAME=$(basename "$0" .sh)
+T=$ROOT/var/test/$TEST_NAME${ELP_TEST_SUFFIX:-}
+test_count=0
+test_failed=0
+test_pids=""
+test_dbs=""
+
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+rm -rf "$T"
+mkdir -p "$T/conf" "$T/run" "$T/log"
+ln -s "$ROOT/conf/schema" "$T/conf/schema"
+cd "$T" || exit 1
+
+say() {
+	printf '# %s\n' "$*"
+}
+
+# test_expect_success TITLE COMMANDS
+test_expect_success() {
+	test_count=$((test_count + 1))
+	if [ "${ELP_TEST_VERBOSE:-0}" = 1 ]; then
+		eval "$2"
+	else
+		eval "$2" >"$T/log/step-$test_count.out" 2>&1
+	fi
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		printf 'ok %d - %s\n' "$test_count" "$1"
+	else
+		test_failed=$((test_failed + 1))
+		printf 'not ok %d - %s\n' "$test_count" "$1"
+		if [ -f "$T/log/step-$test_count.out" ]; then
+			sed 's/^/#   /' "$T/log/step-$test_count.out" | tail -n 30
+		fi
+	fi
+}
+
+# Sanitizer reports in any log of this test fail it.
+test_check_sanitizers() {
+	if grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+	    "$T"/log/*.log >/dev/null 2>&1; then
+		test_count=$((test_count + 1))
+		test_failed=$((test_failed + 1))
+		printf 'not ok %d - no sanitizer reports in the logs\n' \
+		    "$test_count"
+		grep -h -A 12 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+		    "$T"/log/*.log | sed 's/^/#   /' | head -n 60
+	fi
+}
+
+test_cleanup() {
+	for p in $test_pids; do
+		kill "$p" 2>/dev/null
+	done
+	for p in $test_pids; do
+		i=0
+		while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill -9 "$p" 2>/dev/null
+	done
+	test_pids=""
+	for d in $test_dbs; do
+		ELP_VAR=$d "$ROOT/scripts/db" stop >/dev/null 2>&1
+	done
+	test_dbs=""
+}
+
+test_done() {
+	test_cleanup
+	test_check_sanitizers
+	printf '# %s: %d/%d passed\n' "$TEST_NAME" \
+	    $((test_count - test_failed)) "$test_count"
+	printf '1..%d\n' "$test_count"
+	cd "$ROOT" || exit 1
+	if [ "$test_failed" -eq 0 ] && [ "${ELP_TEST_KEEP:-0}" != 1 ]; then
+		rm -rf "$T"
+	fi
+	[ "$test_failed" -eq 0 ]
+	exit $?
+}
+
+API_PORT=$(free_port)
+ADMIN_PORT=$(free_port)
+
+trap 'test_cleanup' EXIT
+trap 'exit 130' INT TERM
+
+# wait_for CMD...: retries CMD for up to 15 s.
+wait_for() {
+	i=0
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 150 ] || return 1
+		sleep 0.1
+	done
+}
+
+# spawn NAME CMD...: runs CMD in the background, logging to log/NAME.log,
+# and remembers its PID for cleanup.
+spawn() {
+	name=$1
+	shift
+	"$@" >>"$T/log/$name.log" 2>&1 &
+	test_pids="$test_pids $!"
+	eval "pid_$name=$!"
+}
+
+# stop_pid PID: TERM and wait (at most 10 s).
+stop_pid() {
+	kill "$1" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { kill -9 "$1"; break; }
+		sleep 0.1
+	done
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# db_up [DIR]: a private MariaDB for this test, migrated and seeded.
+db_up() {
+	dbvar=${1:-$T/var}
+	test_dbs="$test_dbs $dbvar"
+	ELP_VAR=$dbvar "$ROOT/scripts/db" up >"$T/log/db-up.out" 2>&1 &&
+	    ELP_VAR=$dbvar "$ROOT/scripts/db" seed >>"$T/log/db-up.out" 2>&1
+}
+
+db_stop() {
+	ELP_VAR=${1:-$T/var} "$ROOT/scripts/db" stop >>"$T/log/db.out" 2>&1
+}
+
+db_start() {
+	ELP_VAR=${1:-$T/var} "$ROOT/scripts/db" start >>"$T/log/db.out" 2>&1
+}
+
+# course_conf NAME SOCKET [WORKERS]: writes conf/services/NAME.xml.
+course_conf() {
+	mkdir -p "$T/conf/services"
+	cat >"$T/conf/services/$1.xml" <<XML
+<service name="course">
+  <log level="info"/>
+  <pool listen="unix:$2" workers="${3:-2}" mode="0660" drain="5s"/>
+  <database socket="$T/var/mariadb/mysqld.sock" name="elp_course"
+            user="elp_course" password-file="$T/var/secrets/db-course.pw"
+            connect-timeout="1s" timeout="3s"/>
+  <limits max-body="1m" max-page-size="1000"/>
+</service>
+XML
+}
+
+# course_up [NAME] [WORKERS]: starts elp-course on run/NAME.sock.
+course_up() {
+	n=${1:-course}
+	course_conf "$n" "$T/run/$n.sock" "${2:-2}"
+	spawn "$n" "$BIN/elp-course" -c "$T/conf/services/$n.xml"
+	wait_for test -S "$T/run/$n.sock"
+}
+
+# gateway_conf: writes conf/gateway.xml and conf/services.xml. Uses
+# $API_PORT and $ADMIN_PORT; $ROUTES and $INSTANCES override the defaults.
+gateway_conf() {
+	: "${GW_TIMEOUTS:=header='5s' body-idle='5s' keepalive='30s' connect='1s' response='10s' drain='5s' queue='5s'}"
+	: "${GW_LIMITS:=header-bytes='8k' headers='50' target='2k' max-body='64k'}"
+	: "${INSTANCES:=    <instance address='unix:$T/run/course.sock' maxconn='2'/>}"
+	if [ -z "${ROUTES:-}" ]; then
+		ROUTES="  <route listen='api' prefix='/course-management-api' service='course' rewrite='/course'/>
+  <route listen='admin' prefix='/health/course' service='course' rewrite='/health'/>"
+	fi
+	cat >"$T/conf/gateway.xml" <<XML
+<gateway workers="${GW_WORKERS:-2}" registry="services.xml"
+         pidfile="$T/run/gateway.pid">
+  <log level="${GW_LOG_LEVEL:-info}" error="$T/log/gateway.log"
+       access="$T/log/access.log"/>
+  <listen name="api" address="127.0.0.1:$API_PORT"/>
+  <listen name="admin" address="127.0.0.1:$ADMIN_PORT" admin="yes"/>
+  <timeouts $GW_TIMEOUTS/>
+  <limits $GW_LIMITS/>
+$ROUTES
+</gateway>
+XML
+	cat >"$T/conf/services.xml" <<XML
+<services>
+  <service name="course">
+$INSTANCES
+  </service>
+</services>
+XML
+}
+
+gateway_up() {
+	API_PORT=${API_PORT:-$(free_port)}
+	ADMIN_PORT=${ADMIN_PORT:-$(free_port)}
+	gateway_conf
+	spawn gateway "$BIN/elp-gateway" -c "$T/conf/gateway.xml"
+	wait_for curl -sf "http://127.0.0.1:$ADMIN_PORT/healthz"
+}
+
+# http METHOD URL [curl args...]: body to $T/body, headers to $T/headers;
+# prints the status code.
+http() {
+	m=$1
+	u=$2
+	shift 2
+	curl -s -X "$m" -o "$T/body" -D "$T/headers" -w '%{http_code}' \
+	    --max-time 20 "$@" "$u"
+}
+
+# json EXPR: evaluates a Python expression on the JSON in $T/body
+# (bound to j) and prints the result.
+json() {
+	python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print(json.dumps(v) if not isinstance(v, str) else v)' "$T/body" "$1"
+}
+
+# expect_eq ACTUAL EXPECTED
+expect_eq() {
+	if [ "$1" != "$2" ]; then
+		printf 'expected [%s], got [%s]\n' "$2" "$1" >&2
+		return 1
+	fi
+}
+
+# raw PORT: sends stdin to 127.0.0.1:PORT as is, prints the reply.
+raw() {
+	python3 "$ROOT/t/helper/raw.py" "$@"
+}
+
+# loggrep FILE PATTERN: the pattern must appear in the log.
+loggrep() {
+	grep -E "$2" "$T/log/$1" >/dev/null || {
+		printf 'no line matching [%s] in %s\n' "$2" "$1" >&2
+		return 1
+	}
+}
