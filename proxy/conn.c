@@ -34,9 +34,10 @@
 
 #define CONN_READ_CHUNK	16384
 #define CONN_ACCEPT_MAX	64	/* accepts per listener wakeup */
+#define CONN_LINGER_MS	2000	/* lingering close: input discarded */
 
 static const char *const conn_state_names[CONN_ST_COUNT] = {
-	"head", "queued", "backend", "flush", "closing",
+	"head", "queued", "backend", "flush", "linger", "closing",
 };
 
 static struct h1_req	conn_scratch;	/* parse target for whole heads */
@@ -257,9 +258,13 @@ conn_keep(struct conn *c, struct str s)
 	return off;
 }
 
+/* A string conn_keep() stored, or "-" when the request never got that
+ * far (a refused head keeps nothing). */
 static const char *
 conn_kept(const struct conn *c, size_t off)
 {
+	if (off >= buf_avail(&c->c_arena) || buf_data(&c->c_arena)[off] == '\0')
+		return "-";
 	return buf_data(&c->c_arena) + off;
 }
 
@@ -327,7 +332,7 @@ conn_fail(struct conn *c, int status, const char *why)
 {
 	struct buf body = BUF_INIT;
 
-	if (c->c_state == CONN_ST_CLOSING)
+	if (c->c_state == CONN_ST_CLOSING || c->c_state == CONN_ST_LINGER)
 		return;
 	if (c->c_be != NULL)
 		be_release(c->c_be, 0);
@@ -429,16 +434,18 @@ static void
 conn_param(struct conn *c, struct fcgi_params *w, struct str name,
     struct str value)
 {
-	size_t need = fcgi_pair_len(name.len, value.len) + 2 * FCGI_HEADER_LEN
-	    + FCGI_ALIGN + 64;
+	size_t need = fcgi_params_need(name.len, value.len);
 
 	if (fcgi_params_add(w, name, value) == 0)
 		return;
-	/* Close this span and open a bigger one after it. */
+	/* Close this span and open one after it with room for the pair;
+	 * head limits keep pairs far below what a record stream allows. */
 	buf_commit(&c->c_fcgi, fcgi_params_end(w, 0));
 	buf_reserve(&c->c_fcgi, need < 4096 ? 4096 : need);
 	fcgi_params_init(w, buf_tail(&c->c_fcgi), buf_room(&c->c_fcgi), 1);
-	(void)fcgi_params_add(w, name, value);
+	if (fcgi_params_add(w, name, value) == -1)
+		log_warnx("FastCGI parameter %.*s dropped", (int)name.len,
+		    name.p);
 }
 
 static void
@@ -966,9 +973,8 @@ conn_access_log(struct conn *c)
 	    "%d %llu \"%.256s\" \"%.256s\" rid=%s route=%s ins=%s up=%.3f "
 	    "rt=%.3f\n", c->c_peer, when, conn_kept(c, c->c_a_method),
 	    conn_kept(c, c->c_a_target), c->c_minor, c->c_status,
-	    (unsigned long long)c->c_resp_bytes,
-	    *conn_kept(c, c->c_a_ref) ? conn_kept(c, c->c_a_ref) : "-",
-	    *conn_kept(c, c->c_a_ua) ? conn_kept(c, c->c_a_ua) : "-",
+	    (unsigned long long)c->c_resp_bytes, conn_kept(c, c->c_a_ref),
+	    conn_kept(c, c->c_a_ua),
 	    c->c_reqid, c->c_route != NULL ? c->c_route->rt_prefix : "-",
 	    c->c_ins != NULL ? c->c_ins->ins_name : "-",
 	    c->c_t_be ? (double)(t - c->c_t_be) / 1000.0 : 0.0,
@@ -984,9 +990,13 @@ conn_request_end(struct conn *c)
 {
 	conn_access_log(c);
 	if (c->c_flags & CONN_F_CLOSE || gw->w_draining) {
-		/* Let the client read the response before the FIN. */
+		/* Lingering close: send the FIN but keep reading for a
+		 * moment, so unread request bytes do not make the kernel
+		 * reset the connection before the client read our answer. */
 		(void)shutdown(c->c_fd, SHUT_WR);
-		conn_close(c);
+		buf_reset(&c->c_in);
+		c->c_deadline = util_now_ms() + CONN_LINGER_MS;
+		conn_set_state(c, CONN_ST_LINGER);
 		return;
 	}
 	c->c_flags &= CONN_F_RD | CONN_F_WR | CONN_F_EOF;
@@ -1121,6 +1131,14 @@ conn_step(struct conn *c)
 			return STEP_WAIT;
 		conn_request_end(c);
 		return c->c_state == CONN_ST_CLOSING ? STEP_DONE : STEP_AGAIN;
+	case CONN_ST_LINGER:
+		while (conn_read(c, CONN_READ_CHUNK) > 0)
+			buf_reset(&c->c_in);
+		if (c->c_flags & CONN_F_EOF) {
+			conn_close(c);
+			return STEP_DONE;
+		}
+		return STEP_WAIT;
 	default:
 		return STEP_DONE;
 	}
@@ -1175,6 +1193,9 @@ conn_timeout(struct conn *c, uint64_t now)
 		if (!(c->c_flags & CONN_F_BODYDONE))
 			conn_fail(c, 408, "Request body not received in time");
 		break;
+	case CONN_ST_LINGER:
+		conn_close(c);
+		return;
 	default:
 		log_info("client %s too slow reading the response, closing",
 		    c->c_peer);

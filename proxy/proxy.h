@@ -188,6 +188,7 @@ enum conn_state {
 	CONN_ST_QUEUED,		/* waiting for a backend slot */
 	CONN_ST_BACKEND,	/* exchange with a backend running */
 	CONN_ST_FLUSH,		/* response complete, writing it out */
+	CONN_ST_LINGER,		/* closing: FIN sent, discarding input */
 	CONN_ST_CLOSING,	/* queued for the before-sleep free */
 	CONN_ST_COUNT
 };
