@@ -1028,6 +1028,20 @@ conn_limits(struct h1_limits *lim)
 	lim->lim_headers = (size_t)gl->lim_headers;
 }
 
+/* Fails a request whose head was never parsed: answer as HTTP/1.1 with a
+ * fresh request id, and close. */
+static void
+conn_fail_head(struct conn *c, int status, const char *why)
+{
+	c->c_minor = 1;
+	buf_reset(&c->c_arena);
+	snprintf(c->c_reqid, sizeof(c->c_reqid), "%08x%08x%08x",
+	    gw->w_idseed, (unsigned)util_now_ms(), ++gw->w_reqseq);
+	c->c_t_start = util_now_ms();
+	c->c_flags |= CONN_F_CLOSE;
+	conn_fail(c, status, why);
+}
+
 /* HEAD state: read and parse. Returns STEP_AGAIN when a request started. */
 static enum step
 conn_step_head(struct conn *c)
@@ -1071,14 +1085,15 @@ conn_step_head(struct conn *c)
 		return STEP_WAIT;
 	}
 	if (n == H1_BAD) {
-		c->c_minor = 1;
-		snprintf(c->c_reqid, sizeof(c->c_reqid), "%08x%08x%08x",
-		    gw->w_idseed, (unsigned)util_now_ms(), ++gw->w_reqseq);
-		conn_fail(c, status, conn_h1_reason(status));
+		conn_fail_head(c, status, conn_h1_reason(status));
 		return STEP_AGAIN;
 	}
-	conn_request(c, req);
+	/* Consume the head first: the exchange may start pumping the body
+	 * from c_in at once. The views in <req> stay valid until the next
+	 * read into c_in, which only the body pump does, after the params
+	 * are built. */
 	buf_consume(&c->c_in, (size_t)n);
+	conn_request(c, req);
 	free(c->c_req);
 	c->c_req = NULL;
 	return STEP_AGAIN;
@@ -1184,7 +1199,8 @@ conn_timeout(struct conn *c, uint64_t now)
 		if (buf_avail(&c->c_in) == 0 && c->c_req == NULL)
 			conn_close(c);	/* idle keep-alive: silently */
 		else
-			conn_fail(c, 408, "Request head not received in time");
+			conn_fail_head(c, 408,
+			    "Request head not received in time");
 		break;
 	case CONN_ST_QUEUED:
 		conn_fail(c, 503, "No free backend connection in time");

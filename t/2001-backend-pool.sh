@@ -19,9 +19,13 @@ test_expect_success 'many sequential requests reuse at most maxconn backend conn
 '
 
 test_expect_success 'concurrent requests beyond maxconn queue and all succeed' '
+	pids= &&
 	for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
-		curl -s -o /dev/null -w "%{http_code}\n" "$API?limit=3" &
-	done >"$T/codes"; wait &&
+		curl -s -o /dev/null -w "%{http_code}\n" "$API?limit=3" >"$T/code.$i" &
+		pids="$pids $!"
+	done &&
+	for p in $pids; do wait $p; done &&
+	cat "$T"/code.* >"$T/codes" &&
 	expect_eq "$(sort "$T/codes" | uniq -c | tr -s " ")" " 12 200"
 '
 
