@@ -392,6 +392,41 @@ app_read_in(FCGX_Stream *in, char *dst, size_t len)
 	return got;
 }
 
+/*
+ * A body without CONTENT_LENGTH (the client sent it chunked): read STDIN
+ * to its end, at most <max> bytes. Returns 0, or -1 after a 413.
+ */
+static int
+app_read_unsized(struct app_req *req, uint64_t max)
+{
+	size_t cap = 4096, got = 0, n;
+
+	req->r_body = xmalloc(cap + 1);
+	for (;;) {
+		if (got == cap) {
+			if (cap > max)
+				break;
+			cap *= 2;
+			req->r_body = xrealloc(req->r_body, cap + 1);
+		}
+		n = app_read_in(req->r_fx->in, req->r_body + got, cap - got);
+		if (n == 0)
+			break;
+		got += n;
+	}
+	if (got > max) {
+		free(req->r_body);
+		req->r_body = NULL;
+		app_fail(req, 413, "Request body too large: over %llu bytes",
+		    (unsigned long long)max);
+		return -1;
+	}
+	req->r_body[got] = '\0';
+	req->r_body_len = got;
+	req->r_body_read = 1;
+	return 0;
+}
+
 int
 app_read_body(struct app_req *req)
 {
@@ -406,6 +441,8 @@ app_read_body(struct app_req *req)
 		app_fail(req, 400, "Invalid Content-Length");
 		return -1;
 	}
+	if (app_param(req, "CONTENT_LENGTH") == NULL)
+		return app_read_unsized(req, max);
 	if (len > max || len >= SIZE_MAX) {
 		app_fail(req, 413, "Request body too large: %llu bytes, "
 		    "limit %llu", (unsigned long long)len,

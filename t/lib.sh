@@ -16,8 +16,8 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in
-/*) BIN=$BUILD/bin ;;
-*) BIN=$ROOT/$BUILD/bin ;;
+/*) BIN=$BUILD/bin; HELPERS=$BUILD/t/helper ;;
+*) BIN=$ROOT/$BUILD/bin; HELPERS=$ROOT/$BUILD/t/helper ;;
 esac
 TEST_NAME=$(basename "$0" .sh)
 T=$ROOT/var/test/$TEST_NAME${ELP_TEST_SUFFIX:-}
@@ -188,6 +188,12 @@ course_up() {
 	wait_for test -S "$T/run/$n.sock"
 }
 
+# echo_up NAME [WORKERS]: starts the fcgi-echo test app on run/NAME.sock.
+echo_up() {
+	spawn "$1" "$HELPERS/fcgi-echo" -l "unix:$T/run/$1.sock" -w "${2:-2}"
+	wait_for test -S "$T/run/$1.sock"
+}
+
 # gateway_conf: writes conf/gateway.xml and conf/services.xml. Uses
 # $API_PORT and $ADMIN_PORT; $ROUTES and $INSTANCES override the defaults.
 gateway_conf() {
@@ -215,6 +221,7 @@ XML
   <service name="course">
 $INSTANCES
   </service>
+${SERVICES_EXTRA:-}
 </services>
 XML
 }

@@ -1,0 +1,63 @@
+#!/bin/sh
+# Request and response bodies through the gateway, byte-exact, against the
+# fcgi-echo app: Content-Length and chunked uploads, large uploads and
+# downloads streamed, backend STDERR in the error log, a hanging backend
+# answered 504 within the response timeout.
+. "$(dirname "$0")/lib.sh"
+
+test_expect_success 'start fcgi-echo and the gateway' '
+	echo_up echo 2 &&
+	ROUTES="  <route listen=\"api\" prefix=\"/e\" service=\"echo\" rewrite=\"/\" max-body=\"200m\"/>" \
+	INSTANCES="    <instance address=\"unix:$T/run/none.sock\" maxconn=\"1\"/>" \
+	SERVICES_EXTRA="  <service name=\"echo\"><instance address=\"unix:$T/run/echo.sock\" maxconn=\"2\"/></service>" \
+	GW_TIMEOUTS="header=\"5s\" body-idle=\"5s\" connect=\"1s\" response=\"1500ms\"" \
+	gateway_up
+'
+E=http://127.0.0.1:$API_PORT/e
+
+test_expect_success 'Content-Length body arrives byte-exact' '
+	printf "{\"k\":\"v\\u00e9\",\"n\":[1,2,3]}" >"$T/in" &&
+	expect_eq "$(http POST "$E/echo" -H "Content-Type: application/json" --data-binary @"$T/in")" 200 &&
+	cmp "$T/in" "$T/body" &&
+	grep -qi "^content-type: application/json" "$T/headers"
+'
+
+test_expect_success 'chunked body is decoded for the app, byte-exact' '
+	head -c 300000 /dev/urandom >"$T/rnd" &&
+	expect_eq "$(http POST "$E/echo" -H "Transfer-Encoding: chunked" --data-binary @"$T/rnd")" 200 &&
+	cmp "$T/rnd" "$T/body"
+'
+
+test_expect_success 'a 60 MB upload streams through (length and sha256 as sent)' '
+	head -c 62914560 /dev/urandom >"$T/big" &&
+	expect_eq "$(http POST "$E/count" --data-binary @"$T/big")" 200 &&
+	expect_eq "$(json "j[\"responseBody\"][\"bytes\"]")" 62914560 &&
+	expect_eq "$(json "j[\"responseBody\"][\"sha256\"]")" "$(sha256sum "$T/big" | cut -d" " -f1)" &&
+	rm -f "$T/big"
+'
+
+test_expect_success 'a 100 MB download streams through with its Content-Length' '
+	curl -s -o "$T/dl" -D "$T/headers" "$E/bytes?n=104857600" &&
+	expect_eq "$(stat -c %s "$T/dl")" 104857600 &&
+	grep -qi "^content-length: 104857600" "$T/headers" &&
+	rm -f "$T/dl"
+'
+
+test_expect_success 'backend STDERR lands in the error log, tagged with the instance' '
+	expect_eq "$(http GET "$E/stderr" -H "X-Request-Id: err-rid-1")" 200 &&
+	sleep 0.3 && loggrep gateway.log "echo@unix:.*stderr: echo stderr line for err-rid-1"
+'
+
+test_expect_success 'a backend slower than the response timeout gives a 504 envelope in time' '
+	start=$(date +%s%N) &&
+	expect_eq "$(http GET "$E/sleep?ms=4000")" 504 &&
+	end=$(date +%s%N) &&
+	[ $(( (end - start) / 1000000 )) -lt 3500 ] &&
+	expect_eq "$(json "j[\"httpStatus\"]")" GATEWAY_TIMEOUT
+'
+
+test_expect_success 'the gateway keeps serving after the timeout' '
+	expect_eq "$(http GET "$E/small")" 200
+'
+
+test_done

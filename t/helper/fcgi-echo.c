@@ -1,0 +1,182 @@
+/*
+ * fcgi-echo: a minimal FastCGI app on libelp for gateway tests and the
+ * benchmark. Usage: fcgi-echo -l unix:/path|host:port [-w workers]
+ *	GET  /small        a small JSON envelope
+ *	GET  /bytes?n=N    N bytes, streamed in 64 KiB writes
+ *	GET  /sleep?ms=M   sleeps M ms, then the small JSON
+ *	POST /echo         the request body back (up to 1 MiB)
+ *	POST /count        streams any body; answers its length and sha256
+ *	GET  /health       {"status":"UP"}
+ *	GET  /stderr       writes a line to FCGI_STDERR, then the small JSON
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "app.h"
+#include "log.h"
+#include "pool.h"
+#include "util.h"
+
+#define ECHO_CHUNK	65536
+
+static const char small[] =
+    "{\"httpStatus\":\"OK\",\"responseBody\":{\"message\":\"hello\"}}";
+
+static void
+echo_small(struct app_req *r)
+{
+	app_send_raw(r, 200, "application/json", small, sizeof(small) - 1);
+}
+
+static void
+echo_bytes(struct app_req *r)
+{
+	static char chunk[ECHO_CHUNK];
+	long long n, k;
+
+	if (app_query_int(r, "n", 0, &n) == -1 || n < 0) {
+		app_fail(r, 400, "n must be a byte count");
+		return;
+	}
+	memset(chunk, 'x', sizeof(chunk));
+	r->r_responded = 1;
+	r->r_status = 200;
+	FCGX_FPrintF(r->r_fx->out, "Status: 200 OK\r\nContent-Type: "
+	    "application/octet-stream\r\nContent-Length: %lld\r\n\r\n", n);
+	for (; n > 0; n -= k) {
+		k = n > ECHO_CHUNK ? ECHO_CHUNK : n;
+		if (FCGX_PutStr(chunk, (int)k, r->r_fx->out) != (int)k)
+			return;
+	}
+}
+
+static void
+echo_sleep(struct app_req *r)
+{
+	long long ms;
+	struct timespec ts;
+
+	if (app_query_int(r, "ms", 0, &ms) == -1 || ms < 0 || ms > 600000) {
+		app_fail(r, 400, "ms must be 0..600000");
+		return;
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	echo_small(r);
+}
+
+static void
+echo_echo(struct app_req *r)
+{
+	const char *ct = app_param(r, "CONTENT_TYPE");
+
+	if (app_read_body(r) == -1)
+		return;
+	app_send_raw(r, 200, ct != NULL && *ct ? ct : "application/octet-stream",
+	    r->r_body, r->r_body_len);
+}
+
+static void
+echo_count(struct app_req *r)
+{
+	static char chunk[ECHO_CHUNK];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 1], out[256];
+	unsigned int mdlen, i;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	long long total = 0;
+	int n;
+
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while ((n = FCGX_GetStr(chunk, sizeof(chunk), r->r_fx->in)) > 0) {
+		EVP_DigestUpdate(ctx, chunk, (size_t)n);
+		total += n;
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	r->r_body_read = 1;
+	n = snprintf(out, sizeof(out), "{\"httpStatus\":\"OK\",\"responseBody\""
+	    ":{\"bytes\":%lld,\"sha256\":\"%s\"}}", total, hex);
+	app_send_raw(r, 200, "application/json", out, (size_t)n);
+}
+
+static void
+echo_health(struct app_req *r)
+{
+	static const char up[] =
+	    "{\"httpStatus\":\"OK\",\"responseBody\":{\"status\":\"UP\"}}";
+
+	app_send_raw(r, 200, "application/json", up, sizeof(up) - 1);
+}
+
+static void
+echo_stderr(struct app_req *r)
+{
+	FCGX_FPrintF(r->r_fx->err, "echo stderr line for %s\n", r->r_reqid);
+	echo_small(r);
+}
+
+static const struct app_route echo_routes[] = {
+	{ "GET", "/small", echo_small },
+	{ "GET", "/bytes", echo_bytes },
+	{ "GET", "/sleep", echo_sleep },
+	{ "POST", "/echo", echo_echo },
+	{ "POST", "/count", echo_count },
+	{ "GET", "/health", echo_health },
+	{ "GET", "/stderr", echo_stderr },
+};
+
+static int
+echo_worker(int fd, void *arg)
+{
+	struct app app;
+
+	(void)arg;
+	memset(&app, 0, sizeof(app));
+	app.a_routes = echo_routes;
+	app.a_nroutes = NITEMS(echo_routes);
+	app.a_max_body = 1024 * 1024;
+	return app_worker_loop(&app, fd);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct pool_cfg pc;
+	int ch;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.pc_workers = 2;
+	pc.pc_backlog = 1024;
+	pc.pc_mode = 0660;
+	pc.pc_drain = 5000;
+	while ((ch = getopt(argc, argv, "l:w:")) != -1) {
+		switch (ch) {
+		case 'l':
+			pc.pc_listen = optarg;
+			break;
+		case 'w':
+			pc.pc_workers = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: fcgi-echo -l ADDR [-w N]\n");
+			return 2;
+		}
+	}
+	if (pc.pc_listen == NULL || pc.pc_workers < 1) {
+		fprintf(stderr, "usage: fcgi-echo -l ADDR [-w N]\n");
+		return 2;
+	}
+	log_init("fcgi-echo", LOG_LVL_INFO);
+	return pool_run(&pc, echo_worker, NULL, NULL);
+}
