@@ -32,6 +32,13 @@ static const struct cfg_key conf_gw_keys[] = {
 	K("registry", CFG_T_STR, "services.xml", 0, 0, struct gw_conf,
 	    gc_registry),
 	K("pidfile", CFG_T_STR, "", 0, 0, struct gw_conf, gc_pidfile),
+	K("user", CFG_T_STR, "", 0, 0, struct gw_conf, gc_user),
+};
+
+static const struct cfg_key conf_cors_keys[] = {
+	K("origins", CFG_T_STR, "", 0, 0, struct gw_conf, gc_cors),
+	K("max-age", CFG_T_DURATION, "600s", 0, 86400000, struct gw_conf,
+	    gc_cors_max_age),
 };
 
 static const struct cfg_key conf_log_keys[] = {
@@ -100,6 +107,7 @@ static const struct cfg_key conf_route_keys[] = {
 	K("rewrite", CFG_T_STR, "", 0, 0, struct route, rt_rewrite),
 	K("max-body", CFG_T_SIZE, "0", 0, INT64_MAX, struct route,
 	    rt_max_body),
+	K("cors", CFG_T_STR, "", 0, 0, struct route, rt_cors),
 };
 
 struct conf_service_attrs {
@@ -295,6 +303,9 @@ conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 	n = cfg_next(root, NULL, "log");
 	cfg_read(cd, n != NULL ? n : root, conf_log_keys,
 	    NITEMS(conf_log_keys), gc);
+	n = cfg_next(root, NULL, "cors");
+	cfg_read(cd, n != NULL ? n : root, conf_cors_keys,
+	    NITEMS(conf_cors_keys), gc);
 	n = cfg_next(root, NULL, "timeouts");
 	cfg_read(cd, n != NULL ? n : root, conf_timeout_keys,
 	    NITEMS(conf_timeout_keys), &gc->gc_to);
@@ -497,6 +508,7 @@ conf_free(struct gw_conf *gc)
 	}
 	cfg_release_keys(conf_gw_keys, NITEMS(conf_gw_keys), gc);
 	cfg_release_keys(conf_log_keys, NITEMS(conf_log_keys), gc);
+	cfg_release_keys(conf_cors_keys, NITEMS(conf_cors_keys), gc);
 	free(gc->gc_routes);
 	free(gc->gc_services);
 	free(gc->gc_instances);

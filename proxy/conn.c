@@ -361,15 +361,55 @@ conn_fail(struct conn *c, int status, const char *why)
 	conn_set_state(c, CONN_ST_FLUSH);
 }
 
-/* CORS headers for a request that carried Origin (contract 2.7). */
+/* CORS headers for a request whose Origin the route allows. */
 static void
 conn_cors(struct conn *c)
 {
+	if (c->c_cors == CONN_CORS_NONE)
+		return;
+	if (c->c_cors == CONN_CORS_ANY)
+		buf_append_str(&c->c_out, "Access-Control-Allow-Origin: *\r\n");
+	else
+		buf_printf(&c->c_out, "Access-Control-Allow-Origin: %s\r\n",
+		    conn_kept(c, c->c_a_origin));
+	buf_append_str(&c->c_out, "Vary: Origin, Access-Control-Request-Method, "
+	    "Access-Control-Request-Headers\r\n");
+}
+
+/* Whether <origin> is in the space- or comma-separated <list>. */
+static int
+conn_origin_listed(const char *list, const char *origin)
+{
+	size_t n = strlen(origin), len;
+	const char *p = list;
+
+	while (*p != '\0') {
+		p += strspn(p, " ,\t");
+		len = strcspn(p, " ,\t");
+		if (len == n && len > 0 && memcmp(p, origin, n) == 0)
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+/* Decides c_cors from the route's policy (or the gateway default). */
+static void
+conn_cors_decide(struct conn *c)
+{
+	const char *policy = gw->w_conf->gc_cors;
+
+	c->c_cors = CONN_CORS_NONE;
 	if (!(c->c_flags & CONN_F_ORIGIN))
 		return;
-	buf_append_str(&c->c_out, "Access-Control-Allow-Origin: *\r\n"
-	    "Vary: Origin, Access-Control-Request-Method, "
-	    "Access-Control-Request-Headers\r\n");
+	if (c->c_route != NULL && *c->c_route->rt_cors != '\0')
+		policy = c->c_route->rt_cors;
+	if (*policy == '\0' || strcmp(policy, "off") == 0)
+		return;
+	if (strcmp(policy, "*") == 0)
+		c->c_cors = CONN_CORS_ANY;
+	else if (conn_origin_listed(policy, conn_kept(c, c->c_a_origin)))
+		c->c_cors = CONN_CORS_ECHO;
 }
 
 /* Whether <s> is an acceptable client-supplied request id. */
@@ -594,15 +634,20 @@ conn_preflight(struct conn *c, const struct h1_req *req)
 	    (m = h1_header_find(req, "Access-Control-Request-Method",
 	    29)) == NULL)
 		return 0;
+	if (c->c_cors == CONN_CORS_NONE) {
+		conn_fail(c, 403, "Origin not allowed");
+		return 1;
+	}
 	h = h1_header_find(req, "Access-Control-Request-Headers", 30);
 	conn_head_start(c, 200, STR_LIT("OK"));
 	buf_printf(&c->c_out, "Access-Control-Allow-Methods: GET, HEAD, "
 	    "POST, PUT, DELETE, OPTIONS, PATCH\r\n");
-	if (h != NULL && h->value.len > 0)
+	if (h != NULL && h->value.len > 0 && h->value.len < 1024)
 		buf_printf(&c->c_out, "Access-Control-Allow-Headers: %.*s\r\n",
 		    (int)h->value.len, h->value.p);
-	buf_append_str(&c->c_out, "Access-Control-Max-Age: 600\r\n"
-	    "Content-Length: 0\r\n");
+	buf_printf(&c->c_out, "Access-Control-Max-Age: %llu\r\n"
+	    "Content-Length: 0\r\n",
+	    (unsigned long long)(gw->w_conf->gc_cors_max_age / 1000));
 	conn_cors(c);
 	conn_head_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
@@ -623,10 +668,13 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 		c->c_flags |= CONN_F_KEEP;
 	if (req->method == H1_M_HEAD)
 		c->c_flags |= CONN_F_HEAD;
-	if (h1_header_find(req, "Origin", 6) != NULL)
-		c->c_flags |= CONN_F_ORIGIN;
 	conn_reqid(c, req);
 	buf_reset(&c->c_arena);
+	h = h1_header_find(req, "Origin", 6);
+	if (h != NULL && h->value.len > 0) {
+		c->c_flags |= CONN_F_ORIGIN;
+		c->c_a_origin = conn_keep(c, h->value);
+	}
 	c->c_a_method = conn_keep(c, req->method_str);
 	c->c_a_target = conn_keep(c, req->target);
 	h = h1_header_find(req, "User-Agent", 10);
@@ -680,9 +728,10 @@ conn_request(struct conn *c, const struct h1_req *req)
 		conn_fail(c, 400, "Absolute request target names another host");
 		return;
 	}
+	c->c_route = route_find(gw->w_conf, c->c_listener->l_idx, req->path);
+	conn_cors_decide(c);
 	if (conn_preflight(c, req) || conn_builtin(c, req))
 		return;
-	c->c_route = route_find(gw->w_conf, c->c_listener->l_idx, req->path);
 	if (conn_body_setup(c, req) == -1)
 		return;
 	if (c->c_route == NULL) {
@@ -1002,6 +1051,7 @@ conn_request_end(struct conn *c)
 	c->c_flags &= CONN_F_RD | CONN_F_WR | CONN_F_EOF;
 	c->c_route = NULL;
 	c->c_ins = NULL;
+	c->c_cors = CONN_CORS_NONE;
 	c->c_status = 0;
 	c->c_retries = 0;
 	c->c_t_be = 0;

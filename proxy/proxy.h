@@ -116,6 +116,8 @@ struct route {
 	char		*rt_rewrite;	/* NULL: path unchanged */
 	size_t		 rt_rewrite_len;
 	uint64_t	 rt_max_body;
+	char		*rt_cors;	/* "" = gateway default, "off", "*",
+					   or a list of origins */
 };
 
 struct gw_timeouts {
@@ -146,6 +148,9 @@ struct gw_conf {
 	int			 gc_workers;
 	char			*gc_registry;
 	char			*gc_pidfile;
+	char			*gc_user;	/* workers run as this user */
+	char			*gc_cors;	/* default CORS origins */
+	uint64_t		 gc_cors_max_age; /* ms */
 	char			*gc_log_level;
 	char			*gc_error_log;
 	char			*gc_access_log;
@@ -211,6 +216,11 @@ enum conn_state {
 #define CONN_F_ORIGIN	0x4000	/* request carried Origin (CORS) */
 #define CONN_F_LATER	0x8000	/* on gw->w_later */
 
+/* c_cors: what the CORS policy of the route says about the Origin. */
+#define CONN_CORS_NONE	0	/* no Origin, or not allowed: no headers */
+#define CONN_CORS_ANY	1	/* Access-Control-Allow-Origin: * */
+#define CONN_CORS_ECHO	2	/* allowed by list: echo the Origin */
+
 /* Result of one state-machine step. */
 enum step {
 	STEP_AGAIN = 0,	/* state changed, run again */
@@ -247,6 +257,8 @@ struct conn {
 	uint64_t		 c_t_start;	/* request start, ms */
 	uint64_t		 c_t_be;	/* exchange start, ms */
 	size_t			 c_a_method, c_a_target, c_a_ua, c_a_ref;
+	size_t			 c_a_origin;
+	int			 c_cors;	/* CONN_CORS_* for this request */
 	int			 c_retries;
 	struct bconn		*c_be;
 	struct instance		*c_ins;

@@ -96,6 +96,18 @@ test_expect_success 'CORS: any origin on answers and errors, preflight by the ga
 	grep -qi "^access-control-allow-methods: .*POST" "$T/headers"
 '
 
+test_expect_success 'CORS per route: listed origins are echoed, others refused' '
+	stop_pid $pid_gateway &&
+	ROUTES="  <route listen=\"api\" prefix=\"/course-management-api\" service=\"course\" rewrite=\"/course\" cors=\"http://a.example https://b.example:8443\"/>" \
+	    gateway_up &&
+	http GET "http://127.0.0.1:$P$C/bad" -H "Origin: https://b.example:8443" >/dev/null &&
+	grep -qi "^access-control-allow-origin: https://b.example:8443" "$T/headers" &&
+	http GET "http://127.0.0.1:$P$C/bad" -H "Origin: http://evil.example" >/dev/null &&
+	! grep -qi "^access-control-allow-origin" "$T/headers" &&
+	expect_eq "$(http OPTIONS "http://127.0.0.1:$P$C" -H "Origin: http://evil.example" \
+	    -H "Access-Control-Request-Method: GET")" 403
+'
+
 test_expect_success 'a request head arriving one byte at a time still works' '
 	printf "GET $C/550e8400-e29b-41d4-a716-446655440000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" |
 	    raw $P --split 1 --delay 0.005 >"$T/rs" &&

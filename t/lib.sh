@@ -211,6 +211,7 @@ gateway_conf() {
        access="$T/log/access.log"/>
   <listen name="api" address="127.0.0.1:$API_PORT"/>
   <listen name="admin" address="127.0.0.1:$ADMIN_PORT" admin="yes"/>
+  ${GW_CORS:-<cors origins='*'/>}
   <timeouts $GW_TIMEOUTS/>
   <limits $GW_LIMITS/>
 $ROUTES
