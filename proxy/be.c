@@ -380,8 +380,9 @@ be_decode(struct bconn *b)
 
 /*
  * The backend closed or reset before END_REQUEST. A request nothing of
- * which was answered may be retried on a fresh connection when it was a
- * reused pooled one (the app closed it while idle).
+ * which was answered is retried (on any instance) when the connection was
+ * a reused pooled one or the method is idempotent; never one whose body
+ * bytes already left the client buffer.
  */
 static void
 be_eof(struct bconn *b)
@@ -389,9 +390,12 @@ be_eof(struct bconn *b)
 	struct conn *c = b->b_conn;
 
 	if (c != NULL && !(b->b_flags & BE_F_GOTBYTE) &&
-	    (b->b_flags & BE_F_REUSED) && conn_can_retry(c)) {
-		log_debug("%s: %s: pooled connection was dead, retrying",
-		    __func__, b->b_ins->ins_name);
+	    ((b->b_flags & BE_F_REUSED) || c->c_method == H1_M_GET ||
+	    c->c_method == H1_M_HEAD) && conn_can_retry(c)) {
+		/* A pooled connection the app closed while idle never saw
+		 * the request; GET and HEAD are safe to send again anyway. */
+		log_info("%s: closed before answering, retrying",
+		    b->b_ins->ins_name);
 		c->c_be = NULL;
 		b->b_conn = NULL;
 		b->b_ins->ins_outstanding--;

@@ -13,6 +13,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,23 @@ conf_workers(struct cfg_doc *cd, struct gw_conf *gc)
 	return 0;
 }
 
+/* Resolves <gateway user=...> now: the workers never look names up. */
+static void
+conf_user(struct cfg_doc *cd, struct gw_conf *gc)
+{
+	struct passwd *pw;
+
+	if (*gc->gc_user == '\0')
+		return;
+	if ((pw = getpwnam(gc->gc_user)) == NULL) {
+		cfg_error(cd, cfg_root(cd), "user \"%s\" does not exist",
+		    gc->gc_user);
+		return;
+	}
+	gc->gc_uid = pw->pw_uid;
+	gc->gc_gid = pw->pw_gid;
+}
+
 static int
 conf_listen(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 {
@@ -298,6 +316,7 @@ conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 
 	cfg_read(cd, root, conf_gw_keys, NITEMS(conf_gw_keys), gc);
 	conf_workers(cd, gc);
+	conf_user(cd, gc);
 	/* An absent element means all defaults: the schema keeps these
 	 * attribute names off the root, so reading the root applies them. */
 	n = cfg_next(root, NULL, "log");

@@ -35,6 +35,7 @@
 #define CONN_READ_CHUNK	16384
 #define CONN_ACCEPT_MAX	64	/* accepts per listener wakeup */
 #define CONN_LINGER_MS	2000	/* lingering close: input discarded */
+#define CONN_DRAIN_GRACE_MS 1000 /* idle keep-alive life once draining */
 
 static const char *const conn_state_names[CONN_ST_COUNT] = {
 	"head", "queued", "backend", "flush", "linger", "closing",
@@ -1179,10 +1180,6 @@ conn_step(struct conn *c)
 	}
 	switch (c->c_state) {
 	case CONN_ST_HEAD:
-		if (gw->w_draining && buf_avail(&c->c_in) == 0) {
-			conn_close(c);
-			return STEP_DONE;
-		}
 		return conn_step_head(c);
 	case CONN_ST_QUEUED:
 		return STEP_WAIT;
@@ -1317,17 +1314,22 @@ conn_run_later(void)
 	}
 }
 
-/* Drain: idle connections go now, busy ones after their response. */
+/*
+ * Drain: every connection closes after its current or next response
+ * (which says "Connection: close"). Idle keep-alive connections get a
+ * short grace instead of an immediate close, so a request already on its
+ * way is answered rather than cut off (the keep-alive close race).
+ */
 void
 conn_drain(void)
 {
-	struct conn *c, *next;
+	struct conn *c;
+	uint64_t grace = util_now_ms() + CONN_DRAIN_GRACE_MS;
 
-	for (c = gw->w_conns; c != NULL; c = next) {
-		next = c->c_next;
-		if (c->c_state == CONN_ST_HEAD && buf_avail(&c->c_in) == 0)
-			conn_close(c);
-		else
-			c->c_flags |= CONN_F_CLOSE;
+	for (c = gw->w_conns; c != NULL; c = c->c_next) {
+		c->c_flags |= CONN_F_CLOSE;
+		if (c->c_state == CONN_ST_HEAD && buf_avail(&c->c_in) == 0 &&
+		    (c->c_deadline == 0 || c->c_deadline > grace))
+			c->c_deadline = grace;
 	}
 }

@@ -149,6 +149,8 @@ struct gw_conf {
 	char			*gc_registry;
 	char			*gc_pidfile;
 	char			*gc_user;	/* workers run as this user */
+	uid_t			 gc_uid;
+	gid_t			 gc_gid;
 	char			*gc_cors;	/* default CORS origins */
 	uint64_t		 gc_cors_max_age; /* ms */
 	char			*gc_log_level;

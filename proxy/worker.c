@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -141,11 +142,37 @@ worker_setup(struct gw_conf *gc)
 	return 0;
 }
 
+/*
+ * Drops root for good once the listeners and logs are open: the workers
+ * parse untrusted input and need no privilege. Returns 0 or -1.
+ */
+static int
+worker_drop_privileges(const struct gw_conf *gc)
+{
+	uid_t r, e, s;
+
+	if (*gc->gc_user == '\0' || geteuid() != 0)
+		return 0;
+	if (setgroups(1, &gc->gc_gid) == -1 ||
+	    setresgid(gc->gc_gid, gc->gc_gid, gc->gc_gid) == -1 ||
+	    setresuid(gc->gc_uid, gc->gc_uid, gc->gc_uid) == -1)
+		return -1;
+	/* Never regained: check that root is really gone. */
+	if (getresuid(&r, &e, &s) == -1 || r == 0 || e == 0 || s == 0 ||
+	    setuid(0) != -1)
+		return -1;
+	return 0;
+}
+
 int
 worker_run(struct gw_conf *gc)
 {
 	if (worker_setup(gc) == -1) {
 		log_warn("worker setup");
+		return 1;
+	}
+	if (worker_drop_privileges(gc) == -1) {
+		log_warn("cannot run as user %s", gc->gc_user);
 		return 1;
 	}
 	log_debug("%s: worker ready", __func__);
