@@ -28,19 +28,31 @@ test_expect_success 'chunked body is decoded for the app, byte-exact' '
 	cmp "$T/rnd" "$T/body"
 '
 
-test_expect_success 'a 60 MB upload streams through (length and sha256 as sent)' '
-	head -c 62914560 /dev/urandom >"$T/big" &&
-	expect_eq "$(http POST "$E/count" --data-binary @"$T/big")" 200 &&
-	expect_eq "$(json "j[\"responseBody\"][\"bytes\"]")" 62914560 &&
+test_expect_success 'a 200 MB upload streams through (length and sha256 as sent)' '
+	head -c 209715200 /dev/urandom >"$T/big" &&
+	curl -s -o "$T/body" -T "$T/big" -X POST "$E/count" &&
+	expect_eq "$(json "j[\"responseBody\"][\"bytes\"]")" 209715200 &&
 	expect_eq "$(json "j[\"responseBody\"][\"sha256\"]")" "$(sha256sum "$T/big" | cut -d" " -f1)" &&
 	rm -f "$T/big"
 '
 
-test_expect_success 'a 100 MB download streams through with its Content-Length' '
-	curl -s -o "$T/dl" -D "$T/headers" "$E/bytes?n=104857600" &&
-	expect_eq "$(stat -c %s "$T/dl")" 104857600 &&
-	grep -qi "^content-length: 104857600" "$T/headers" &&
+test_expect_success 'a 200 MB download streams through with its Content-Length' '
+	curl -s -o "$T/dl" -D "$T/headers" "$E/bytes?n=209715200" &&
+	expect_eq "$(stat -c %s "$T/dl")" 209715200 &&
+	grep -qi "^content-length: 209715200" "$T/headers" &&
 	rm -f "$T/dl"
+'
+
+test_expect_success 'a slow reader: the download pauses instead of piling up in the gateway' '
+	curl -s --limit-rate 2M -o /dev/null --max-time 3 "$E/bytes?n=209715200";
+	true
+'
+
+test_expect_success 'gateway memory stayed bounded (peak RSS of every worker under 64 MB)' '
+	kids=$(cat /proc/$pid_gateway/task/*/children) && [ -n "$kids" ] &&
+	for k in $kids; do grep VmHWM /proc/$k/status; done >"$T/hwm" &&
+	cat "$T/hwm" &&
+	expect_eq "$(awk "\$2 > 65536" "$T/hwm" | wc -l)" 0
 '
 
 test_expect_success 'backend STDERR lands in the error log, tagged with the instance' '
