@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -88,6 +89,7 @@ be_connect(struct instance *ins)
 	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) {
 		log_warn("%s: connect", ins->ins_name);
 		close(fd);
+		up_report(ins, 0);
 		return NULL;
 	}
 	b = xcalloc(1, sizeof(*b));
@@ -226,7 +228,9 @@ be_fail(struct bconn *b, int status, const char *why)
 	if (c != NULL) {
 		c->c_be = NULL;
 		b->b_ins->ins_outstanding--;
+		metrics_exchange(b->b_ins, status, util_now_ms() - c->c_t_be);
 	}
+	up_report(b->b_ins, 0);
 	be_close(b);
 	if (c != NULL)
 		conn_fail(c, status, why);
@@ -258,6 +262,29 @@ be_idle_event(struct bconn *b)
 	be_close(b);
 }
 
+/*
+ * The health checker found <ins> too busy to answer (its idle pooled
+ * connections may hold every app worker): give one back.
+ */
+static void
+be_trim(struct instance *ins)
+{
+	struct bconn *b;
+	uint32_t want;
+
+	if (shm == NULL)
+		return;
+	want = atomic_load_explicit(&shm->sh_ins[ins->ins_slot].si_trim,
+	    memory_order_relaxed);
+	if (want == ins->ins_trim_seen)
+		return;
+	ins->ins_trim_seen = want;
+	if ((b = ins->ins_idle) != NULL) {
+		be_unpool(b);
+		be_close(b);
+	}
+}
+
 void
 be_sweep(uint64_t now)
 {
@@ -268,6 +295,7 @@ be_sweep(uint64_t now)
 
 	for (i = 0; i < gw->w_conf->gc_ninstances; i++) {
 		ins = &gw->w_conf->gc_instances[i];
+		be_trim(ins);
 		for (b = ins->ins_idle; b != NULL; b = next) {
 			next = b->b_next;
 			if (now - b->b_idle_since >= ttl) {
@@ -327,6 +355,18 @@ be_stdout(struct bconn *b, struct str s)
 	return 0;
 }
 
+/* END_REQUEST: account the outcome (5xx and an incomplete end count as
+ * failures for the breaker), then let the client side finish. */
+static void
+be_done(struct bconn *b, int complete)
+{
+	struct conn *c = b->b_conn;
+
+	metrics_exchange(b->b_ins, c->c_status, util_now_ms() - c->c_t_be);
+	up_report(b->b_ins, complete && c->c_status < 500);
+	conn_resp_done(c, complete);
+}
+
 /* Handles one decoder event. Returns 0 to go on, -1 when <b> is done
  * with (failed, released, or its client is gone). */
 static int
@@ -344,8 +384,7 @@ be_event(struct bconn *b, const struct fcgi_event *e)
 			return -1;
 		}
 		be_set_state(b, BE_ST_DONE);
-		conn_resp_done(b->b_conn,
-		    e->ev_proto_status == FCGI_REQUEST_COMPLETE);
+		be_done(b, e->ev_proto_status == FCGI_REQUEST_COMPLETE);
 		return -1;
 	case FCGI_EV_ERROR:
 		be_fail(b, 502, fcgi_err_str(e->ev_err));
@@ -445,11 +484,15 @@ be_connect_failed(struct bconn *b)
 
 	b->b_conn = NULL;
 	be_close(b);
+	up_report(b->b_ins, 0);
 	if (c == NULL)
 		return;
 	c->c_be = NULL;
 	b->b_ins->ins_outstanding--;
-	conn_retry(c);
+	if (conn_can_retry(c))
+		conn_retry(c);
+	else
+		conn_fail_unavailable(c);
 	up_slot_freed(b->b_ins);
 }
 

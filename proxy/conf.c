@@ -36,6 +36,22 @@ static const struct cfg_key conf_gw_keys[] = {
 	K("user", CFG_T_STR, "", 0, 0, struct gw_conf, gc_user),
 };
 
+static const struct cfg_key conf_auth_keys[] = {
+	K("issuer", CFG_T_STR, "", 0, 0, struct gw_auth, au_issuer),
+	K("service", CFG_T_STR, "", 0, 0, struct gw_auth, au_service),
+	K("jwks", CFG_T_STR,
+	    "/realms/e-learning-platform/protocol/openid-connect/certs", 0, 0,
+	    struct gw_auth, au_jwks),
+	K("audience", CFG_T_STR, "", 0, 0, struct gw_auth, au_audience),
+	K("leeway", CFG_T_DURATION, "60s", 0, 3600000, struct gw_auth,
+	    au_leeway),
+	K("refresh-min", CFG_T_DURATION, "10s", 0, 3600000, struct gw_auth,
+	    au_refresh_min),
+	K("timeout", CFG_T_DURATION, "2s", 1, 600000, struct gw_auth,
+	    au_timeout),
+	K("cache", CFG_T_INT, "10000", 1, 10000000, struct gw_auth, au_cache),
+};
+
 static const struct cfg_key conf_cors_keys[] = {
 	K("origins", CFG_T_STR, "", 0, 0, struct gw_conf, gc_cors),
 	K("max-age", CFG_T_DURATION, "600s", 0, 86400000, struct gw_conf,
@@ -109,14 +125,42 @@ static const struct cfg_key conf_route_keys[] = {
 	K("max-body", CFG_T_SIZE, "0", 0, INT64_MAX, struct route,
 	    rt_max_body),
 	K("cors", CFG_T_STR, "", 0, 0, struct route, rt_cors),
+	K("auth", CFG_T_STR, "public", 0, 0, struct route, rt_auth),
 };
 
 struct conf_service_attrs {
 	char	*name;
+	char	*balance;
 };
 
 static const struct cfg_key conf_service_keys[] = {
 	K("name", CFG_T_STR, NULL, 0, 0, struct conf_service_attrs, name),
+	K("balance", CFG_T_STR, "round-robin", 0, 0, struct conf_service_attrs,
+	    balance),
+};
+
+static const struct cfg_key conf_health_keys[] = {
+	K("enabled", CFG_T_BOOL, "yes", 0, 0, struct hc_conf, hk_enabled),
+	K("path", CFG_T_STR, "/health", 0, 0, struct hc_conf, hk_path),
+	K("interval", CFG_T_DURATION, "2s", 100, 3600000, struct hc_conf,
+	    hk_interval),
+	K("timeout", CFG_T_DURATION, "1s", 10, 600000, struct hc_conf,
+	    hk_timeout),
+	K("rise", CFG_T_INT, "2", 1, 100, struct hc_conf, hk_rise),
+	K("fall", CFG_T_INT, "3", 1, 100, struct hc_conf, hk_fall),
+};
+
+static const struct cfg_key conf_breaker_keys[] = {
+	K("failures", CFG_T_INT, "5", 0, 10000, struct brk_conf, bc_failures),
+	K("error-rate", CFG_T_INT, "50", 0, 100, struct brk_conf,
+	    bc_error_rate),
+	K("window", CFG_T_DURATION, "10s", 100, 3600000, struct brk_conf,
+	    bc_window),
+	K("min-requests", CFG_T_INT, "20", 1, 1000000, struct brk_conf,
+	    bc_min_requests),
+	K("cooldown", CFG_T_DURATION, "10s", 100, 3600000, struct brk_conf,
+	    bc_cooldown),
+	K("trials", CFG_T_INT, "1", 1, 1000, struct brk_conf, bc_trials),
 };
 
 struct conf_instance_attrs {
@@ -286,6 +330,12 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 		return -1;
 	}
 	rt->rt_rewrite_len = strlen(rt->rt_rewrite);
+	if (strcmp(rt->rt_auth, "public") == 0)
+		rt->rt_auth_kind = ROUTE_AUTH_PUBLIC;
+	else if (strcmp(rt->rt_auth, "token") == 0)
+		rt->rt_auth_kind = ROUTE_AUTH_TOKEN;
+	else
+		rt->rt_auth_kind = ROUTE_AUTH_ROLES;
 	if (rt->rt_max_body == 0)
 		rt->rt_max_body = gc->gc_lim.lim_max_body;
 	for (i = 0; i + 1 < gc->gc_nroutes; i++)
@@ -322,6 +372,9 @@ conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 	n = cfg_next(root, NULL, "log");
 	cfg_read(cd, n != NULL ? n : root, conf_log_keys,
 	    NITEMS(conf_log_keys), gc);
+	n = cfg_next(root, NULL, "auth");
+	cfg_read(cd, n != NULL ? n : root, conf_auth_keys,
+	    NITEMS(conf_auth_keys), &gc->gc_auth);
 	n = cfg_next(root, NULL, "cors");
 	cfg_read(cd, n != NULL ? n : root, conf_cors_keys,
 	    NITEMS(conf_cors_keys), gc);
@@ -373,6 +426,39 @@ done:
 	return rc;
 }
 
+/*
+ * Balance, <health> and <breaker> of <svc> (element <n>). An absent
+ * element means all defaults: the schema keeps these attribute names off
+ * <service>, so reading the service element applies them.
+ */
+static void
+conf_service_policy(struct cfg_doc *cd, xmlNodePtr n, struct service *svc,
+    const char *balance)
+{
+	xmlNodePtr h, b;
+	int bal;
+
+	if ((bal = up_balance_parse(balance)) == -1)
+		cfg_error(cd, n, "service %s: balance \"%s\" is not "
+		    "round-robin or least-outstanding", svc->svc_name, balance);
+	svc->svc_balance = bal == -1 ? UP_BAL_RR : bal;
+	h = cfg_next(n, NULL, "health");
+	cfg_read(cd, h != NULL ? h : n, conf_health_keys,
+	    NITEMS(conf_health_keys), &svc->svc_hc);
+	b = cfg_next(n, NULL, "breaker");
+	cfg_read(cd, b != NULL ? b : n, conf_breaker_keys,
+	    NITEMS(conf_breaker_keys), &svc->svc_brk);
+	if (svc->svc_hc.hk_path != NULL && svc->svc_hc.hk_path[0] != '/')
+		cfg_error(cd, h != NULL ? h : n, "service %s: health path "
+		    "\"%s\" must start with /", svc->svc_name,
+		    svc->svc_hc.hk_path);
+	if (svc->svc_hc.hk_timeout > svc->svc_hc.hk_interval)
+		cfg_error(cd, h != NULL ? h : n, "service %s: health timeout "
+		    "(%llu ms) is longer than the interval (%llu ms)",
+		    svc->svc_name, (unsigned long long)svc->svc_hc.hk_timeout,
+		    (unsigned long long)svc->svc_hc.hk_interval);
+}
+
 static void
 conf_service(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 {
@@ -382,10 +468,15 @@ conf_service(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 
 	memset(&a, 0, sizeof(a));
 	if (cfg_read(cd, n, conf_service_keys, NITEMS(conf_service_keys),
-	    &a) == -1)
+	    &a) == -1) {
+		cfg_release_keys(conf_service_keys,
+		    NITEMS(conf_service_keys), &a);
 		return;
+	}
 	gc->gc_nservices++;
 	svc->svc_name = a.name;
+	conf_service_policy(cd, n, svc, a.balance);
+	free(a.balance);
 	svc->svc_waitq_tail = &svc->svc_waitq;
 	svc->svc_ins = xcalloc(conf_count(n, "instance") + 1,
 	    sizeof(*svc->svc_ins));
@@ -451,6 +542,26 @@ conf_service_byname(struct gw_conf *gc, const char *name)
 	return NULL;
 }
 
+/* Binds <auth service=...> to the registry; an issuer is then required. */
+static int
+conf_link_auth(struct gw_conf *gc)
+{
+	struct gw_auth *au = &gc->gc_auth;
+
+	if (*au->au_service == '\0')
+		return 0;
+	if ((au->au_svc = conf_service_byname(gc, au->au_service)) == NULL) {
+		log_warnx("%s: auth: service \"%s\" is not in the registry",
+		    gc->gc_path, au->au_service);
+		return -1;
+	}
+	if (*au->au_issuer == '\0') {
+		log_warnx("%s: auth: an issuer is required", gc->gc_path);
+		return -1;
+	}
+	return 0;
+}
+
 /* Binds each route to its service; reports the unknown ones. */
 static int
 conf_link(struct gw_conf *gc)
@@ -468,8 +579,15 @@ conf_link(struct gw_conf *gc)
 			    rt->rt_service);
 			rc = -1;
 		}
+		if (rt->rt_auth_kind != ROUTE_AUTH_PUBLIC &&
+		    *gc->gc_auth.au_service == '\0') {
+			log_warnx("%s: route %s: auth=\"%s\" needs an <auth "
+			    "service=...> element", gc->gc_path,
+			    rt->rt_prefix, rt->rt_auth);
+			rc = -1;
+		}
 	}
-	return rc;
+	return conf_link_auth(gc) == -1 ? -1 : rc;
 }
 
 struct gw_conf *
@@ -520,6 +638,8 @@ conf_free(struct gw_conf *gc)
 	for (i = 0; i < gc->gc_nservices; i++) {
 		free(gc->gc_services[i].svc_name);
 		free(gc->gc_services[i].svc_ins);
+		cfg_release_keys(conf_health_keys, NITEMS(conf_health_keys),
+		    &gc->gc_services[i].svc_hc);
 	}
 	for (i = 0; i < gc->gc_ninstances; i++) {
 		free(gc->gc_instances[i].ins_name);
@@ -528,6 +648,7 @@ conf_free(struct gw_conf *gc)
 	cfg_release_keys(conf_gw_keys, NITEMS(conf_gw_keys), gc);
 	cfg_release_keys(conf_log_keys, NITEMS(conf_log_keys), gc);
 	cfg_release_keys(conf_cors_keys, NITEMS(conf_cors_keys), gc);
+	cfg_release_keys(conf_auth_keys, NITEMS(conf_auth_keys), &gc->gc_auth);
 	free(gc->gc_routes);
 	free(gc->gc_services);
 	free(gc->gc_instances);

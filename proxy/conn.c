@@ -38,7 +38,7 @@
 #define CONN_DRAIN_GRACE_MS 1000 /* idle keep-alive life once draining */
 
 static const char *const conn_state_names[CONN_ST_COUNT] = {
-	"head", "queued", "backend", "flush", "linger", "closing",
+	"head", "auth", "queued", "backend", "flush", "linger", "closing",
 };
 
 static struct h1_req	conn_scratch;	/* parse target for whole heads */
@@ -60,6 +60,8 @@ conn_set_state(struct conn *c, enum conn_state st)
 static void	conn_io_cb(struct ev *, int, void *, uint32_t);
 static void	conn_cors(struct conn *);
 static void	conn_later(struct conn *);
+static void	conn_forward(struct conn *);
+
 static const char	*conn_h1_reason(int);
 
 static void
@@ -109,6 +111,7 @@ conn_new(struct listener *l, int fd, const struct sockaddr_storage *ss)
 		gw->w_conns->c_prev = c;
 	gw->w_conns = c;
 	gw->w_nconns++;
+	metrics_conns(1);
 	c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_header;
 	c->c_state = CONN_ST_HEAD;
 }
@@ -133,6 +136,7 @@ conn_accept_cb(struct ev *ev, int lfd, void *arg, uint32_t events)
 			return;
 		}
 		if (gw->w_nconns >= (size_t)gw->w_conf->gc_lim.lim_connections) {
+			metrics_reject(METRICS_REJ_CONN_LIMIT);
 			log_warnx("connection limit %lld reached, refusing",
 			    (long long)gw->w_conf->gc_lim.lim_connections);
 			close(fd);
@@ -151,6 +155,8 @@ conn_close(struct conn *c)
 		be_release(c->c_be, 0);
 	if (c->c_state == CONN_ST_QUEUED && c->c_route != NULL)
 		up_dequeue(c->c_route->rt_svc, c);
+	if (c->c_state == CONN_ST_AUTH)
+		tok_unwait(c);
 	ev_del(&gw->w_ev, c->c_fd);
 	conn_set_state(c, CONN_ST_CLOSING);
 	if (c->c_prev != NULL)
@@ -161,6 +167,7 @@ conn_close(struct conn *c)
 		c->c_next->c_prev = c->c_prev;
 	c->c_next = c->c_prev = NULL;
 	gw->w_nconns--;
+	metrics_conns(-1);
 	c->c_cnext = gw->w_closing;
 	gw->w_closing = c;
 }
@@ -339,6 +346,8 @@ conn_fail(struct conn *c, int status, const char *why)
 		be_release(c->c_be, 0);
 	if (c->c_state == CONN_ST_QUEUED)
 		up_dequeue(c->c_route->rt_svc, c);
+	if (c->c_state == CONN_ST_AUTH)
+		tok_unwait(c);
 	if (c->c_flags & CONN_F_HEADSENT) {
 		/* Too late for a status: cut the response short. */
 		log_warnx("aborting response %d: %s", c->c_status, why);
@@ -348,10 +357,18 @@ conn_fail(struct conn *c, int status, const char *why)
 	}
 	if (conn_status_closes(status) || !(c->c_flags & CONN_F_BODYDONE))
 		c->c_flags |= CONN_F_CLOSE;
+	metrics_reject_status(status);
 	env_error_write(&body, status, why);
 	conn_head_start(c, status, conn_reason(status));
 	buf_printf(&c->c_out, "Content-Type: application/json\r\n"
 	    "Content-Length: %zu\r\n", buf_avail(&body));
+	if (status == 401 && c->c_www_auth != NULL)
+		buf_printf(&c->c_out, "WWW-Authenticate: %s\r\n",
+		    c->c_www_auth);
+	c->c_www_auth = NULL;
+	if (status == 503 && c->c_retry_after > 0)
+		buf_printf(&c->c_out, "Retry-After: %u\r\n", c->c_retry_after);
+	c->c_retry_after = 0;
 	conn_cors(c);
 	conn_head_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
@@ -601,28 +618,124 @@ conn_build_params(struct conn *c, const struct h1_req *req)
 	conn_param_c(c, &w, "HTTP_X_FORWARDED_PROTO", "http");
 	for (i = 0; i < req->nheaders; i++)
 		conn_param_header(c, &w, &req->headers[i]);
+	/* Not terminated: the AUTH_* params follow once the token is
+	 * checked (conn_finish_params). */
+	buf_commit(&c->c_fcgi, fcgi_params_end(&w, 0));
+}
+
+/* Appends the claim <key> of <claims> as param <name>, if a string. */
+static void
+conn_param_claim(struct conn *c, struct fcgi_params *w, const char *name,
+    json_t *claims, const char *key)
+{
+	json_t *v = json_object_get(claims, key);
+
+	if (json_is_string(v))
+		conn_param(c, w, str_make(name, strlen(name)),
+		    str_make(json_string_value(v), json_string_length(v)));
+}
+
+/* AUTH_ROLES: realm_access.roles joined with commas. */
+static void
+conn_param_roles(struct conn *c, struct fcgi_params *w, json_t *claims)
+{
+	json_t *roles, *r;
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	roles = json_object_get(json_object_get(claims, "realm_access"),
+	    "roles");
+	json_array_foreach(roles, i, r) {
+		if (!json_is_string(r))
+			continue;
+		if (buf_avail(&b) > 0)
+			buf_append(&b, ",", 1);
+		buf_append(&b, json_string_value(r), json_string_length(r));
+	}
+	conn_param(c, w, STR_LIT("AUTH_ROLES"), str_make(buf_data(&b),
+	    buf_avail(&b)));
+	buf_release(&b);
+}
+
+/*
+ * Ends the PARAMS stream: the verified claims (if any) as AUTH_* params,
+ * which only the gateway can set (client headers arrive as HTTP_*), then
+ * the empty PARAMS record.
+ */
+static void
+conn_finish_params(struct conn *c, json_t *claims)
+{
+	struct fcgi_params w;
+
+	buf_reserve(&c->c_fcgi, 4096);
+	fcgi_params_init(&w, buf_tail(&c->c_fcgi), buf_room(&c->c_fcgi), 1);
+	if (claims != NULL) {
+		conn_param_claim(c, &w, "AUTH_SUB", claims, "sub");
+		conn_param_roles(c, &w, claims);
+		conn_param_claim(c, &w, "AUTH_EMAIL", claims, "email");
+		conn_param_claim(c, &w, "AUTH_USERNAME", claims,
+		    "preferred_username");
+		conn_param_claim(c, &w, "AUTH_GIVEN_NAME", claims,
+		    "given_name");
+		conn_param_claim(c, &w, "AUTH_FAMILY_NAME", claims,
+		    "family_name");
+		conn_param_claim(c, &w, "AUTH_CLIENT", claims, "azp");
+		conn_param_claim(c, &w, "AUTH_SCOPE", claims, "scope");
+		conn_param_claim(c, &w, "AUTH_SID", claims, "sid");
+	}
 	buf_commit(&c->c_fcgi, fcgi_params_end(&w, 1));
 }
 
-/* Answers the admin listener's built-in /healthz. Returns 1 if handled. */
+/* Writes a complete 200 response of <type> with <body>/<len>. */
+static void
+conn_builtin_reply(struct conn *c, const char *type, const char *body,
+    size_t len)
+{
+	conn_head_start(c, 200, STR_LIT("OK"));
+	buf_printf(&c->c_out, "Content-Type: %s\r\n"
+	    "Content-Length: %zu\r\n", type, len);
+	conn_head_connection(c);
+	buf_append(&c->c_out, "\r\n", 2);
+	if (!(c->c_flags & CONN_F_HEAD))
+		buf_append(&c->c_out, body, len);
+	c->c_flags |= CONN_F_HEADSENT;
+	conn_set_state(c, CONN_ST_FLUSH);
+}
+
+/* Answers the admin listener's built-in /healthz and /metrics (Prometheus
+ * text). Returns 1 if handled. */
 static int
 conn_builtin(struct conn *c, const struct h1_req *req)
 {
 	static const char body[] =
 	    "{\"httpStatus\":\"OK\",\"responseBody\":{\"status\":\"UP\"}}";
+	struct buf m = BUF_INIT;
 
-	if (!c->c_listener->l_admin || !str_eq(req->path, "/healthz"))
+	if (!c->c_listener->l_admin)
 		return 0;
-	conn_head_start(c, 200, STR_LIT("OK"));
-	buf_printf(&c->c_out, "Content-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n", sizeof(body) - 1);
-	conn_head_connection(c);
-	buf_append(&c->c_out, "\r\n", 2);
-	if (!(c->c_flags & CONN_F_HEAD))
-		buf_append(&c->c_out, body, sizeof(body) - 1);
-	c->c_flags |= CONN_F_HEADSENT;
-	conn_set_state(c, CONN_ST_FLUSH);
+	if (str_eq(req->path, "/healthz")) {
+		conn_builtin_reply(c, "application/json", body,
+		    sizeof(body) - 1);
+		return 1;
+	}
+	if (!str_eq(req->path, "/metrics"))
+		return 0;
+	metrics_render(&m, gw->w_conf);
+	conn_builtin_reply(c, "text/plain; version=0.0.4; charset=utf-8",
+	    buf_data(&m), buf_avail(&m));
+	buf_release(&m);
 	return 1;
+}
+
+void
+conn_fail_unavailable(struct conn *c)
+{
+	char msg[256];
+
+	c->c_retry_after = up_unavailable(c->c_route->rt_svc);
+	snprintf(msg, sizeof(msg), "Service %s is unavailable",
+	    c->c_route->rt_service);
+	conn_fail(c, 503, msg);
 }
 
 /* CORS preflight, answered by the gateway itself. Returns 1 if handled. */
@@ -676,6 +789,14 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 		c->c_flags |= CONN_F_ORIGIN;
 		c->c_a_origin = conn_keep(c, h->value);
 	}
+	c->c_token_len = 0;
+	h = h1_header_find(req, "Authorization", 13);
+	if (h != NULL && h->value.len > 7 && h->value.len - 7 <= JWT_MAX_LEN &&
+	    str_caseeq(str_make(h->value.p, 7), "Bearer ")) {
+		c->c_a_token = conn_keep(c, str_make(h->value.p + 7,
+		    h->value.len - 7));
+		c->c_token_len = h->value.len - 7;
+	}
 	c->c_a_method = conn_keep(c, req->method_str);
 	c->c_a_target = conn_keep(c, req->target);
 	h = h1_header_find(req, "User-Agent", 10);
@@ -712,6 +833,91 @@ conn_body_setup(struct conn *c, const struct h1_req *req)
 	return 0;
 }
 
+/* Whether the token's roles include one of the route's (comma list). */
+static int
+conn_roles_ok(const struct route *rt, json_t *claims)
+{
+	const char *p = rt->rt_auth;
+	char role[64];
+	size_t len;
+
+	while (*p != '\0') {
+		len = strcspn(p, ",");
+		if (len > 0 && len < sizeof(role)) {
+			memcpy(role, p, len);
+			role[len] = '\0';
+			if (jwt_has_role(claims, role))
+				return 1;
+		}
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+/* 401 with the WWW-Authenticate header of RFC 6750. */
+static void
+conn_fail_401(struct conn *c, enum jwt_err err)
+{
+	static char hdr[256];
+
+	if (err == JWT_OK) {
+		c->c_www_auth = "Bearer";
+		conn_fail(c, 401, "Missing access token");
+		return;
+	}
+	snprintf(hdr, sizeof(hdr), "Bearer error=\"invalid_token\", "
+	    "error_description=\"%s\"", jwt_err_str(err));
+	c->c_www_auth = hdr;
+	conn_fail(c, 401, jwt_err_str(err));
+}
+
+/*
+ * Applies the route's token policy (contract 2.5, 2.6): a public route
+ * passes a valid token's claims on and ignores a bad token; a protected
+ * one answers 401 without a valid token and 403 without a required role.
+ */
+static void
+conn_auth(struct conn *c)
+{
+	const struct route *rt = c->c_route;
+	json_t *claims = NULL;
+	enum jwt_err err = JWT_OK;
+	enum tok_res r = TOK_INVALID;
+
+	if (c->c_token_len > 0) {
+		r = tok_verify(c, str_make(conn_kept(c, c->c_a_token),
+		    c->c_token_len), &claims, &err);
+		if (r == TOK_WAIT) {
+			conn_set_state(c, CONN_ST_AUTH);
+			c->c_deadline = util_now_ms() +
+			    gw->w_conf->gc_auth.au_timeout + 500;
+			return;
+		}
+	}
+	if (rt->rt_auth_kind != ROUTE_AUTH_PUBLIC && r != TOK_VALID) {
+		conn_fail_401(c, err);
+		return;
+	}
+	if (rt->rt_auth_kind == ROUTE_AUTH_ROLES && !conn_roles_ok(rt,
+	    claims)) {
+		json_decref(claims);
+		conn_fail(c, 403, "Access Denied");
+		return;
+	}
+	conn_finish_params(c, r == TOK_VALID ? claims : NULL);
+	json_decref(claims);
+	conn_forward(c);
+}
+
+void
+conn_auth_resume(struct conn *c)
+{
+	if (c->c_state != CONN_ST_AUTH)
+		return;
+	conn_auth(c);
+	conn_run(c);
+}
+
 /* Host names an absolute-form target may name (anything else: 400). */
 static const char *const conn_own_hosts[] = {
 	"localhost", "127.0.0.1", "[::1]", NULL,
@@ -722,7 +928,6 @@ static void
 conn_request(struct conn *c, const struct h1_req *req)
 {
 	char msg[256];
-	int busy;
 
 	conn_note_request(c, req);
 	if (!h1_absolute_ok(req, conn_own_hosts)) {
@@ -743,6 +948,15 @@ conn_request(struct conn *c, const struct h1_req *req)
 		return;
 	}
 	conn_build_params(c, req);
+	conn_auth(c);
+}
+
+/* The token check passed (or was not needed): pick an instance. */
+static void
+conn_forward(struct conn *c)
+{
+	int busy;
+
 	c->c_ins = up_pick(c->c_route->rt_svc, &busy);
 	if (c->c_ins == NULL && busy) {
 		conn_set_state(c, CONN_ST_QUEUED);
@@ -751,9 +965,7 @@ conn_request(struct conn *c, const struct h1_req *req)
 		return;
 	}
 	if (c->c_ins == NULL) {
-		snprintf(msg, sizeof(msg), "Service %s is unavailable",
-		    c->c_route->rt_service);
-		conn_fail(c, 503, msg);
+		conn_fail_unavailable(c);
 		return;
 	}
 	conn_dispatch(c);
@@ -762,8 +974,6 @@ conn_request(struct conn *c, const struct h1_req *req)
 void
 conn_dispatch(struct conn *c)
 {
-	char msg[256];
-
 	conn_set_state(c, CONN_ST_BACKEND);
 	c->c_deadline = 0;
 	if (c->c_flags & CONN_F_CONTINUE) {
@@ -776,33 +986,31 @@ conn_dispatch(struct conn *c)
 		conn_retry(c);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "Service %s is unavailable",
-	    c->c_route->rt_service);
-	conn_fail(c, 503, msg);
+	conn_fail_unavailable(c);
 }
 
 int
 conn_can_retry(const struct conn *c)
 {
+	/* One more attempt per other instance, and one for a single
+	 * instance (a fresh connection after a dead pooled one). */
 	return !(c->c_flags & (CONN_F_PUMPED | CONN_F_HEADSENT)) &&
-	    c->c_route != NULL &&
-	    c->c_retries < (int)c->c_route->rt_svc->svc_nins + 1;
+	    c->c_route != NULL && c->c_retries < (int)(c->c_route->rt_svc->
+	    svc_nins > 1 ? c->c_route->rt_svc->svc_nins - 1 : 1);
 }
 
 void
 conn_retry(struct conn *c)
 {
 	struct service *svc = c->c_route->rt_svc;
-	char msg[256];
 	int busy;
 
 	c->c_retries++;
-	if (conn_can_retry(c) && (c->c_ins = up_pick(svc, &busy)) != NULL &&
+	metrics_retry(svc);
+	if ((c->c_ins = up_pick(svc, &busy)) != NULL &&
 	    be_start(c, c->c_ins) == 0)
 		return;
-	snprintf(msg, sizeof(msg), "Service %s is unavailable",
-	    c->c_route->rt_service);
-	conn_fail(c, 503, msg);
+	conn_fail_unavailable(c);
 }
 
 /* Moves Content-Length body bytes from c_in to the backend. */
@@ -876,6 +1084,8 @@ conn_pump_body(struct conn *c)
 
 	if (b == NULL)
 		return;
+	int got = c->c_deadline == 0;	/* first pump: start the clock */
+
 	while (!(c->c_flags & CONN_F_BODYDONE) && be_out_room(b)) {
 		if (c->c_flags & CONN_F_REQBODY) {
 			if (conn_pump_chunked(c, b) == -1)
@@ -888,6 +1098,7 @@ conn_pump_body(struct conn *c)
 		want = gw->w_conf->gc_lim.lim_buffer;
 		if (!(c->c_flags & CONN_F_RD) || conn_read(c, want) <= 0)
 			break;
+		got = 1;
 	}
 	if (c->c_flags & CONN_F_BODYDONE)
 		be_end_stdin(b);	/* once; bodiless requests too */
@@ -895,7 +1106,7 @@ conn_pump_body(struct conn *c)
 		if (c->c_flags & CONN_F_EOF)
 			conn_fail(c, 400, "Client closed before sending the "
 			    "whole request body");
-		else
+		else if (got)	/* idle time counts from the last byte */
 			c->c_deadline = util_now_ms() +
 			    gw->w_conf->gc_to.to_body_idle;
 	} else
@@ -1039,6 +1250,7 @@ static void
 conn_request_end(struct conn *c)
 {
 	conn_access_log(c);
+	metrics_request(c->c_route, c->c_status);
 	if (c->c_flags & CONN_F_CLOSE || gw->w_draining) {
 		/* Lingering close: send the FIN but keep reading for a
 		 * moment, so unread request bytes do not make the kernel
@@ -1181,6 +1393,7 @@ conn_step(struct conn *c)
 	switch (c->c_state) {
 	case CONN_ST_HEAD:
 		return conn_step_head(c);
+	case CONN_ST_AUTH:
 	case CONN_ST_QUEUED:
 		return STEP_WAIT;
 	case CONN_ST_BACKEND:
@@ -1249,7 +1462,11 @@ conn_timeout(struct conn *c, uint64_t now)
 			conn_fail_head(c, 408,
 			    "Request head not received in time");
 		break;
+	case CONN_ST_AUTH:
+		conn_fail(c, 503, "Identity provider keys unavailable");
+		break;
 	case CONN_ST_QUEUED:
+		metrics_reject(METRICS_REJ_QUEUE_TIMEOUT);
 		conn_fail(c, 503, "No free backend connection in time");
 		break;
 	case CONN_ST_BACKEND:

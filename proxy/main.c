@@ -176,8 +176,9 @@ main_unlisten(struct gw_conf *old, const struct gw_conf *gc)
 		}
 }
 
+/* Forks worker <idx> of the current generation (0 runs the checks). */
 static pid_t
-main_spawn(struct master *m)
+main_spawn(struct master *m, int idx)
 {
 	pid_t pid;
 
@@ -190,7 +191,7 @@ main_spawn(struct master *m)
 		 * them blocked, but let SIGINT from a terminal pass to the
 		 * master only. */
 		signal(SIGINT, SIG_IGN);
-		_exit(worker_run(m->m_conf));
+		_exit(worker_run(m->m_conf, idx));
 	}
 	return pid;
 }
@@ -202,7 +203,7 @@ main_spawn_all(struct master *m)
 
 	for (i = 0; i < m->m_conf->gc_workers; i++)
 		if (m->m_pids[i] == 0)
-			m->m_pids[i] = main_spawn(m);
+			m->m_pids[i] = main_spawn(m, i);
 }
 
 static void
@@ -224,6 +225,7 @@ main_reap(struct master *m)
 	int i, status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		shm_proc_gone(pid);
 		for (i = 0; i < GW_MAX_WORKERS; i++) {
 			if (m->m_old[i] == pid)
 				m->m_old[i] = 0;
@@ -257,8 +259,15 @@ main_reload(struct master *m)
 		    "configuration");
 		return;
 	}
+	/* Health, breaker and counters carry over by instance key. */
+	if (shm_assign(gc) == -1) {
+		log_warnx("reload refused: shared state full");
+		conf_free(gc);
+		return;
+	}
 	if (main_listen(gc, m->m_conf) == -1) {
 		log_warnx("reload refused: cannot open listeners");
+		shm_prune(m->m_conf);
 		conf_free(gc);
 		return;
 	}
@@ -272,6 +281,7 @@ main_reload(struct master *m)
 	main_unlisten(m->m_conf, gc);
 	conf_free(m->m_conf);
 	m->m_conf = gc;
+	shm_prune(gc);
 	main_spawn_all(m);
 	log_info("reload done: %d workers on the new configuration",
 	    gc->gc_workers);
@@ -422,6 +432,10 @@ main(int argc, char *argv[])
 	    log_open(m.m_conf->gc_error_log) == -1)
 		fatal("error log %s", m.m_conf->gc_error_log);
 	main_rlimit(m.m_conf);
+	if (shm_init() == -1)
+		fatal("shared state");
+	if (shm_assign(m.m_conf) == -1)
+		fatalx("cannot assign the shared state");
 	if (main_listen(m.m_conf, NULL) == -1)
 		fatalx("cannot open the listeners");
 	signal(SIGPIPE, SIG_IGN);

@@ -84,6 +84,26 @@ struct listener {
 	int		 l_idx;
 };
 
+/* Active health check settings of a service (<health>). */
+struct hc_conf {
+	int		 hk_enabled;
+	char		*hk_path;	/* SCRIPT_NAME of the check request */
+	uint64_t	 hk_interval;	/* ms between checks */
+	uint64_t	 hk_timeout;	/* ms a check may take */
+	int64_t		 hk_rise;	/* passed checks that bring it up */
+	int64_t		 hk_fall;	/* failed checks that take it down */
+};
+
+/* Circuit breaker settings of a service (<breaker>). */
+struct brk_conf {
+	int64_t		 bc_failures;	/* consecutive failures; 0 off */
+	int64_t		 bc_error_rate;	/* percent in a window; 0 off */
+	uint64_t	 bc_window;	/* ms */
+	int64_t		 bc_min_requests; /* per window before the rate counts */
+	uint64_t	 bc_cooldown;	/* ms OPEN lasts */
+	int64_t		 bc_trials;	/* requests HALF_OPEN lets through */
+};
+
 struct instance {
 	char		*ins_name;	/* "<service>@<address>" */
 	struct gw_addr	 ins_addr;
@@ -95,6 +115,9 @@ struct instance {
 	struct bconn	*ins_idle;	/* kept-alive, free connections */
 	int		 ins_nconn;	/* open connections (idle + busy) */
 	int		 ins_outstanding; /* exchanges in progress */
+	int64_t		 ins_cw;	/* smooth weighted round robin */
+	uint32_t	 ins_trim_seen;	/* last si_trim acted on */
+	int		 ins_slot;	/* record in shm->sh_ins */
 };
 
 struct service {
@@ -104,6 +127,10 @@ struct service {
 	size_t		  svc_rr;	/* round-robin cursor */
 	struct conn	 *svc_waitq;	/* requests waiting for a slot */
 	struct conn	**svc_waitq_tail;
+	int		  svc_balance;	/* enum up_balance */
+	struct hc_conf	  svc_hc;
+	struct brk_conf	  svc_brk;
+	int		  svc_slot;	/* record in shm->sh_svc */
 };
 
 struct route {
@@ -116,8 +143,28 @@ struct route {
 	char		*rt_rewrite;	/* NULL: path unchanged */
 	size_t		 rt_rewrite_len;
 	uint64_t	 rt_max_body;
+	int		 rt_slot;	/* record in shm->sh_route */
 	char		*rt_cors;	/* "" = gateway default, "off", "*",
 					   or a list of origins */
+	char		*rt_auth;	/* "public", "token" or role list */
+	int		 rt_auth_kind;	/* ROUTE_AUTH_* */
+};
+
+#define ROUTE_AUTH_PUBLIC	0	/* token optional, ignored if bad */
+#define ROUTE_AUTH_TOKEN	1	/* valid token required */
+#define ROUTE_AUTH_ROLES	2	/* and one of the roles in rt_auth */
+
+/* <auth>: how bearer tokens are checked (tok.c). */
+struct gw_auth {
+	char		*au_issuer;
+	char		*au_service;	/* identity service in the registry */
+	struct service	*au_svc;	/* NULL: token checks off */
+	char		*au_jwks;	/* JWKS path on that service */
+	char		*au_audience;	/* "" = no audience check */
+	uint64_t	 au_leeway;	/* ms, exp/nbf/iat */
+	uint64_t	 au_refresh_min; /* ms between JWKS refetches */
+	uint64_t	 au_timeout;	/* ms for a JWKS fetch */
+	int64_t		 au_cache;	/* verified tokens kept per worker */
 };
 
 struct gw_timeouts {
@@ -164,6 +211,7 @@ struct gw_conf {
 	size_t			 gc_nservices;
 	struct instance		*gc_instances;
 	size_t			 gc_ninstances;
+	struct gw_auth		 gc_auth;
 	struct gw_timeouts	 gc_to;
 	struct gw_limits	 gc_lim;
 };
@@ -192,6 +240,7 @@ const struct route	*route_find(const struct gw_conf *, int lidx,
 
 enum conn_state {
 	CONN_ST_HEAD = 0,	/* reading a request head */
+	CONN_ST_AUTH,		/* waiting for the identity provider's keys */
 	CONN_ST_QUEUED,		/* waiting for a backend slot */
 	CONN_ST_BACKEND,	/* exchange with a backend running */
 	CONN_ST_FLUSH,		/* response complete, writing it out */
@@ -217,6 +266,7 @@ enum conn_state {
 #define CONN_F_PUMPED	0x2000	/* request body bytes left c_in */
 #define CONN_F_ORIGIN	0x4000	/* request carried Origin (CORS) */
 #define CONN_F_LATER	0x8000	/* on gw->w_later */
+#define CONN_F_KEYWAIT	0x10000	/* waited for the JWKS once already */
 
 /* c_cors: what the CORS policy of the route says about the Origin. */
 #define CONN_CORS_NONE	0	/* no Origin, or not allowed: no headers */
@@ -260,8 +310,12 @@ struct conn {
 	uint64_t		 c_t_be;	/* exchange start, ms */
 	size_t			 c_a_method, c_a_target, c_a_ua, c_a_ref;
 	size_t			 c_a_origin;
+	size_t			 c_a_token;	/* bearer token in the arena */
+	size_t			 c_token_len;	/* 0: none */
+	const char		*c_www_auth;	/* WWW-Authenticate for a 401 */
 	int			 c_cors;	/* CONN_CORS_* for this request */
 	int			 c_retries;
+	uint32_t		 c_retry_after;	/* 503 Retry-After seconds; 0 none */
 	struct bconn		*c_be;
 	struct instance		*c_ins;
 	/* Lists. */
@@ -303,8 +357,13 @@ void	 conn_resp_done(struct conn *, int ok);
 int	 conn_out_room(const struct conn *);
 /* The request can go to a backend now (slot granted, queue left). */
 void	 conn_dispatch(struct conn *);
+/* The JWKS fetch a request waited for ended: check its token again. */
+void	 conn_auth_resume(struct conn *);
 /* Moves request body bytes from c_in into the backend's STDIN. */
 void	 conn_pump_body(struct conn *);
+/* No instance can take the request: 503 naming the service, with
+ * Retry-After when open breakers are the reason. */
+void	 conn_fail_unavailable(struct conn *);
 /* Whether the current request may be sent again (nothing consumed). */
 int	 conn_can_retry(const struct conn *);
 /* Sends the current request again, to any instance; 503 if none. */
@@ -384,6 +443,284 @@ void	 up_dequeue(struct service *, struct conn *);
 /* A slot of <ins> was freed: hand it to the first queued request. */
 void	 up_slot_freed(struct instance *);
 
+enum up_balance {
+	UP_BAL_RR = 0,		/* smooth weighted round robin */
+	UP_BAL_LEAST,		/* least outstanding requests */
+	UP_BAL_COUNT
+};
+
+const char	*up_balance_str(enum up_balance);
+/* Parses a balance= value; returns the enum or -1. */
+int	 up_balance_parse(const char *);
+/*
+ * Passive check: the exchange on <ins> ended well (<ok> non-zero) or
+ * counts as a failure (connect failed, 502, 504, 5xx). Feeds the breaker
+ * and logs its transitions.
+ */
+void	 up_report(struct instance *ins, int ok);
+/*
+ * A request for <svc> found no instance to take it. Counts the refusal by
+ * reason and returns the Retry-After seconds when open breakers are the
+ * reason (time until the earliest half-open), else 0.
+ */
+uint32_t	 up_unavailable(struct service *svc);
+/* Whether <ins> may take traffic now (up, breaker admitting). */
+int	 up_usable(const struct instance *ins, uint64_t now);
+/* Logs "no healthy instance for X" once per outage of <svc>, and its end. */
+void	 up_outage_check(struct service *svc);
+
+/* brk.c --------------------------------------------------------------- */
+
+enum brk_state {
+	BRK_CLOSED = 0,		/* traffic flows; failures are counted */
+	BRK_OPEN,		/* fails fast until br_until */
+	BRK_HALF_OPEN,		/* trial requests decide */
+	BRK_COUNT
+};
+
+/*
+ * One instance's breaker. Pointer-free: it lives in the shared records and
+ * is touched only under the record's lock (shm_lock).
+ */
+struct brk {
+	uint32_t	 br_state;	/* enum brk_state */
+	uint32_t	 br_consec;	/* consecutive failures */
+	uint64_t	 br_until;	/* OPEN: half-open time; HALF_OPEN:
+					 * when unanswered trials expire */
+	uint64_t	 br_win_start;	/* error-rate window start, ms */
+	uint32_t	 br_win_req;	/* outcomes in the window */
+	uint32_t	 br_win_fail;	/* failures in the window */
+	uint32_t	 br_trials;	/* trials admitted this round */
+	uint32_t	 br_trial_ok;	/* trials that succeeded */
+	uint64_t	 br_opens;	/* times it opened */
+};
+
+/* Readies <b> closed, at time <now>. */
+void		 brk_init(struct brk *b, uint64_t now);
+/*
+ * Whether a request may go through at <now>, without changing anything:
+ * CLOSED yes, OPEN once its deadline passed, HALF_OPEN while trials are
+ * left (or the unanswered ones expired).
+ */
+int		 brk_allows(const struct brk *, const struct brk_conf *,
+		    uint64_t now);
+/*
+ * Admits one request at <now>: like brk_allows(), but moves OPEN to
+ * HALF_OPEN when due and counts the trial. Returns 1 or 0.
+ */
+int		 brk_admit(struct brk *, const struct brk_conf *, uint64_t now);
+/* Records an outcome at <now>; returns the state afterwards. */
+enum brk_state	 brk_success(struct brk *, const struct brk_conf *,
+		    uint64_t now);
+enum brk_state	 brk_failure(struct brk *, const struct brk_conf *,
+		    uint64_t now);
+/* Closes <b> whatever its state (the instance was checked back up). */
+void		 brk_reset(struct brk *b, uint64_t now);
+/* When <b> next admits a request: <now> unless OPEN or HALF_OPEN full. */
+uint64_t	 brk_next_admit(const struct brk *, const struct brk_conf *,
+		    uint64_t now);
+const char	*brk_state_str(enum brk_state);
+
+/* hc.c ---------------------------------------------------------------- */
+
+enum hc_state {
+	HC_ST_IDLE = 0,		/* waiting for the next check */
+	HC_ST_CONNECTING,	/* non-blocking connect in progress */
+	HC_ST_SEND,		/* writing the request */
+	HC_ST_RECV,		/* reading the response */
+	HC_ST_COUNT
+};
+
+enum hc_reason {
+	HC_R_OK = 0,		/* 2xx before END_REQUEST */
+	HC_R_SOCKET,		/* no socket */
+	HC_R_CONNECT,		/* connect refused or failed */
+	HC_R_TIMEOUT,		/* no verdict within the timeout */
+	HC_R_SEND,		/* write failed */
+	HC_R_CLOSED,		/* closed before END_REQUEST */
+	HC_R_PROTOCOL,		/* FastCGI or CGI head broken */
+	HC_R_STATUS,		/* answered, but not 2xx */
+	HC_R_BUSY,		/* timed out while serving traffic: no verdict */
+	HC_R_COUNT
+};
+
+/* One instance's active check (worker 0 only). */
+struct hc {
+	struct instance	*hc_ins;
+	enum hc_state	 hc_state;
+	int		 hc_fd;		/* -1 between checks */
+	int		 hc_status;	/* CGI status; 0 before the head */
+	struct buf	 hc_out;	/* request records */
+	struct buf	 hc_in;		/* undecoded response bytes */
+	struct buf	 hc_head;	/* CGI head until parsed */
+	struct fcgi_dec	 hc_dec;
+	struct ev_timer	 hc_timer;	/* next check, or this one's timeout */
+	uint64_t	 hc_started;	/* ms the running check began */
+};
+
+/*
+ * Starts the active checks of every instance of <gc> whose service has
+ * them enabled, spread over the first interval. Worker 0 calls it; the
+ * results go to the shared records. Returns 0 or -1.
+ */
+int	 hc_start(struct gw_conf *gc);
+/* Stops every check and frees them (drain, exit). */
+void	 hc_stop(void);
+/*
+ * The verdict of one check of <ins>: applies rise/fall to its shared
+ * record and logs up/down transitions.
+ */
+void	 hc_done(struct instance *ins, enum hc_reason reason);
+const char	*hc_reason_str(enum hc_reason);
+const char	*hc_state_str(enum hc_state);
+
+/* metrics.c ----------------------------------------------------------- */
+
+enum metrics_reject {
+	METRICS_REJ_QUEUE_TIMEOUT = 0,	/* no backend slot in time */
+	METRICS_REJ_NO_INSTANCE,	/* every instance down */
+	METRICS_REJ_BREAKER_OPEN,	/* every live instance's breaker open */
+	METRICS_REJ_BAD_REQUEST,	/* 400, 417, 501, 505 */
+	METRICS_REJ_TOO_LARGE,		/* 413, 414, 431 */
+	METRICS_REJ_CLIENT_TIMEOUT,	/* 408 */
+	METRICS_REJ_CONN_LIMIT,		/* connection refused at accept */
+	METRICS_REJ_COUNT
+};
+
+#define METRICS_CLASSES	6	/* [0] other, [1..5] 1xx..5xx */
+#define METRICS_BUCKETS	12	/* upstream latency, last is +Inf */
+
+const char	*metrics_reject_str(enum metrics_reject);
+/* Hot-path counters: relaxed atomic increments in the shared area. */
+void	 metrics_reject(enum metrics_reject);
+/* Counts a client-fault <status> under its reject reason, if any. */
+void	 metrics_reject_status(int status);
+/* A response with <status> went out for <rt> (NULL: no route). */
+void	 metrics_request(const struct route *rt, int status);
+/* An exchange with <ins> ended with <status> after <ms>. */
+void	 metrics_exchange(const struct instance *ins, int status,
+	    uint64_t ms);
+void	 metrics_retry(const struct service *);
+/* Client connections of this process: <delta> +1 or -1. */
+void	 metrics_conns(int delta);
+/* Appends the Prometheus text exposition of everything to <out>. */
+void	 metrics_render(struct buf *out, const struct gw_conf *gc);
+
+/* shm.c --------------------------------------------------------------- */
+
+#define SHM_MAX_INSTANCES	1024
+#define SHM_MAX_SERVICES	256
+#define SHM_MAX_ROUTES		256	/* one more slot counts unrouted */
+#define SHM_MAX_PROCS		512	/* worker processes alive at once */
+
+/* An instance's record: health, breaker, counters. Pointer-free. */
+struct shm_ins {
+	_Atomic uint32_t si_lock;	/* holder's pid or 0; guards si_brk */
+	_Atomic uint32_t si_up;		/* 1 unless checks took it down */
+	_Atomic uint32_t si_brk_state;	/* si_brk.br_state, lock-free copy */
+	_Atomic uint32_t si_rise;	/* consecutive passed checks */
+	_Atomic uint32_t si_fall;	/* consecutive failed checks */
+	_Atomic uint32_t si_reason;	/* enum hc_reason of the last check */
+	_Atomic uint32_t si_trim;	/* bumped: close an idle connection */
+	_Atomic uint64_t si_checks;
+	_Atomic uint64_t si_check_fails;
+	_Atomic uint64_t si_req[METRICS_CLASSES];
+	_Atomic uint64_t si_failures;	/* passive failures */
+	_Atomic uint64_t si_last_ok;	/* ms of the last good exchange */
+	struct brk	 si_brk;
+};
+
+struct shm_svc {
+	_Atomic uint64_t ss_lat[METRICS_BUCKETS];	/* not cumulative */
+	_Atomic uint64_t ss_lat_ms;	/* sum */
+	_Atomic uint64_t ss_retries;
+	_Atomic uint32_t ss_outage;	/* "no healthy instance" logged */
+};
+
+struct shm_route {
+	_Atomic uint64_t sr_req[METRICS_CLASSES];
+};
+
+struct shm_proc {
+	_Atomic int32_t	 sp_pid;	/* 0: free */
+	_Atomic int64_t	 sp_conns;	/* open client connections */
+};
+
+/* The area the master maps shared before forking; all workers use it. */
+struct shm_area {
+	struct shm_ins	 sh_ins[SHM_MAX_INSTANCES];
+	struct shm_svc	 sh_svc[SHM_MAX_SERVICES];
+	struct shm_route sh_route[SHM_MAX_ROUTES + 1];
+	struct shm_proc	 sh_proc[SHM_MAX_PROCS];
+	_Atomic uint64_t sh_reject[METRICS_REJ_COUNT];
+};
+
+extern struct shm_area	*shm;	/* NULL until shm_init() */
+
+/* Master: maps the zeroed shared area. 0 or -1. */
+int	 shm_init(void);
+/*
+ * Master: gives every instance, service and route of <gc> its record,
+ * the one its key (service@address, service, listener+prefix) had before
+ * when known, a fresh zeroed one otherwise. Returns 0, or -1 with nothing
+ * changed when the area is full.
+ */
+int	 shm_assign(struct gw_conf *gc);
+/* Master: frees the records whose keys <gc> no longer uses. */
+void	 shm_prune(const struct gw_conf *gc);
+/* Worker: takes a process record for the connection gauge. */
+struct shm_proc	*shm_proc_claim(void);
+/* Master: worker <pid> is gone; frees its process record. */
+void	 shm_proc_gone(pid_t pid);
+/* Takes and drops the lock of record <si> (a dead holder's is broken). */
+void	 shm_lock(struct shm_ins *si);
+void	 shm_unlock(struct shm_ins *si);
+
+/* sub.c --------------------------------------------------------------- */
+
+/* Result of a subrequest: CGI <status> (0 on failure) and the body, a
+ * view valid only during the call. */
+typedef void (*sub_done_cb)(void *arg, int status, struct str body);
+
+struct sub;
+
+/*
+ * Starts "GET <path>" on <ins> over a new connection, failing after
+ * <timeout> ms or when the body exceeds <max> bytes. Returns the
+ * subrequest (its callback comes later, exactly once), or NULL when it
+ * could not even start (no callback then).
+ */
+struct sub	*sub_get(struct instance *ins, const char *path,
+		    uint64_t timeout, size_t max, sub_done_cb cb, void *arg);
+/* Abandons <s> without a callback. NULL is a no-op. */
+void		 sub_cancel(struct sub *s);
+/* Frees finished subrequests (before-sleep hook). */
+void		 sub_reap(void);
+
+/* tok.c --------------------------------------------------------------- */
+
+#include "jwt.h"
+
+enum tok_res {
+	TOK_VALID = 0,	/* claims returned */
+	TOK_INVALID,	/* jwt_err says why */
+	TOK_WAIT,	/* parked until the JWKS fetch ends */
+	TOK_RES_COUNT
+};
+
+/* Per worker: token cache and the first JWKS fetch. */
+void		 tok_init(void);
+void		 tok_release(void);
+/*
+ * Verifies <token> for <c>. TOK_VALID: *<claims> holds a new reference.
+ * TOK_WAIT: <c> was queued; conn_auth_resume(c) is called after the next
+ * JWKS fetch. TOK_INVALID: *<err> says why.
+ */
+enum tok_res	 tok_verify(struct conn *c, struct str token, json_t **claims,
+		    enum jwt_err *err);
+/* Removes <c> from the key wait queue (it is closing). */
+void		 tok_unwait(struct conn *c);
+
 /* main.c -------------------------------------------------------------- */
 
 /* The state of one worker process (one event loop). */
@@ -402,6 +739,8 @@ struct gw_worker {
 	size_t		 w_nconns;
 	uint32_t	 w_reqseq;	/* for generated request ids */
 	struct ev_timer	 w_sweep;	/* timeout sweep */
+	int		 w_idx;		/* 0 runs the active checks */
+	struct shm_proc	*w_proc;	/* this process's shared record */
 };
 
 extern struct gw_worker	*gw;
@@ -409,6 +748,7 @@ extern struct gw_worker	*gw;
 
 /* worker.c ------------------------------------------------------------ */
 
-/* Runs one worker's event loop on <gc> until drained; returns the exit
- * status for _exit(). Signals arrive blocked (read from a signalfd). */
-int	 worker_run(struct gw_conf *gc);
+/* Runs worker <idx>'s event loop on <gc> until drained; returns the exit
+ * status for _exit(). Signals arrive blocked (read from a signalfd).
+ * Worker 0 also runs the active health checks. */
+int	 worker_run(struct gw_conf *gc, int idx);

@@ -1,15 +1,59 @@
 /*
- * up: instance choice and the per-service wait queue.
+ * up: instance choice, the per-service wait queue, and the passive side of
+ * health (outcomes of real exchanges feeding the breaker).
  *
+ * Candidates are the instances that are up (active checks, shared record)
+ * and whose breaker admits traffic. Among those with a free connection
+ * slot, the service's balance picks one:
+ *	round-robin        smooth weighted round robin: each pick adds every
+ *	                   candidate's weight to its current weight, takes
+ *	                   the highest and subtracts the total from it, so a
+ *	                   3:1 split interleaves as a a b a, not a a a b.
+ *	least-outstanding  fewest exchanges in progress (this worker's);
+ *	                   ties go to the higher weight, then in turn.
  * An instance never gets more connections than its maxconn (a libfcgi
  * worker serves one connection at a time for as long as it stays open).
- * Requests that find every instance at capacity wait in an ordered queue
+ * Requests that find every candidate at capacity wait in an ordered queue
  * and are served first come, first served as slots free up; the timeout
  * sweep answers 503 to those that wait too long.
  */
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
+#include "log.h"
 #include "proxy.h"
+#include "util.h"
+
+#define UP_MAX_INS	64	/* instances per service (schema) */
+
+static const char *const up_balance_names[UP_BAL_COUNT] = {
+	"round-robin", "least-outstanding",
+};
+
+const char *
+up_balance_str(enum up_balance b)
+{
+	return b < UP_BAL_COUNT ? up_balance_names[b] : "?";
+}
+
+int
+up_balance_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; i < UP_BAL_COUNT; i++)
+		if (strcmp(s, up_balance_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static struct shm_ins *
+up_rec(const struct instance *ins)
+{
+	return &shm->sh_ins[ins->ins_slot];
+}
 
 static int
 up_has_slot(const struct instance *ins)
@@ -18,27 +62,167 @@ up_has_slot(const struct instance *ins)
 	return ins->ins_idle != NULL || ins->ins_nconn < ins->ins_maxconn;
 }
 
+int
+up_usable(const struct instance *ins, uint64_t now)
+{
+	struct shm_ins *si;
+	int ok;
+
+	if (shm == NULL)
+		return 1;
+	si = up_rec(ins);
+	if (!atomic_load_explicit(&si->si_up, memory_order_relaxed))
+		return 0;
+	if (atomic_load_explicit(&si->si_brk_state, memory_order_relaxed) ==
+	    BRK_CLOSED)
+		return 1;
+	shm_lock(si);
+	ok = brk_allows(&si->si_brk, &ins->ins_svc->svc_brk, now);
+	shm_unlock(si);
+	return ok;
+}
+
+/*
+ * Claims the right to send one request to <ins>: free while its breaker
+ * is closed, a trial when half-open. Returns 1, or 0 when another worker
+ * took the last trial meanwhile.
+ */
+static int
+up_claim(struct instance *ins, uint64_t now)
+{
+	struct shm_ins *si;
+	enum brk_state before;
+	int ok;
+
+	if (shm == NULL)
+		return 1;
+	si = up_rec(ins);
+	if (atomic_load_explicit(&si->si_brk_state, memory_order_relaxed) ==
+	    BRK_CLOSED)
+		return 1;
+	shm_lock(si);
+	before = si->si_brk.br_state;
+	ok = brk_admit(&si->si_brk, &ins->ins_svc->svc_brk, now);
+	atomic_store(&si->si_brk_state, si->si_brk.br_state);
+	shm_unlock(si);
+	if (before != si->si_brk.br_state)
+		log_info("instance %s: breaker %s -> %s, sending a trial "
+		    "request", ins->ins_name, brk_state_str(before),
+		    brk_state_str(si->si_brk.br_state));
+	return ok;
+}
+
+/* Smooth weighted round robin over the candidates not in <skip>. */
+static struct instance *
+up_wrr(struct service *svc, uint64_t skip, uint64_t now, int *busy)
+{
+	struct instance *ins, *best = NULL;
+	int64_t total = 0;
+	size_t i;
+
+	for (i = 0; i < svc->svc_nins; i++) {
+		ins = svc->svc_ins[i];
+		if ((skip >> i) & 1 || !up_usable(ins, now))
+			continue;
+		if (!up_has_slot(ins)) {
+			*busy = 1;
+			continue;
+		}
+		ins->ins_cw += ins->ins_weight;
+		total += ins->ins_weight;
+		if (best == NULL || ins->ins_cw > best->ins_cw)
+			best = ins;
+	}
+	if (best != NULL)
+		best->ins_cw -= total;
+	return best;
+}
+
+/* Whether <a> beats <b> for least-outstanding (fewer, then heavier). */
+static int
+up_less_busy(const struct instance *a, const struct instance *b)
+{
+	if (b == NULL || a->ins_outstanding != b->ins_outstanding)
+		return b == NULL || a->ins_outstanding < b->ins_outstanding;
+	return a->ins_weight > b->ins_weight;
+}
+
+/* Least outstanding requests; the scan starts at the rotating cursor so
+ * that full ties take turns. */
+static struct instance *
+up_least(struct service *svc, uint64_t skip, uint64_t now, int *busy)
+{
+	struct instance *ins, *best = NULL;
+	size_t i, k, n = svc->svc_nins, at = 0;
+
+	for (k = 0; k < n; k++) {
+		i = (svc->svc_rr + k) % n;
+		ins = svc->svc_ins[i];
+		if ((skip >> i) & 1 || !up_usable(ins, now))
+			continue;
+		if (!up_has_slot(ins)) {
+			*busy = 1;
+			continue;
+		}
+		if (up_less_busy(ins, best)) {
+			best = ins;
+			at = i;
+		}
+	}
+	if (best != NULL)
+		svc->svc_rr = (at + 1) % n;
+	return best;
+}
+
+/* Index of <ins> in its service. */
+static size_t
+up_index(const struct instance *ins)
+{
+	const struct service *svc = ins->ins_svc;
+	size_t i;
+
+	for (i = 0; i < svc->svc_nins; i++)
+		if (svc->svc_ins[i] == ins)
+			break;
+	return i;
+}
+
+/* Whether some instance of <svc> is usable, slot or not. */
+static int
+up_any_usable(const struct service *svc, uint64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < svc->svc_nins; i++)
+		if (up_usable(svc->svc_ins[i], now))
+			return 1;
+	return 0;
+}
+
 struct instance *
 up_pick(struct service *svc, int *busy)
 {
 	struct instance *ins;
-	size_t i, n = svc->svc_nins;
+	uint64_t now = util_now_ms(), skip = 0;
+	size_t tries;
 
 	*busy = 0;
-	if (n == 0)
+	if (svc->svc_nins == 0)
 		return NULL;
 	/* Requests already waiting keep their turn. */
 	if (svc->svc_waitq != NULL) {
-		*busy = 1;
+		*busy = up_any_usable(svc, now);
 		return NULL;
 	}
-	for (i = 0; i < n; i++) {
-		ins = svc->svc_ins[(svc->svc_rr + i) % n];
-		if (up_has_slot(ins)) {
-			svc->svc_rr = (svc->svc_rr + i + 1) % n;
+	for (tries = 0; tries < svc->svc_nins && tries < UP_MAX_INS; tries++) {
+		ins = svc->svc_balance == UP_BAL_LEAST ?
+		    up_least(svc, skip, now, busy) :
+		    up_wrr(svc, skip, now, busy);
+		if (ins == NULL)
+			return NULL;
+		if (up_claim(ins, now))
 			return ins;
-		}
-		*busy = 1;
+		skip |= (uint64_t)1 << up_index(ins);
 	}
 	return NULL;
 }
@@ -72,10 +256,98 @@ up_slot_freed(struct instance *ins)
 {
 	struct service *svc = ins->ins_svc;
 	struct conn *c;
+	uint64_t now = util_now_ms();
 
-	while ((c = svc->svc_waitq) != NULL && up_has_slot(ins)) {
+	/* XXX a slot freed on an instance that went down serves nobody;
+	 * the waiting requests get the next slot elsewhere, or time out. */
+	while ((c = svc->svc_waitq) != NULL && up_has_slot(ins) &&
+	    up_usable(ins, now) && up_claim(ins, now)) {
 		up_dequeue(svc, c);
 		c->c_ins = ins;
 		conn_dispatch(c);
 	}
+}
+
+void
+up_outage_check(struct service *svc)
+{
+	struct shm_svc *ss;
+	int any;
+
+	if (shm == NULL)
+		return;
+	ss = &shm->sh_svc[svc->svc_slot];
+	any = up_any_usable(svc, util_now_ms());
+	/* The exchange makes it once per outage across all workers. */
+	if (!any && atomic_exchange(&ss->ss_outage, 1) == 0)
+		log_warnx("no healthy instance for %s", svc->svc_name);
+	else if (any && atomic_exchange(&ss->ss_outage, 0) == 1)
+		log_info("service %s has a healthy instance again",
+		    svc->svc_name);
+}
+
+void
+up_report(struct instance *ins, int ok)
+{
+	const struct brk_conf *bc = &ins->ins_svc->svc_brk;
+	struct shm_ins *si;
+	enum brk_state before, after;
+	uint64_t now = util_now_ms(), opens;
+
+	if (shm == NULL)
+		return;
+	si = up_rec(ins);
+	if (!ok)
+		atomic_fetch_add_explicit(&si->si_failures, 1,
+		    memory_order_relaxed);
+	else
+		atomic_store_explicit(&si->si_last_ok, now,
+		    memory_order_relaxed);
+	shm_lock(si);
+	before = si->si_brk.br_state;
+	after = ok ? brk_success(&si->si_brk, bc, now) :
+	    brk_failure(&si->si_brk, bc, now);
+	opens = si->si_brk.br_opens;
+	atomic_store(&si->si_brk_state, after);
+	shm_unlock(si);
+	if (before == after)
+		return;
+	if (after == BRK_OPEN)
+		log_warnx("instance %s: breaker %s -> open for %llu ms "
+		    "(opened %llu times)", ins->ins_name, brk_state_str(before),
+		    (unsigned long long)bc->bc_cooldown,
+		    (unsigned long long)opens);
+	else
+		log_info("instance %s: breaker %s -> %s", ins->ins_name,
+		    brk_state_str(before), brk_state_str(after));
+	up_outage_check(ins->ins_svc);
+}
+
+uint32_t
+up_unavailable(struct service *svc)
+{
+	const struct brk_conf *bc = &svc->svc_brk;
+	struct shm_ins *si;
+	uint64_t now = util_now_ms(), at = 0, t;
+	size_t i;
+
+	if (shm == NULL)
+		return 0;
+	for (i = 0; i < svc->svc_nins; i++) {
+		si = up_rec(svc->svc_ins[i]);
+		if (!atomic_load(&si->si_up))
+			continue;
+		shm_lock(si);
+		t = brk_next_admit(&si->si_brk, bc, now);
+		shm_unlock(si);
+		if (t > now && (at == 0 || t < at))
+			at = t;
+	}
+	up_outage_check(svc);
+	if (at == 0) {
+		metrics_reject(METRICS_REJ_NO_INSTANCE);
+		return 0;
+	}
+	metrics_reject(METRICS_REJ_BREAKER_OPEN);
+	return (uint32_t)((at - now + 999) / 1000);
 }

@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@ worker_before_sleep(struct ev *ev, void *arg)
 	conn_run_later();
 	conn_reap();
 	be_reap();
+	sub_reap();
 }
 
 static void
@@ -101,6 +103,7 @@ worker_signal_cb(struct ev *ev, int fd, void *arg, uint32_t events)
 			gw->w_drain_until = util_now_ms() +
 			    gw->w_conf->gc_to.to_drain;
 			worker_stop_listening();
+			hc_stop();
 			conn_drain();
 			worker_drain_check();
 		}
@@ -136,6 +139,7 @@ worker_setup(struct gw_conf *gc)
 		    conn_accept_cb, &gc->gc_listen[i]) == -1)
 			return -1;
 	worker_open_access();
+	tok_init();
 	gw->w_ev.ev_before_sleep = worker_before_sleep;
 	gw->w_sweep.et_cb = worker_sweep_cb;
 	ev_timer_set(&gw->w_ev, &gw->w_sweep, WORKER_SWEEP_MS);
@@ -165,7 +169,7 @@ worker_drop_privileges(const struct gw_conf *gc)
 }
 
 int
-worker_run(struct gw_conf *gc)
+worker_run(struct gw_conf *gc, int idx)
 {
 	if (worker_setup(gc) == -1) {
 		log_warn("worker setup");
@@ -175,9 +179,19 @@ worker_run(struct gw_conf *gc)
 		log_warn("cannot run as user %s", gc->gc_user);
 		return 1;
 	}
-	log_debug("%s: worker ready", __func__);
+	gw->w_idx = idx;
+	if (shm != NULL && (gw->w_proc = shm_proc_claim()) == NULL)
+		log_warnx("no shared process record: connections not counted");
+	/* One worker checks for all; a restarted worker 0 takes over. */
+	if (idx == 0 && shm != NULL && hc_start(gc) == -1)
+		log_warnx("active health checks not started");
+	log_debug("%s: worker %d ready", __func__, idx);
 	ev_run(&gw->w_ev);
+	hc_stop();
+	tok_release();
 	worker_before_sleep(&gw->w_ev, NULL);
 	ev_release(&gw->w_ev);
+	if (gw->w_proc != NULL)
+		atomic_store(&gw->w_proc->sp_pid, 0);
 	return 0;
 }

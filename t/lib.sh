@@ -112,6 +112,7 @@ test_done() {
 
 API_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
+IDP_PORT=$(free_port)
 
 trap 'test_cleanup' EXIT
 trap 'exit 130' INT TERM
@@ -188,6 +189,53 @@ course_up() {
 	wait_for test -S "$T/run/$n.sock"
 }
 
+# auth_conf NAME SOCKET: writes conf/services/NAME.xml for elp-auth with
+# the issuer on $IDP_PORT, cheap Argon2 and a short brute-force wait
+# ($AUTH_BF_FAILURES, $AUTH_BF_WAIT, $AUTH_ACCESS override).
+auth_conf() {
+	mkdir -p "$T/conf/services"
+	cat >"$T/conf/services/$1.xml" <<XML
+<service name="auth">
+  <log level="info"/>
+  <pool listen="unix:$2" workers="2" mode="0660" drain="5s"/>
+  <database socket="$T/var/mariadb/mysqld.sock" name="elp_auth"
+            user="elp_auth" password-file="$T/var/secrets/db-auth.pw"
+            connect-timeout="1s" timeout="3s"/>
+  <realm issuer="http://127.0.0.1:$IDP_PORT/realms/e-learning-platform"
+         keys="$T/var/auth/keys">
+    <lifetimes access="${AUTH_ACCESS:-300s}" code="30s"/>
+    <password t-cost="1" m-cost="1024" parallelism="1"/>
+    <brute-force failures="${AUTH_BF_FAILURES:-5}" wait="${AUTH_BF_WAIT:-2s}" max-wait="10s"/>
+    <client id="spa-client" public="yes"
+            grants="authorization_code refresh_token"
+            redirect-uris="http://localhost:4200/general/callback"
+            post-logout-uris="http://localhost:4200"
+            web-origins="http://localhost:4200" pkce="S256"/>
+    <client id="admin-cli" public="yes" grants="password refresh_token"/>
+    <client id="elp-user" grants="client_credentials"
+            secret-file="$T/var/secrets/auth-elp-user.secret"
+            roles="admin-service"/>
+  </realm>
+</service>
+XML
+}
+
+# auth_up [NAME]: secrets, config, elp-auth on run/NAME.sock; sets the
+# gateway routes of the idp and admin listeners to it.
+auth_up() {
+	n=${1:-auth}
+	ELP_VAR=$T/var "$ROOT/scripts/auth" init >>"$T/log/auth-init.out" 2>&1 &&
+	auth_conf "$n" "$T/run/$n.sock" &&
+	spawn "$n" "$BIN/elp-auth" -c "$T/conf/services/$n.xml" &&
+	wait_for test -S "$T/run/$n.sock" || return 1
+	ROUTES="  <route listen='idp' prefix='/realms/e-learning-platform' service='auth'/>
+  <route listen='admin' prefix='/realms/e-learning-platform' service='auth'/>
+  <route listen='admin' prefix='/admin/realms/e-learning-platform' service='auth'/>"
+	SERVICES_EXTRA="  <service name='auth'>
+    <instance address='unix:$T/run/$n.sock' maxconn='4'/>
+  </service>"
+}
+
 # echo_up NAME [WORKERS]: starts the fcgi-echo test app on run/NAME.sock.
 echo_up() {
 	spawn "$1" "$HELPERS/fcgi-echo" -l "unix:$T/run/$1.sock" -w "${2:-2}"
@@ -210,6 +258,7 @@ gateway_conf() {
   <log level="${GW_LOG_LEVEL:-info}" error="$T/log/gateway.log"
        access="$T/log/access.log"/>
   <listen name="api" address="127.0.0.1:$API_PORT"/>
+  <listen name="idp" address="127.0.0.1:$IDP_PORT"/>
   <listen name="admin" address="127.0.0.1:$ADMIN_PORT" admin="yes"/>
   ${GW_CORS:-<cors origins='*'/>}
   <timeouts $GW_TIMEOUTS/>

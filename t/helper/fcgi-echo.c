@@ -1,6 +1,9 @@
 /*
  * fcgi-echo: a minimal FastCGI app on libelp for gateway tests and the
- * benchmark. Usage: fcgi-echo -l unix:/path|host:port [-w workers]
+ * benchmark. Usage: fcgi-echo -l unix:/path|host:port [-w workers] [-F file]
+ *	-F file            while <file> exists, /small answers 500 (breaker
+ *	                   tests flip an instance bad and good without a
+ *	                   restart; /health stays 200)
  *	GET  /small        a small JSON envelope
  *	GET  /bytes?n=N    N bytes, streamed in 64 KiB writes
  *	GET  /sleep?ms=M   sleeps M ms, then the small JSON
@@ -8,6 +11,8 @@
  *	POST /count        streams any body; answers its length and sha256
  *	GET  /health       {"status":"UP"}
  *	GET  /stderr       writes a line to FCGI_STDERR, then the small JSON
+ *	GET  /whoami       the AUTH_* params and any HTTP_AUTH_* header params
+ *	GET  /fail?status=N  an error envelope with status N (400..599)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,9 +33,15 @@
 static const char small[] =
     "{\"httpStatus\":\"OK\",\"responseBody\":{\"message\":\"hello\"}}";
 
+static const char	*fail_file;
+
 static void
 echo_small(struct app_req *r)
 {
+	if (fail_file != NULL && access(fail_file, F_OK) == 0) {
+		app_fail(r, 500, "failing on purpose");
+		return;
+	}
 	app_send_raw(r, 200, "application/json", small, sizeof(small) - 1);
 }
 
@@ -110,6 +121,24 @@ echo_count(struct app_req *r)
 	app_send_raw(r, 200, "application/json", out, (size_t)n);
 }
 
+/* The identity the gateway passed on, and what a client tried to spoof. */
+static void
+echo_whoami(struct app_req *r)
+{
+	static const char *const names[] = {
+		"AUTH_SUB", "AUTH_ROLES", "AUTH_EMAIL", "AUTH_USERNAME",
+		"AUTH_CLIENT", "HTTP_AUTH_SUB", "HTTP_AUTHORIZATION",
+	};
+	json_t *body = json_object();
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < NITEMS(names); i++)
+		if ((v = app_param(r, names[i])) != NULL)
+			json_object_set_new(body, names[i], json_string(v));
+	app_ok(r, 200, body);
+}
+
 static void
 echo_health(struct app_req *r)
 {
@@ -126,6 +155,19 @@ echo_stderr(struct app_req *r)
 	echo_small(r);
 }
 
+static void
+echo_fail(struct app_req *r)
+{
+	long long st;
+
+	if (app_query_int(r, "status", 500, &st) == -1 || st < 400 ||
+	    st > 599) {
+		app_fail(r, 400, "status must be 400..599");
+		return;
+	}
+	app_fail(r, (int)st, "failing on purpose");
+}
+
 static const struct app_route echo_routes[] = {
 	{ "GET", "/small", echo_small },
 	{ "GET", "/bytes", echo_bytes },
@@ -134,6 +176,8 @@ static const struct app_route echo_routes[] = {
 	{ "POST", "/count", echo_count },
 	{ "GET", "/health", echo_health },
 	{ "GET", "/stderr", echo_stderr },
+	{ "GET", "/whoami", echo_whoami },
+	{ "GET", "/fail", echo_fail },
 };
 
 static int
@@ -160,13 +204,16 @@ main(int argc, char *argv[])
 	pc.pc_backlog = 1024;
 	pc.pc_mode = 0660;
 	pc.pc_drain = 5000;
-	while ((ch = getopt(argc, argv, "l:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "F:l:w:")) != -1) {
 		switch (ch) {
 		case 'l':
 			pc.pc_listen = optarg;
 			break;
 		case 'w':
 			pc.pc_workers = atoi(optarg);
+			break;
+		case 'F':
+			fail_file = optarg;
 			break;
 		default:
 			fprintf(stderr, "usage: fcgi-echo -l ADDR [-w N]\n");

@@ -1,0 +1,437 @@
+/*
+ * hc: active health checks. Worker 0 runs them for every instance and
+ * writes the verdicts to the shared records, which all workers read.
+ *
+ * A check is a real FastCGI request, GET <path>, on its own non-blocking
+ * connection (never a pooled one; BEGIN_REQUEST without FCGI_KEEP_CONN,
+ * so the app closes it): it passes when a 2xx CGI status arrives before
+ * END_REQUEST within the timeout. States (hc_set_state):
+ *	IDLE        waiting for the next check (hc_timer: interval)
+ *	CONNECTING  non-blocking connect (hc_timer: timeout from here on)
+ *	SEND        writing BEGIN_REQUEST, PARAMS, empty STDIN
+ *	RECV        reading STDOUT until END_REQUEST
+ * Every check ends in exactly one hc_done(ins, reason) through hc_end().
+ * Rise and fall counters decide up and down; only transitions are logged.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+
+#define HC_READ_CHUNK	4096
+#define HC_HEAD_MAX	8192	/* CGI head bytes a check keeps */
+#define HC_REQID	1
+
+static const char *const hc_state_names[HC_ST_COUNT] = {
+	"idle", "connecting", "send", "recv",
+};
+
+static const char *const hc_reason_names[HC_R_COUNT] = {
+	"ok", "no socket", "connect failed", "timed out", "send failed",
+	"closed before answering", "protocol error", "status not 2xx",
+	"timed out while serving traffic",
+};
+
+static struct hc	*hc_all;	/* one per instance of the config */
+static size_t		 hc_n;
+
+const char *
+hc_state_str(enum hc_state st)
+{
+	return st < HC_ST_COUNT ? hc_state_names[st] : "?";
+}
+
+const char *
+hc_reason_str(enum hc_reason r)
+{
+	return r < HC_R_COUNT ? hc_reason_names[r] : "?";
+}
+
+static void
+hc_set_state(struct hc *h, enum hc_state st)
+{
+	log_debug("%s: %s: %s -> %s", __func__, h->hc_ins->ins_name,
+	    hc_state_str(h->hc_state), hc_state_str(st));
+	h->hc_state = st;
+}
+
+static void	hc_io_cb(struct ev *, int, void *, uint32_t);
+
+/* Applies a passed check to <si>; returns 1 when it brought it up. */
+static int
+hc_rise(struct shm_ins *si, const struct hc_conf *hk)
+{
+	atomic_store(&si->si_fall, 0);
+	if (atomic_fetch_add(&si->si_rise, 1) + 1 < (uint32_t)hk->hk_rise)
+		return 0;
+	return atomic_exchange(&si->si_up, 1) == 0;
+}
+
+/* Applies a failed check to <si>; returns 1 when it took it down. */
+static int
+hc_fall(struct shm_ins *si, const struct hc_conf *hk)
+{
+	atomic_store(&si->si_rise, 0);
+	atomic_fetch_add_explicit(&si->si_check_fails, 1,
+	    memory_order_relaxed);
+	if (atomic_fetch_add(&si->si_fall, 1) + 1 < (uint32_t)hk->hk_fall)
+		return 0;
+	return atomic_exchange(&si->si_up, 0) == 1;
+}
+
+void
+hc_done(struct instance *ins, enum hc_reason reason)
+{
+	const struct hc_conf *hk = &ins->ins_svc->svc_hc;
+	struct shm_ins *si = &shm->sh_ins[ins->ins_slot];
+
+	log_debug("%s: %s: %s", __func__, ins->ins_name,
+	    hc_reason_str(reason));
+	atomic_fetch_add_explicit(&si->si_checks, 1, memory_order_relaxed);
+	atomic_store(&si->si_reason, reason);
+	if (reason == HC_R_BUSY)
+		return;
+	if (reason == HC_R_OK) {
+		if (!hc_rise(si, hk))
+			return;
+		log_info("instance %s is up (%lld checks passed)",
+		    ins->ins_name, (long long)hk->hk_rise);
+		/* A fresh start: the failures that opened its breaker were
+		 * those of the outage the checks just saw end. */
+		shm_lock(si);
+		brk_reset(&si->si_brk, util_now_ms());
+		atomic_store(&si->si_brk_state, si->si_brk.br_state);
+		shm_unlock(si);
+	} else {
+		if (!hc_fall(si, hk))
+			return;
+		log_warnx("instance %s is down: %s (%lld checks failed)",
+		    ins->ins_name, hc_reason_str(reason),
+		    (long long)hk->hk_fall);
+	}
+	up_outage_check(ins->ins_svc);
+}
+
+/* Ends the running check with <reason> and schedules the next one. */
+static void
+hc_end(struct hc *h, enum hc_reason reason)
+{
+	if (h->hc_fd != -1) {
+		ev_del(&gw->w_ev, h->hc_fd);
+		close(h->hc_fd);
+		h->hc_fd = -1;
+	}
+	buf_reset(&h->hc_out);
+	buf_reset(&h->hc_in);
+	buf_reset(&h->hc_head);
+	hc_set_state(h, HC_ST_IDLE);
+	if (reason == HC_R_TIMEOUT || reason == HC_R_BUSY)
+		/* Idle pooled connections may hold every app worker, so the
+		 * check waited in the backlog: ask each worker to give one
+		 * back before the next check. */
+		atomic_fetch_add(&shm->sh_ins[h->hc_ins->ins_slot].si_trim, 1);
+	ev_timer_set(&gw->w_ev, &h->hc_timer,
+	    h->hc_ins->ins_svc->svc_hc.hk_interval);
+	hc_done(h->hc_ins, reason);
+}
+
+static void
+hc_param(struct fcgi_params *w, const char *name, const char *value)
+{
+	(void)fcgi_params_add(w, str_make(name, strlen(name)),
+	    str_make(value, strlen(value)));
+}
+
+/* Queues BEGIN_REQUEST (no keep-conn), PARAMS and the empty STDIN. */
+static void
+hc_build(struct hc *h)
+{
+	const struct instance *ins = h->hc_ins;
+	const char *path = ins->ins_svc->svc_hc.hk_path;
+	struct fcgi_params w;
+	size_t room = 1024 + 3 * strlen(path);
+
+	buf_reserve(&h->hc_out, room);
+	buf_commit(&h->hc_out, fcgi_put_begin(buf_tail(&h->hc_out),
+	    buf_room(&h->hc_out), HC_REQID, 0));
+	fcgi_params_init(&w, buf_tail(&h->hc_out), buf_room(&h->hc_out),
+	    HC_REQID);
+	hc_param(&w, "GATEWAY_INTERFACE", "CGI/1.1");
+	hc_param(&w, "SERVER_SOFTWARE", "elp-gateway");
+	hc_param(&w, "SERVER_PROTOCOL", "HTTP/1.1");
+	hc_param(&w, "SERVER_NAME", "health-check");
+	hc_param(&w, "REQUEST_METHOD", "GET");
+	hc_param(&w, "SCRIPT_NAME", path);
+	hc_param(&w, "PATH_INFO", "");
+	hc_param(&w, "DOCUMENT_URI", path);
+	hc_param(&w, "REQUEST_URI", path);
+	hc_param(&w, "QUERY_STRING", "");
+	hc_param(&w, "REMOTE_ADDR", "127.0.0.1");
+	hc_param(&w, "REMOTE_PORT", "0");
+	hc_param(&w, "REQUEST_ID", "health-check");
+	hc_param(&w, "HTTP_USER_AGENT", "elp-gateway-health-check");
+	buf_commit(&h->hc_out, fcgi_params_end(&w, 1));
+	buf_reserve(&h->hc_out, FCGI_HEADER_LEN);
+	buf_commit(&h->hc_out, fcgi_put_stdin_header(buf_tail(&h->hc_out),
+	    buf_room(&h->hc_out), HC_REQID, 0));
+}
+
+/*
+ * A check that timed out while real exchanges with the instance kept
+ * succeeding waited behind them (an app worker serves one connection at a
+ * time): no verdict then. Otherwise it is a failure.
+ */
+static enum hc_reason
+hc_timeout_reason(const struct hc *h)
+{
+	const struct shm_ins *si = &shm->sh_ins[h->hc_ins->ins_slot];
+
+	if (atomic_load_explicit(&si->si_last_ok, memory_order_relaxed) >=
+	    h->hc_started)
+		return HC_R_BUSY;
+	return HC_R_TIMEOUT;
+}
+
+/* Timer: start a check (IDLE), or give up on the running one. */
+static void
+hc_timer_cb(struct ev *ev, void *arg)
+{
+	struct hc *h = arg;
+	const struct instance *ins = h->hc_ins;
+	int fd;
+
+	if (h->hc_state != HC_ST_IDLE) {
+		hc_end(h, hc_timeout_reason(h));
+		return;
+	}
+	h->hc_started = util_now_ms();
+	ev_timer_set(ev, &h->hc_timer, ins->ins_svc->svc_hc.hk_timeout);
+	fd = socket(ins->ins_addr.ga_ss.ss_family, SOCK_STREAM |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		hc_end(h, HC_R_SOCKET);
+		return;
+	}
+	h->hc_fd = fd;
+	if (ev_add(ev, fd, hc_io_cb, h) == -1) {
+		close(fd);
+		h->hc_fd = -1;
+		hc_end(h, HC_R_SOCKET);
+		return;
+	}
+	hc_set_state(h, HC_ST_CONNECTING);
+	if (connect(fd, (const struct sockaddr *)&ins->ins_addr.ga_ss,
+	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) {
+		hc_end(h, HC_R_CONNECT);
+		return;
+	}
+	h->hc_status = 0;
+	fcgi_dec_init(&h->hc_dec, HC_REQID);
+	hc_build(h);
+}
+
+/* STDOUT bytes: only the CGI head matters. Returns a reason to end with,
+ * or HC_R_COUNT to go on. */
+static enum hc_reason
+hc_stdout(struct hc *h, struct str s)
+{
+	static struct fcgi_cgi_head head;
+	struct fcgi_head_limits lim;
+	ssize_t n;
+
+	if (h->hc_status != 0)
+		return HC_R_COUNT;
+	if (buf_avail(&h->hc_head) + s.len > HC_HEAD_MAX)
+		return HC_R_PROTOCOL;
+	buf_append(&h->hc_head, s.p, s.len);
+	lim.hl_max_bytes = HC_HEAD_MAX;
+	lim.hl_max_headers = FCGI_CGI_MAX_HEADERS;
+	n = fcgi_parse_cgi_head(buf_data(&h->hc_head), buf_avail(&h->hc_head),
+	    &lim, &head);
+	if (n == FCGI_AGAIN)
+		return HC_R_COUNT;
+	if (n == FCGI_BAD)
+		return HC_R_PROTOCOL;
+	h->hc_status = head.ch_status;
+	return HC_R_COUNT;
+}
+
+/* Decodes b_in. Returns the reason the check ends with, or HC_R_COUNT. */
+static enum hc_reason
+hc_decode(struct hc *h)
+{
+	struct fcgi_event e;
+	enum hc_reason r;
+	ssize_t n;
+
+	while (buf_avail(&h->hc_in) > 0) {
+		n = fcgi_dec_run(&h->hc_dec, buf_data(&h->hc_in),
+		    buf_avail(&h->hc_in), &e);
+		if (n == FCGI_BAD)
+			return HC_R_PROTOCOL;
+		buf_consume(&h->hc_in, (size_t)n);
+		if (e.ev_type == FCGI_EV_NONE)
+			break;
+		if (e.ev_type == FCGI_EV_STDOUT &&
+		    (r = hc_stdout(h, e.ev_data)) != HC_R_COUNT)
+			return r;
+		if (e.ev_type == FCGI_EV_END) {
+			if (h->hc_status == 0)
+				return HC_R_PROTOCOL;
+			return h->hc_status >= 200 && h->hc_status < 300 ?
+			    HC_R_OK : HC_R_STATUS;
+		}
+	}
+	buf_compact(&h->hc_in);
+	return HC_R_COUNT;
+}
+
+/* Reads what arrived. Returns an ending reason or HC_R_COUNT. */
+static enum hc_reason
+hc_read(struct hc *h)
+{
+	enum hc_reason r;
+	ssize_t n;
+
+	for (;;) {
+		buf_reserve(&h->hc_in, HC_READ_CHUNK);
+		n = read(h->hc_fd, buf_tail(&h->hc_in), buf_room(&h->hc_in));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return HC_R_COUNT;
+		if (n <= 0)
+			return HC_R_CLOSED;
+		buf_commit(&h->hc_in, (size_t)n);
+		if ((r = hc_decode(h)) != HC_R_COUNT)
+			return r;
+	}
+}
+
+/* Writes the queued request. Returns an ending reason or HC_R_COUNT. */
+static enum hc_reason
+hc_write(struct hc *h)
+{
+	ssize_t n;
+
+	while (buf_avail(&h->hc_out) > 0) {
+		n = write(h->hc_fd, buf_data(&h->hc_out),
+		    buf_avail(&h->hc_out));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return HC_R_COUNT;
+		if (n == -1)
+			return HC_R_SEND;
+		buf_consume(&h->hc_out, (size_t)n);
+	}
+	hc_set_state(h, HC_ST_RECV);
+	return HC_R_COUNT;
+}
+
+static enum hc_reason
+hc_connected(struct hc *h)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(h->hc_fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+	    err != 0)
+		return HC_R_CONNECT;
+	hc_set_state(h, HC_ST_SEND);
+	return HC_R_COUNT;
+}
+
+/* One I/O step per state; returns an ending reason or HC_R_COUNT. */
+static enum hc_reason
+hc_step(struct hc *h, uint32_t events)
+{
+	enum hc_reason r = HC_R_COUNT;
+
+	switch (h->hc_state) {
+	case HC_ST_CONNECTING:
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return HC_R_COUNT;
+		if ((r = hc_connected(h)) != HC_R_COUNT)
+			return r;
+		/* FALLTHROUGH */
+	case HC_ST_SEND:
+		if ((r = hc_write(h)) != HC_R_COUNT ||
+		    h->hc_state != HC_ST_RECV)
+			return r;
+		/* FALLTHROUGH */
+	case HC_ST_RECV:
+		return hc_read(h);
+	default:
+		return HC_R_COUNT;
+	}
+}
+
+static void
+hc_io_cb(struct ev *ev, int fd, void *arg, uint32_t events)
+{
+	struct hc *h = arg;
+	enum hc_reason r;
+
+	(void)ev;
+	(void)fd;
+	if ((r = hc_step(h, events)) != HC_R_COUNT)
+		hc_end(h, r);
+}
+
+int
+hc_start(struct gw_conf *gc)
+{
+	const struct hc_conf *hk;
+	struct hc *h;
+	size_t i;
+
+	hc_all = xcalloc(gc->gc_ninstances + 1, sizeof(*hc_all));
+	hc_n = gc->gc_ninstances;
+	for (i = 0; i < hc_n; i++) {
+		h = &hc_all[i];
+		h->hc_ins = &gc->gc_instances[i];
+		h->hc_fd = -1;
+		h->hc_state = HC_ST_IDLE;
+		h->hc_timer.et_cb = hc_timer_cb;
+		h->hc_timer.et_arg = h;
+		hk = &h->hc_ins->ins_svc->svc_hc;
+		if (!hk->hk_enabled)
+			continue;
+		/* Spread the first checks over one interval. */
+		ev_timer_set(&gw->w_ev, &h->hc_timer,
+		    1 + hk->hk_interval * i / (hc_n + 1));
+	}
+	log_debug("%s: %zu instances checked", __func__, hc_n);
+	return 0;
+}
+
+void
+hc_stop(void)
+{
+	struct hc *h;
+	size_t i;
+
+	for (i = 0; i < hc_n; i++) {
+		h = &hc_all[i];
+		ev_timer_del(&gw->w_ev, &h->hc_timer);
+		if (h->hc_fd != -1) {
+			ev_del(&gw->w_ev, h->hc_fd);
+			close(h->hc_fd);
+		}
+		buf_release(&h->hc_out);
+		buf_release(&h->hc_in);
+		buf_release(&h->hc_head);
+	}
+	free(hc_all);
+	hc_all = NULL;
+	hc_n = 0;
+}

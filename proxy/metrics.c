@@ -1,0 +1,329 @@
+/*
+ * metrics: the gateway's counters and their Prometheus text exposition
+ * (GET /metrics on an admin listener).
+ *
+ * Every counter lives in the shared area (shm.c), so one scrape on any
+ * worker sees the sum over all of them, and counters survive a reload for
+ * the routes, services and instances that stay. The hot path only does
+ * relaxed atomic increments; rendering reads with relaxed loads too, so a
+ * scrape is a consistent-enough snapshot, never a lock.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proxy.h"
+
+#define RLX	memory_order_relaxed
+
+/* Upper bounds of the latency buckets in ms; the last one is +Inf. */
+static const uint64_t metrics_le_ms[METRICS_BUCKETS - 1] = {
+	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+};
+
+static const char *const metrics_reject_names[METRICS_REJ_COUNT] = {
+	"queue_timeout", "no_healthy_instance", "breaker_open", "bad_request",
+	"too_large", "client_timeout", "connection_limit",
+};
+
+static const char *const metrics_class_names[METRICS_CLASSES] = {
+	"other", "1xx", "2xx", "3xx", "4xx", "5xx",
+};
+
+const char *
+metrics_reject_str(enum metrics_reject r)
+{
+	return r < METRICS_REJ_COUNT ? metrics_reject_names[r] : "?";
+}
+
+static size_t
+metrics_class(int status)
+{
+	return status >= 100 && status <= 599 ? (size_t)(status / 100) : 0;
+}
+
+void
+metrics_reject(enum metrics_reject r)
+{
+	if (shm != NULL && r < METRICS_REJ_COUNT)
+		atomic_fetch_add_explicit(&shm->sh_reject[r], 1, RLX);
+}
+
+void
+metrics_reject_status(int status)
+{
+	switch (status) {
+	case 400:
+	case 417:
+	case 501:
+	case 505:
+		metrics_reject(METRICS_REJ_BAD_REQUEST);
+		break;
+	case 413:
+	case 414:
+	case 431:
+		metrics_reject(METRICS_REJ_TOO_LARGE);
+		break;
+	case 408:
+		metrics_reject(METRICS_REJ_CLIENT_TIMEOUT);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+metrics_request(const struct route *rt, int status)
+{
+	size_t slot = rt != NULL ? (size_t)rt->rt_slot : SHM_MAX_ROUTES;
+
+	if (shm == NULL || status == 0)
+		return;
+	atomic_fetch_add_explicit(&shm->sh_route[slot].sr_req[
+	    metrics_class(status)], 1, RLX);
+}
+
+void
+metrics_exchange(const struct instance *ins, int status, uint64_t ms)
+{
+	struct shm_svc *ss;
+	size_t b;
+
+	if (shm == NULL)
+		return;
+	atomic_fetch_add_explicit(&shm->sh_ins[ins->ins_slot].si_req[
+	    metrics_class(status)], 1, RLX);
+	ss = &shm->sh_svc[ins->ins_svc->svc_slot];
+	for (b = 0; b < METRICS_BUCKETS - 1 && ms > metrics_le_ms[b]; b++)
+		;
+	atomic_fetch_add_explicit(&ss->ss_lat[b], 1, RLX);
+	atomic_fetch_add_explicit(&ss->ss_lat_ms, ms, RLX);
+}
+
+void
+metrics_retry(const struct service *svc)
+{
+	if (shm != NULL)
+		atomic_fetch_add_explicit(&shm->sh_svc[svc->svc_slot].ss_retries,
+		    1, RLX);
+}
+
+void
+metrics_conns(int delta)
+{
+	if (gw != NULL && gw->w_proc != NULL)
+		atomic_fetch_add_explicit(&gw->w_proc->sp_conns, delta, RLX);
+}
+
+/* Copies <src> into <dst> escaped as a label value (\\, \", \n). */
+static const char *
+metrics_label(char *dst, size_t room, const char *src)
+{
+	size_t n = 0;
+
+	for (; *src != '\0' && n + 3 < room; src++) {
+		if (*src == '\\' || *src == '"' || *src == '\n')
+			dst[n++] = '\\';
+		dst[n++] = *src == '\n' ? 'n' : *src;
+	}
+	dst[n] = '\0';
+	return dst;
+}
+
+static void
+metrics_help(struct buf *out, const char *name, const char *type,
+    const char *help)
+{
+	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	    type);
+}
+
+static void
+metrics_classes(struct buf *out, const char *name, const char *labels,
+    _Atomic uint64_t *v)
+{
+	size_t k;
+
+	for (k = 0; k < METRICS_CLASSES; k++)
+		buf_printf(out, "%s{%s,code=\"%s\"} %llu\n", name, labels,
+		    metrics_class_names[k],
+		    (unsigned long long)atomic_load_explicit(&v[k], RLX));
+}
+
+static void
+metrics_routes(struct buf *out, const struct gw_conf *gc)
+{
+	const struct route *rt;
+	char labels[512];
+	size_t i;
+
+	metrics_help(out, "elp_requests_total", "counter",
+	    "Responses sent, by route and status class.");
+	for (i = 0; i < gc->gc_nroutes; i++) {
+		rt = &gc->gc_routes[i];
+		snprintf(labels, sizeof(labels), "listener=\"%s\",route=\"%s\","
+		    "service=\"%s\"", rt->rt_listen, rt->rt_prefix,
+		    rt->rt_service);
+		metrics_classes(out, "elp_requests_total", labels,
+		    shm->sh_route[rt->rt_slot].sr_req);
+	}
+	metrics_classes(out, "elp_requests_total", "listener=\"\",route=\"\","
+	    "service=\"\"", shm->sh_route[SHM_MAX_ROUTES].sr_req);
+}
+
+static void
+metrics_latency(struct buf *out, const struct gw_conf *gc)
+{
+	const struct service *svc;
+	const struct shm_svc *ss;
+	uint64_t cum;
+	size_t i, b;
+
+	metrics_help(out, "elp_upstream_latency_seconds", "histogram",
+	    "Backend exchange time, from start to END_REQUEST.");
+	for (i = 0; i < gc->gc_nservices; i++) {
+		svc = &gc->gc_services[i];
+		ss = &shm->sh_svc[svc->svc_slot];
+		for (b = 0, cum = 0; b < METRICS_BUCKETS; b++) {
+			cum += atomic_load_explicit(&ss->ss_lat[b], RLX);
+			if (b < METRICS_BUCKETS - 1)
+				buf_printf(out, "elp_upstream_latency_seconds_"
+				    "bucket{service=\"%s\",le=\"%.3f\"} %llu\n",
+				    svc->svc_name,
+				    (double)metrics_le_ms[b] / 1000.0,
+				    (unsigned long long)cum);
+		}
+		buf_printf(out, "elp_upstream_latency_seconds_bucket{service="
+		    "\"%s\",le=\"+Inf\"} %llu\n", svc->svc_name,
+		    (unsigned long long)cum);
+		buf_printf(out, "elp_upstream_latency_seconds_sum{service="
+		    "\"%s\"} %.3f\n", svc->svc_name, (double)atomic_load_explicit(
+		    &ss->ss_lat_ms, RLX) / 1000.0);
+		buf_printf(out, "elp_upstream_latency_seconds_count{service="
+		    "\"%s\"} %llu\n", svc->svc_name, (unsigned long long)cum);
+	}
+	metrics_help(out, "elp_retries_total", "counter",
+	    "Requests sent again to another instance.");
+	for (i = 0; i < gc->gc_nservices; i++)
+		buf_printf(out, "elp_retries_total{service=\"%s\"} %llu\n",
+		    gc->gc_services[i].svc_name, (unsigned long long)
+		    atomic_load_explicit(&shm->sh_svc[gc->gc_services[i].
+		    svc_slot].ss_retries, RLX));
+}
+
+/* One gauge or counter line per instance, read by <get>. */
+static void
+metrics_per_ins(struct buf *out, const struct gw_conf *gc, const char *name,
+    uint64_t (*get)(const struct shm_ins *))
+{
+	const struct instance *ins;
+	char addr[256];
+	size_t i;
+
+	for (i = 0; i < gc->gc_ninstances; i++) {
+		ins = &gc->gc_instances[i];
+		buf_printf(out, "%s{service=\"%s\",instance=\"%s\"} %llu\n",
+		    name, ins->ins_svc->svc_name, metrics_label(addr,
+		    sizeof(addr), ins->ins_addr.ga_text),
+		    (unsigned long long)get(&shm->sh_ins[ins->ins_slot]));
+	}
+}
+
+static uint64_t
+metrics_get_up(const struct shm_ins *si)
+{
+	return atomic_load_explicit(&si->si_up, RLX);
+}
+
+static uint64_t
+metrics_get_brk(const struct shm_ins *si)
+{
+	return atomic_load_explicit(&si->si_brk_state, RLX);
+}
+
+static uint64_t
+metrics_get_fail(const struct shm_ins *si)
+{
+	return atomic_load_explicit(&si->si_failures, RLX);
+}
+
+static uint64_t
+metrics_get_checks(const struct shm_ins *si)
+{
+	return atomic_load_explicit(&si->si_checks, RLX);
+}
+
+static uint64_t
+metrics_get_check_fails(const struct shm_ins *si)
+{
+	return atomic_load_explicit(&si->si_check_fails, RLX);
+}
+
+static void
+metrics_instances(struct buf *out, const struct gw_conf *gc)
+{
+	const struct instance *ins;
+	char labels[512], addr[256];
+	size_t i;
+
+	metrics_help(out, "elp_instance_up", "gauge",
+	    "1 when active checks see the instance up.");
+	metrics_per_ins(out, gc, "elp_instance_up", metrics_get_up);
+	metrics_help(out, "elp_breaker_state", "gauge",
+	    "Circuit breaker: 0 closed, 1 open, 2 half-open.");
+	metrics_per_ins(out, gc, "elp_breaker_state", metrics_get_brk);
+	metrics_help(out, "elp_instance_failures_total", "counter",
+	    "Exchanges that counted as failures for the breaker.");
+	metrics_per_ins(out, gc, "elp_instance_failures_total",
+	    metrics_get_fail);
+	metrics_help(out, "elp_health_checks_total", "counter",
+	    "Active health checks run.");
+	metrics_per_ins(out, gc, "elp_health_checks_total", metrics_get_checks);
+	metrics_help(out, "elp_health_check_failures_total", "counter",
+	    "Active health checks that failed.");
+	metrics_per_ins(out, gc, "elp_health_check_failures_total",
+	    metrics_get_check_fails);
+	metrics_help(out, "elp_instance_requests_total", "counter",
+	    "Backend exchanges by instance and status class.");
+	for (i = 0; i < gc->gc_ninstances; i++) {
+		ins = &gc->gc_instances[i];
+		snprintf(labels, sizeof(labels), "service=\"%s\",instance="
+		    "\"%s\"", ins->ins_svc->svc_name, metrics_label(addr,
+		    sizeof(addr), ins->ins_addr.ga_text));
+		metrics_classes(out, "elp_instance_requests_total", labels,
+		    shm->sh_ins[ins->ins_slot].si_req);
+	}
+}
+
+static void
+metrics_global(struct buf *out)
+{
+	int64_t conns = 0;
+	size_t i;
+
+	metrics_help(out, "elp_active_connections", "gauge",
+	    "Open client connections, all workers.");
+	for (i = 0; i < SHM_MAX_PROCS; i++)
+		if (atomic_load_explicit(&shm->sh_proc[i].sp_pid, RLX) != 0)
+			conns += atomic_load_explicit(&shm->sh_proc[i].sp_conns,
+			    RLX);
+	buf_printf(out, "elp_active_connections %lld\n", (long long)conns);
+	metrics_help(out, "elp_rejected_total", "counter",
+	    "Requests the gateway refused itself, by reason.");
+	for (i = 0; i < METRICS_REJ_COUNT; i++)
+		buf_printf(out, "elp_rejected_total{reason=\"%s\"} %llu\n",
+		    metrics_reject_str((enum metrics_reject)i),
+		    (unsigned long long)atomic_load_explicit(
+		    &shm->sh_reject[i], RLX));
+}
+
+void
+metrics_render(struct buf *out, const struct gw_conf *gc)
+{
+	if (shm == NULL)
+		return;
+	metrics_routes(out, gc);
+	metrics_latency(out, gc);
+	metrics_instances(out, gc);
+	metrics_global(out);
+}

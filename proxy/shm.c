@@ -1,0 +1,282 @@
+/*
+ * shm: the state all worker processes share: one fixed array of
+ * pointer-free records per kind (instances, services, routes, processes),
+ * mapped MAP_SHARED by the master before it forks, so every generation of
+ * workers sees the same records. Counters and flags are C11 atomics; the
+ * breaker, which changes several fields at once, sits under a per-record
+ * lock.
+ *
+ * Records are found by index (ins_slot, svc_slot, rt_slot). Only the
+ * master assigns them, by key, so health and breaker state and the
+ * counters carry over a reload for an instance that stays: the key table
+ * lives in the master's private memory.
+ */
+#include <sys/mman.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+
+#define SHM_SPINS	1000	/* lock attempts before looking at the holder */
+
+enum shm_kind {
+	SHM_K_INS = 0,
+	SHM_K_SVC,
+	SHM_K_ROUTE,
+	SHM_K_COUNT
+};
+
+/* Master only: the key each record belongs to (NULL: free). */
+struct shm_keys {
+	char	**sk_key;
+	size_t	  sk_cap;
+	size_t	  sk_cursor;	/* freed records are reused last */
+};
+
+struct shm_area		*shm;
+static struct shm_keys	 shm_keys[SHM_K_COUNT];
+
+int
+shm_init(void)
+{
+	static const size_t cap[SHM_K_COUNT] = {
+		SHM_MAX_INSTANCES, SHM_MAX_SERVICES, SHM_MAX_ROUTES,
+	};
+	void *p;
+	size_t k;
+
+	p = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	shm = p;
+	for (k = 0; k < SHM_K_COUNT; k++) {
+		shm_keys[k].sk_key = xcalloc(cap[k], sizeof(char *));
+		shm_keys[k].sk_cap = cap[k];
+	}
+	return 0;
+}
+
+static int
+shm_find(const struct shm_keys *sk, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sk->sk_cap; i++)
+		if (sk->sk_key[i] != NULL && strcmp(sk->sk_key[i], key) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Zeroes record <slot> of <kind> for a new key. */
+static void
+shm_fresh(enum shm_kind kind, size_t slot)
+{
+	struct shm_ins *si;
+
+	switch (kind) {
+	case SHM_K_INS:
+		si = &shm->sh_ins[slot];
+		memset(si, 0, sizeof(*si));
+		atomic_store(&si->si_up, 1);
+		brk_init(&si->si_brk, util_now_ms());
+		break;
+	case SHM_K_SVC:
+		memset(&shm->sh_svc[slot], 0, sizeof(shm->sh_svc[slot]));
+		break;
+	default:
+		memset(&shm->sh_route[slot], 0, sizeof(shm->sh_route[slot]));
+		break;
+	}
+}
+
+/* The record of <key>: the known one, or a fresh one. -1 when full. */
+static int
+shm_slot(enum shm_kind kind, const char *key)
+{
+	struct shm_keys *sk = &shm_keys[kind];
+	size_t i, slot;
+	int found;
+
+	if ((found = shm_find(sk, key)) != -1)
+		return found;
+	for (i = 0; i < sk->sk_cap; i++) {
+		slot = (sk->sk_cursor + i) % sk->sk_cap;
+		if (sk->sk_key[slot] != NULL)
+			continue;
+		sk->sk_key[slot] = xstrdup(key);
+		sk->sk_cursor = (slot + 1) % sk->sk_cap;
+		shm_fresh(kind, slot);
+		return (int)slot;
+	}
+	return -1;
+}
+
+static char *
+shm_route_key(const struct route *rt)
+{
+	return xasprintf("%s %s", rt->rt_listen, rt->rt_prefix);
+}
+
+/* Records <gc> needs beyond the ones already keyed, per kind. */
+static int
+shm_fits(const struct gw_conf *gc)
+{
+	size_t i, need[SHM_K_COUNT] = { 0 }, used[SHM_K_COUNT] = { 0 }, k, j;
+	char *key;
+
+	for (i = 0; i < gc->gc_ninstances; i++)
+		need[SHM_K_INS] += shm_find(&shm_keys[SHM_K_INS],
+		    gc->gc_instances[i].ins_name) == -1;
+	for (i = 0; i < gc->gc_nservices; i++)
+		need[SHM_K_SVC] += shm_find(&shm_keys[SHM_K_SVC],
+		    gc->gc_services[i].svc_name) == -1;
+	for (i = 0; i < gc->gc_nroutes; i++) {
+		key = shm_route_key(&gc->gc_routes[i]);
+		need[SHM_K_ROUTE] += shm_find(&shm_keys[SHM_K_ROUTE], key) == -1;
+		free(key);
+	}
+	for (k = 0; k < SHM_K_COUNT; k++) {
+		for (j = 0; j < shm_keys[k].sk_cap; j++)
+			used[k] += shm_keys[k].sk_key[j] != NULL;
+		if (used[k] + need[k] > shm_keys[k].sk_cap)
+			return 0;
+	}
+	return 1;
+}
+
+int
+shm_assign(struct gw_conf *gc)
+{
+	size_t i;
+	char *key;
+
+	if (!shm_fits(gc)) {
+		log_warnx("%s: more instances, services or routes than the "
+		    "shared state holds (%d, %d, %d)", gc->gc_path,
+		    SHM_MAX_INSTANCES, SHM_MAX_SERVICES, SHM_MAX_ROUTES);
+		return -1;
+	}
+	for (i = 0; i < gc->gc_ninstances; i++)
+		gc->gc_instances[i].ins_slot = shm_slot(SHM_K_INS,
+		    gc->gc_instances[i].ins_name);
+	for (i = 0; i < gc->gc_nservices; i++)
+		gc->gc_services[i].svc_slot = shm_slot(SHM_K_SVC,
+		    gc->gc_services[i].svc_name);
+	for (i = 0; i < gc->gc_nroutes; i++) {
+		key = shm_route_key(&gc->gc_routes[i]);
+		gc->gc_routes[i].rt_slot = shm_slot(SHM_K_ROUTE, key);
+		free(key);
+	}
+	return 0;
+}
+
+/* Whether <gc> uses record <slot> of <kind>. */
+static int
+shm_in_use(const struct gw_conf *gc, enum shm_kind kind, size_t slot)
+{
+	size_t i;
+
+	if (kind == SHM_K_INS) {
+		for (i = 0; i < gc->gc_ninstances; i++)
+			if ((size_t)gc->gc_instances[i].ins_slot == slot)
+				return 1;
+	} else if (kind == SHM_K_SVC) {
+		for (i = 0; i < gc->gc_nservices; i++)
+			if ((size_t)gc->gc_services[i].svc_slot == slot)
+				return 1;
+	} else {
+		for (i = 0; i < gc->gc_nroutes; i++)
+			if ((size_t)gc->gc_routes[i].rt_slot == slot)
+				return 1;
+	}
+	return 0;
+}
+
+void
+shm_prune(const struct gw_conf *gc)
+{
+	size_t k, j;
+
+	for (k = 0; k < SHM_K_COUNT; k++)
+		for (j = 0; j < shm_keys[k].sk_cap; j++)
+			if (shm_keys[k].sk_key[j] != NULL &&
+			    !shm_in_use(gc, (enum shm_kind)k, j)) {
+				free(shm_keys[k].sk_key[j]);
+				shm_keys[k].sk_key[j] = NULL;
+			}
+}
+
+struct shm_proc *
+shm_proc_claim(void)
+{
+	int32_t zero, me = (int32_t)getpid();
+	size_t i;
+
+	for (i = 0; i < SHM_MAX_PROCS; i++) {
+		zero = 0;
+		if (atomic_compare_exchange_strong(&shm->sh_proc[i].sp_pid,
+		    &zero, me)) {
+			atomic_store(&shm->sh_proc[i].sp_conns, 0);
+			return &shm->sh_proc[i];
+		}
+	}
+	return NULL;
+}
+
+void
+shm_proc_gone(pid_t pid)
+{
+	size_t i;
+
+	if (shm == NULL)
+		return;
+	for (i = 0; i < SHM_MAX_PROCS; i++)
+		if (atomic_load(&shm->sh_proc[i].sp_pid) == (int32_t)pid) {
+			atomic_store(&shm->sh_proc[i].sp_conns, 0);
+			atomic_store(&shm->sh_proc[i].sp_pid, 0);
+		}
+}
+
+/*
+ * The critical sections are a few loads and stores, so a spin is cheaper
+ * than anything else. A worker killed inside one would leave the lock
+ * held: after a while the waiter checks whether the holder still exists
+ * and takes the lock over from a dead one.
+ */
+void
+shm_lock(struct shm_ins *si)
+{
+	uint32_t me = (uint32_t)getpid(), cur;
+	unsigned int spins = 0;
+
+	for (;;) {
+		cur = 0;
+		if (atomic_compare_exchange_weak_explicit(&si->si_lock, &cur,
+		    me, memory_order_acquire, memory_order_relaxed))
+			return;
+		if (++spins < SHM_SPINS || cur == 0)
+			continue;
+		spins = 0;
+		if (kill((pid_t)cur, 0) == -1 && errno == ESRCH &&
+		    atomic_compare_exchange_strong_explicit(&si->si_lock,
+		    &cur, me, memory_order_acquire, memory_order_relaxed))
+			return;
+		sched_yield();
+	}
+}
+
+void
+shm_unlock(struct shm_ins *si)
+{
+	atomic_store_explicit(&si->si_lock, 0, memory_order_release);
+}

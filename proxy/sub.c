@@ -1,0 +1,257 @@
+/*
+ * sub: internal subrequests. One FastCGI GET of a path on an instance,
+ * over a connection of its own (never one of the request pool), with its
+ * own deadline, delivering the status and a bounded body to a callback.
+ * The gateway uses it to fetch the identity provider's JWKS.
+ *
+ * Exactly one callback per subrequest: with the CGI status and body on
+ * END_REQUEST, or with status 0 on any failure (connect, timeout, protocol
+ * error, body over the limit). The subrequest is freed by the before-sleep
+ * hook after its callback, never inside it.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+
+#define SUB_REQID	1
+
+struct sub {
+	struct instance	*sb_ins;
+	int		 sb_fd;
+	int		 sb_done;
+	size_t		 sb_max;
+	struct buf	 sb_out;
+	struct buf	 sb_in;
+	struct buf	 sb_resp;	/* STDOUT bytes: head then body */
+	struct fcgi_dec	 sb_dec;
+	struct ev_timer	 sb_timer;
+	sub_done_cb	 sb_cb;
+	void		*sb_arg;
+	struct sub	*sb_next;	/* closing list */
+};
+
+static struct sub	*sub_closing;
+
+static void	sub_io_cb(struct ev *, int, void *, uint32_t);
+
+static void
+sub_param(struct fcgi_params *w, const char *name, const char *value)
+{
+	(void)fcgi_params_add(w, str_make(name, strlen(name)),
+	    str_make(value, strlen(value)));
+}
+
+/* Queues BEGIN_REQUEST (no keep-conn), PARAMS and the empty STDIN. */
+static void
+sub_build(struct sub *s, const char *path)
+{
+	struct fcgi_params w;
+
+	buf_reserve(&s->sb_out, 1024 + 3 * strlen(path));
+	buf_commit(&s->sb_out, fcgi_put_begin(buf_tail(&s->sb_out),
+	    buf_room(&s->sb_out), SUB_REQID, 0));
+	fcgi_params_init(&w, buf_tail(&s->sb_out), buf_room(&s->sb_out),
+	    SUB_REQID);
+	sub_param(&w, "GATEWAY_INTERFACE", "CGI/1.1");
+	sub_param(&w, "SERVER_SOFTWARE", "elp-gateway");
+	sub_param(&w, "SERVER_PROTOCOL", "HTTP/1.1");
+	sub_param(&w, "SERVER_NAME", "gateway");
+	sub_param(&w, "REQUEST_METHOD", "GET");
+	sub_param(&w, "SCRIPT_NAME", path);
+	sub_param(&w, "PATH_INFO", "");
+	sub_param(&w, "DOCUMENT_URI", path);
+	sub_param(&w, "REQUEST_URI", path);
+	sub_param(&w, "QUERY_STRING", "");
+	sub_param(&w, "REMOTE_ADDR", "127.0.0.1");
+	sub_param(&w, "REMOTE_PORT", "0");
+	sub_param(&w, "REQUEST_ID", "gateway-subrequest");
+	buf_commit(&s->sb_out, fcgi_params_end(&w, 1));
+	buf_reserve(&s->sb_out, FCGI_HEADER_LEN);
+	buf_commit(&s->sb_out, fcgi_put_stdin_header(buf_tail(&s->sb_out),
+	    buf_room(&s->sb_out), SUB_REQID, 0));
+}
+
+/* Ends <s> with one callback, then queues it for the free. */
+static void
+sub_finish(struct sub *s, int status, struct str body)
+{
+	if (s->sb_done)
+		return;
+	s->sb_done = 1;
+	ev_timer_del(&gw->w_ev, &s->sb_timer);
+	if (s->sb_fd != -1)
+		ev_del(&gw->w_ev, s->sb_fd);
+	s->sb_cb(s->sb_arg, status, body);
+	s->sb_next = sub_closing;
+	sub_closing = s;
+}
+
+static void
+sub_fail(struct sub *s, const char *why)
+{
+	log_warnx("%s: subrequest failed: %s", s->sb_ins->ins_name, why);
+	sub_finish(s, 0, STR_NULL);
+}
+
+static void
+sub_timeout_cb(struct ev *ev, void *arg)
+{
+	(void)ev;
+	sub_fail(arg, "timed out");
+}
+
+struct sub *
+sub_get(struct instance *ins, const char *path, uint64_t timeout,
+    size_t max, sub_done_cb cb, void *arg)
+{
+	struct sub *s;
+	int fd;
+
+	fd = socket(ins->ins_addr.ga_ss.ss_family, SOCK_STREAM |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return NULL;
+	if ((connect(fd, (struct sockaddr *)&ins->ins_addr.ga_ss,
+	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) ||
+	    ev_add(&gw->w_ev, fd, sub_io_cb, NULL) == -1) {
+		close(fd);
+		return NULL;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->sb_ins = ins;
+	s->sb_fd = fd;
+	s->sb_max = max;
+	s->sb_cb = cb;
+	s->sb_arg = arg;
+	gw->w_ev.ev_fds[fd].ef_arg = s;
+	fcgi_dec_init(&s->sb_dec, SUB_REQID);
+	sub_build(s, path);
+	s->sb_timer.et_cb = sub_timeout_cb;
+	s->sb_timer.et_arg = s;
+	ev_timer_set(&gw->w_ev, &s->sb_timer, timeout);
+	return s;
+}
+
+void
+sub_cancel(struct sub *s)
+{
+	if (s == NULL || s->sb_done)
+		return;
+	s->sb_cb = NULL;
+	s->sb_done = 1;
+	ev_timer_del(&gw->w_ev, &s->sb_timer);
+	ev_del(&gw->w_ev, s->sb_fd);
+	s->sb_next = sub_closing;
+	sub_closing = s;
+}
+
+void
+sub_reap(void)
+{
+	struct sub *s;
+
+	while ((s = sub_closing) != NULL) {
+		sub_closing = s->sb_next;
+		close(s->sb_fd);
+		buf_release(&s->sb_out);
+		buf_release(&s->sb_in);
+		buf_release(&s->sb_resp);
+		free(s);
+	}
+}
+
+/* END_REQUEST: parse the CGI head of what STDOUT carried, deliver. */
+static void
+sub_end(struct sub *s)
+{
+	struct fcgi_cgi_head *head = xmalloc(sizeof(*head));
+	struct fcgi_head_limits lim = { 16384, FCGI_CGI_MAX_HEADERS };
+	ssize_t n;
+
+	n = fcgi_parse_cgi_head(buf_data(&s->sb_resp), buf_avail(&s->sb_resp),
+	    &lim, head);
+	if (n < 0)
+		sub_fail(s, "invalid response head");
+	else
+		sub_finish(s, head->ch_status, str_make(buf_data(&s->sb_resp) +
+		    n, buf_avail(&s->sb_resp) - (size_t)n));
+	free(head);
+}
+
+/* Decodes b_in. Returns 0 to go on, -1 once finished. */
+static int
+sub_decode(struct sub *s)
+{
+	struct fcgi_event e;
+	ssize_t n;
+
+	while (buf_avail(&s->sb_in) > 0 && !s->sb_done) {
+		n = fcgi_dec_run(&s->sb_dec, buf_data(&s->sb_in),
+		    buf_avail(&s->sb_in), &e);
+		if (n == FCGI_BAD) {
+			sub_fail(s, fcgi_err_str(e.ev_err));
+			return -1;
+		}
+		buf_consume(&s->sb_in, (size_t)n);
+		if (e.ev_type == FCGI_EV_STDOUT) {
+			if (buf_avail(&s->sb_resp) + e.ev_data.len > s->sb_max) {
+				sub_fail(s, "response too large");
+				return -1;
+			}
+			buf_append(&s->sb_resp, e.ev_data.p, e.ev_data.len);
+		} else if (e.ev_type == FCGI_EV_END) {
+			sub_end(s);
+			return -1;
+		} else if (e.ev_type == FCGI_EV_NONE)
+			break;
+	}
+	return 0;
+}
+
+static void
+sub_io(struct sub *s, uint32_t events)
+{
+	ssize_t n;
+
+	if ((events & EPOLLOUT) && buf_avail(&s->sb_out) > 0) {
+		n = write(s->sb_fd, buf_data(&s->sb_out), buf_avail(&s->sb_out));
+		if (n == -1 && errno != EAGAIN && errno != EINTR) {
+			sub_fail(s, "cannot send");
+			return;
+		}
+		if (n > 0)
+			buf_consume(&s->sb_out, (size_t)n);
+	}
+	while (!s->sb_done) {
+		buf_reserve(&s->sb_in, 16384);
+		n = read(s->sb_fd, buf_tail(&s->sb_in), buf_room(&s->sb_in));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			sub_fail(s, "connection closed before the response");
+			return;
+		}
+		buf_commit(&s->sb_in, (size_t)n);
+		if (sub_decode(s) == -1)
+			return;
+		buf_compact(&s->sb_in);
+	}
+}
+
+static void
+sub_io_cb(struct ev *ev, int fd, void *arg, uint32_t events)
+{
+	(void)ev;
+	(void)fd;
+	sub_io(arg, events);
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""fcgi-bad.py SOCKET MODE: a scripted FastCGI peer that misbehaves.
+
+Listens on the unix socket SOCKET and, for every connection, reads the
+request (until the empty STDIN record) and then, by MODE:
+  garbage   answers bytes that are not FastCGI records
+  badhead   answers a STDOUT record with a malformed CGI head
+  close     closes without answering
+  noend     sends a complete STDOUT response, then closes (no END_REQUEST)
+  split     a valid response, one byte per write with small pauses
+"""
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+path, mode = sys.argv[1], sys.argv[2]
+
+
+def record(rtype, content, reqid=1):
+    pad = (8 - len(content) % 8) % 8
+    return struct.pack(">BBHHBx", 1, rtype, reqid, len(content), pad) + \
+        content + b"\0" * pad
+
+
+def read_request(c):
+    buf = b""
+    while True:
+        while len(buf) >= 8:
+            _, rtype, _, clen, plen = struct.unpack(">BBHHBx", buf[:8])
+            if len(buf) < 8 + clen + plen:
+                break
+            buf = buf[8 + clen + plen:]
+            if rtype == 5 and clen == 0:
+                return True
+        d = c.recv(65536)
+        if not d:
+            return False
+        buf += d
+
+
+def serve(c):
+    body = b'{"ok":true}'
+    good = record(6, b"Status: 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: " + str(len(body)).encode() +
+                  b"\r\n\r\n" + body) + record(6, b"") + \
+        record(3, struct.pack(">IB3x", 0, 0))
+    try:
+        while read_request(c):
+            if mode == "garbage":
+                c.sendall(b"HTTP/1.1 200 OK\r\n\r\nthis is not fastcgi")
+                break
+            if mode == "badhead":
+                c.sendall(record(6, b"Status: 200 OK\r\nBad Header Line\r\n\r\n"))
+                c.sendall(record(3, struct.pack(">IB3x", 0, 0)))
+                break
+            if mode == "close":
+                break
+            if mode == "noend":
+                c.sendall(record(6, b"Status: 200 OK\r\nContent-Length: 11"
+                                 b"\r\n\r\n" + body))
+                break
+            if mode == "split":
+                for i in range(len(good)):
+                    c.sendall(good[i:i + 1])
+                    time.sleep(0.001)
+    except OSError:
+        pass
+    c.close()
+
+
+if os.path.exists(path):
+    os.unlink(path)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
