@@ -55,6 +55,7 @@ be_close(struct bconn *b)
 	ev_del(&gw->w_ev, b->b_fd);
 	be_set_state(b, BE_ST_CLOSING);
 	b->b_ins->ins_nconn--;
+	up_conn_closed(b->b_ins);
 	b->b_next = gw->w_bclosing;
 	gw->w_bclosing = b;
 }
@@ -73,51 +74,65 @@ be_reap(void)
 	}
 }
 
+/*
+ * Opens a connection to <ins> within its maxconn, counted across all
+ * workers. Returns it, or NULL with *<busy> set when the instance is at
+ * capacity, or clear when the connection failed.
+ */
 static struct bconn *
-be_connect(struct instance *ins)
+be_connect(struct instance *ins, int *busy)
 {
 	struct bconn *b;
 	int fd;
 
+	*busy = 0;
+	if (!up_conn_open(ins)) {
+		*busy = 1;
+		return NULL;
+	}
 	fd = socket(ins->ins_addr.ga_ss.ss_family, SOCK_STREAM |
 	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		log_warn("%s: socket", ins->ins_name);
-		return NULL;
+		goto fail;
 	}
 	if (connect(fd, (struct sockaddr *)&ins->ins_addr.ga_ss,
 	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) {
 		log_warn("%s: connect", ins->ins_name);
-		close(fd);
 		up_report(ins, 0);
-		return NULL;
+		goto fail;
+	}
+	if (ev_add(&gw->w_ev, fd, be_io_cb, NULL) == -1) {
+		log_warn("%s: epoll", ins->ins_name);
+		goto fail;
 	}
 	b = xcalloc(1, sizeof(*b));
 	b->b_fd = fd;
 	b->b_ins = ins;
 	b->b_state = BE_ST_CONNECTING;
-	if (ev_add(&gw->w_ev, fd, be_io_cb, b) == -1) {
-		log_warn("%s: epoll", ins->ins_name);
-		close(fd);
-		free(b);
-		return NULL;
-	}
+	gw->w_ev.ev_fds[fd].ef_arg = b;
 	ins->ins_nconn++;
 	return b;
+fail:
+	if (fd != -1)
+		close(fd);
+	up_conn_closed(ins);
+	return NULL;
 }
 
 int
 be_start(struct conn *c, struct instance *ins)
 {
 	struct bconn *b;
+	int busy;
 
 	if ((b = ins->ins_idle) != NULL) {
 		ins->ins_idle = b->b_next;
 		b->b_next = NULL;
 		b->b_flags |= BE_F_REUSED;
 		be_set_state(b, BE_ST_SEND);
-	} else if ((b = be_connect(ins)) == NULL)
-		return -1;
+	} else if ((b = be_connect(ins, &busy)) == NULL)
+		return busy ? BE_BUSY : -1;
 	else
 		b->b_flags &= ~BE_F_REUSED;
 	b->b_flags &= ~(BE_F_HEADDONE | BE_F_GOTBYTE | BE_F_STDIN_END);
@@ -152,7 +167,9 @@ be_release(struct bconn *b, int reuse)
 		ins->ins_outstanding--;
 	}
 	b->b_conn = NULL;
-	if (reuse && b->b_state == BE_ST_DONE && buf_avail(&b->b_in) == 0) {
+	/* Kept alive only if no other worker waits for this slot. */
+	if (reuse && b->b_state == BE_ST_DONE && buf_avail(&b->b_in) == 0 &&
+	    !up_others_waiting(ins->ins_svc)) {
 		buf_reset(&b->b_out);
 		be_set_state(b, BE_ST_IDLE);
 		b->b_idle_since = util_now_ms();
@@ -282,6 +299,22 @@ be_trim(struct instance *ins)
 	if ((b = ins->ins_idle) != NULL) {
 		be_unpool(b);
 		be_close(b);
+	}
+}
+
+void
+be_trim_idle(struct service *svc)
+{
+	struct instance *ins;
+	struct bconn *b;
+	size_t i;
+
+	for (i = 0; i < svc->svc_nins; i++) {
+		ins = svc->svc_ins[i];
+		while ((b = ins->ins_idle) != NULL) {
+			be_unpool(b);
+			be_close(b);
+		}
 	}
 }
 

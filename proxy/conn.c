@@ -980,8 +980,16 @@ conn_dispatch(struct conn *c)
 		buf_printf(&c->c_out, "HTTP/1.1 100 Continue\r\n\r\n");
 		c->c_flags &= ~CONN_F_CONTINUE;
 	}
-	if (be_start(c, c->c_ins) == 0)
+	switch (be_start(c, c->c_ins)) {
+	case 0:
 		return;
+	case BE_BUSY:
+		/* Another worker took the last slot: wait in line. */
+		conn_set_state(c, CONN_ST_QUEUED);
+		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_queue;
+		up_enqueue(c->c_route->rt_svc, c);
+		return;
+	}
 	if (conn_can_retry(c)) {
 		conn_retry(c);
 		return;

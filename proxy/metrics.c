@@ -236,6 +236,14 @@ metrics_get_up(const struct shm_ins *si)
 }
 
 static uint64_t
+metrics_get_conns(const struct shm_ins *si)
+{
+	int32_t n = atomic_load_explicit(&si->si_conns, RLX);
+
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+static uint64_t
 metrics_get_brk(const struct shm_ins *si)
 {
 	return atomic_load_explicit(&si->si_brk_state, RLX);
@@ -269,6 +277,10 @@ metrics_instances(struct buf *out, const struct gw_conf *gc)
 	metrics_help(out, "elp_instance_up", "gauge",
 	    "1 when active checks see the instance up.");
 	metrics_per_ins(out, gc, "elp_instance_up", metrics_get_up);
+	metrics_help(out, "elp_instance_connections", "gauge",
+	    "Open backend connections to the instance, all workers.");
+	metrics_per_ins(out, gc, "elp_instance_connections",
+	    metrics_get_conns);
 	metrics_help(out, "elp_breaker_state", "gauge",
 	    "Circuit breaker: 0 closed, 1 open, 2 half-open.");
 	metrics_per_ins(out, gc, "elp_breaker_state", metrics_get_brk);

@@ -126,6 +126,7 @@ struct service {
 	size_t		  svc_nins;
 	size_t		  svc_rr;	/* round-robin cursor */
 	struct conn	 *svc_waitq;	/* requests waiting for a slot */
+	size_t		  svc_nwait;	/* length of svc_waitq */
 	struct conn	**svc_waitq_tail;
 	int		  svc_balance;	/* enum up_balance */
 	struct hc_conf	  svc_hc;
@@ -411,6 +412,9 @@ struct bconn {
  * no connection could be started (nothing reached the backend).
  */
 int	 be_start(struct conn *c, struct instance *ins);
+#define BE_BUSY	(-2)	/* be_start: instance at maxconn, queue again */
+/* Closes <svc>'s idle pooled connections (others need the slots). */
+void	 be_trim_idle(struct service *svc);
 /* Pumps request body bytes from the client connection into STDIN. */
 void	 be_pump(struct bconn *);
 /* Detaches <b> from its client; keeps it pooled if <reuse>. */
@@ -442,6 +446,19 @@ void	 up_enqueue(struct service *, struct conn *);
 void	 up_dequeue(struct service *, struct conn *);
 /* A slot of <ins> was freed: hand it to the first queued request. */
 void	 up_slot_freed(struct instance *);
+/*
+ * Reserves one of <ins>'s maxconn connection slots, counted across all
+ * workers. Returns 1, or 0 when the instance is at capacity.
+ */
+int	 up_conn_open(struct instance *);
+/* Gives back a slot up_conn_open() reserved. */
+void	 up_conn_closed(struct instance *);
+/* Whether workers other than this one have requests queued for <svc>:
+ * then an idle connection is closed rather than kept, to free a slot. */
+int	 up_others_waiting(const struct service *);
+/* Sweep: retries queued requests (slots freed by other workers) and
+ * closes idle connections that other workers' requests wait for. */
+void	 up_sweep(void);
 
 enum up_balance {
 	UP_BAL_RR = 0,		/* smooth weighted round robin */
@@ -627,6 +644,7 @@ struct shm_ins {
 	_Atomic uint64_t si_req[METRICS_CLASSES];
 	_Atomic uint64_t si_failures;	/* passive failures */
 	_Atomic uint64_t si_last_ok;	/* ms of the last good exchange */
+	_Atomic int32_t	 si_conns;	/* connections open, all workers */
 	struct brk	 si_brk;
 };
 
@@ -635,6 +653,7 @@ struct shm_svc {
 	_Atomic uint64_t ss_lat_ms;	/* sum */
 	_Atomic uint64_t ss_retries;
 	_Atomic uint32_t ss_outage;	/* "no healthy instance" logged */
+	_Atomic int32_t	 ss_waiters;	/* queued requests, all workers */
 };
 
 struct shm_route {
@@ -644,6 +663,9 @@ struct shm_route {
 struct shm_proc {
 	_Atomic int32_t	 sp_pid;	/* 0: free */
 	_Atomic int64_t	 sp_conns;	/* open client connections */
+	/* This process's share of si_conns, given back by the master when
+	 * the process dies without closing them. */
+	_Atomic int32_t	 sp_ins_conns[SHM_MAX_INSTANCES];
 };
 
 /* The area the master maps shared before forking; all workers use it. */

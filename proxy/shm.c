@@ -216,6 +216,18 @@ shm_prune(const struct gw_conf *gc)
 			}
 }
 
+/* Returns the backend connection slots a (dead) process still held. */
+static void
+shm_proc_give_back(struct shm_proc *sp)
+{
+	int32_t n;
+	size_t i;
+
+	for (i = 0; i < SHM_MAX_INSTANCES; i++)
+		if ((n = atomic_exchange(&sp->sp_ins_conns[i], 0)) != 0)
+			atomic_fetch_sub(&shm->sh_ins[i].si_conns, n);
+}
+
 struct shm_proc *
 shm_proc_claim(void)
 {
@@ -227,6 +239,7 @@ shm_proc_claim(void)
 		if (atomic_compare_exchange_strong(&shm->sh_proc[i].sp_pid,
 		    &zero, me)) {
 			atomic_store(&shm->sh_proc[i].sp_conns, 0);
+			shm_proc_give_back(&shm->sh_proc[i]);
 			return &shm->sh_proc[i];
 		}
 	}
@@ -243,6 +256,7 @@ shm_proc_gone(pid_t pid)
 	for (i = 0; i < SHM_MAX_PROCS; i++)
 		if (atomic_load(&shm->sh_proc[i].sp_pid) == (int32_t)pid) {
 			atomic_store(&shm->sh_proc[i].sp_conns, 0);
+			shm_proc_give_back(&shm->sh_proc[i]);
 			atomic_store(&shm->sh_proc[i].sp_pid, 0);
 		}
 }

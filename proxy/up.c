@@ -59,7 +59,63 @@ static int
 up_has_slot(const struct instance *ins)
 {
 	/* An idle pooled connection is a free slot too. */
-	return ins->ins_idle != NULL || ins->ins_nconn < ins->ins_maxconn;
+	if (ins->ins_idle != NULL)
+		return 1;
+	if (ins->ins_nconn >= ins->ins_maxconn)
+		return 0;
+	return shm == NULL || atomic_load_explicit(&up_rec(ins)->si_conns,
+	    memory_order_relaxed) < ins->ins_maxconn;
+}
+
+int
+up_conn_open(struct instance *ins)
+{
+	struct shm_ins *si;
+
+	if (shm == NULL)
+		return ins->ins_nconn < ins->ins_maxconn;
+	si = up_rec(ins);
+	if (atomic_fetch_add(&si->si_conns, 1) >= ins->ins_maxconn) {
+		atomic_fetch_sub(&si->si_conns, 1);
+		return 0;
+	}
+	if (gw->w_proc != NULL)
+		atomic_fetch_add(&gw->w_proc->sp_ins_conns[ins->ins_slot], 1);
+	return 1;
+}
+
+void
+up_conn_closed(struct instance *ins)
+{
+	if (shm == NULL)
+		return;
+	atomic_fetch_sub(&up_rec(ins)->si_conns, 1);
+	if (gw->w_proc != NULL)
+		atomic_fetch_sub(&gw->w_proc->sp_ins_conns[ins->ins_slot], 1);
+}
+
+int
+up_others_waiting(const struct service *svc)
+{
+	if (shm == NULL)
+		return 0;
+	return atomic_load_explicit(&shm->sh_svc[svc->svc_slot].ss_waiters,
+	    memory_order_relaxed) > (int32_t)svc->svc_nwait;
+}
+
+void
+up_sweep(void)
+{
+	struct service *svc;
+	size_t i, j;
+
+	for (i = 0; i < gw->w_conf->gc_nservices; i++) {
+		svc = &gw->w_conf->gc_services[i];
+		if (up_others_waiting(svc))
+			be_trim_idle(svc);
+		for (j = 0; j < svc->svc_nins && svc->svc_waitq != NULL; j++)
+			up_slot_freed(svc->svc_ins[j]);
+	}
 }
 
 int
@@ -233,6 +289,9 @@ up_enqueue(struct service *svc, struct conn *c)
 	c->c_qnext = NULL;
 	*svc->svc_waitq_tail = c;
 	svc->svc_waitq_tail = &c->c_qnext;
+	svc->svc_nwait++;
+	if (shm != NULL)
+		atomic_fetch_add(&shm->sh_svc[svc->svc_slot].ss_waiters, 1);
 }
 
 void
@@ -247,6 +306,10 @@ up_dequeue(struct service *svc, struct conn *c)
 		if (svc->svc_waitq_tail == &c->c_qnext)
 			svc->svc_waitq_tail = pp;
 		c->c_qnext = NULL;
+		svc->svc_nwait--;
+		if (shm != NULL)
+			atomic_fetch_sub(&shm->sh_svc[svc->svc_slot].ss_waiters,
+			    1);
 		return;
 	}
 }

@@ -52,6 +52,7 @@ worker_sweep_cb(struct ev *ev, void *arg)
 	(void)arg;
 	conn_sweep(now);
 	be_sweep(now);
+	up_sweep();
 	worker_drain_check();
 	ev_timer_set(ev, &gw->w_sweep, WORKER_SWEEP_MS);
 }
