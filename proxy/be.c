@@ -171,6 +171,7 @@ be_release(struct bconn *b, int reuse)
 	if (reuse && b->b_state == BE_ST_DONE && buf_avail(&b->b_in) == 0 &&
 	    !up_others_waiting(ins->ins_svc)) {
 		buf_reset(&b->b_out);
+		b->b_flags &= ~BE_F_RD;
 		be_set_state(b, BE_ST_IDLE);
 		b->b_idle_since = util_now_ms();
 		b->b_next = ins->ins_idle;
@@ -273,6 +274,12 @@ be_unpool(struct bconn *b)
 static void
 be_idle_event(struct bconn *b)
 {
+	char byte;
+	ssize_t n;
+
+	n = recv(b->b_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;		/* nothing there: still a good connection */
 	log_debug("%s: %s: idle connection closed by the backend", __func__,
 	    b->b_ins->ins_name);
 	be_unpool(b);
@@ -500,6 +507,12 @@ be_read(struct bconn *b)
 			be_eof(b);
 			return;
 		}
+		/* A short read drained the socket (edge-triggered): skip
+		 * the read that would only say EAGAIN, unless a close is
+		 * pending and must still be seen. */
+		if ((size_t)n < buf_room(&b->b_in) &&
+		    !(b->b_flags & BE_F_RDHUP))
+			b->b_flags &= ~BE_F_RD;
 		buf_commit(&b->b_in, (size_t)n);
 		b->b_flags |= BE_F_GOTBYTE;
 		b->b_deadline = util_now_ms() + gw->w_conf->gc_to.to_response;
@@ -606,9 +619,13 @@ be_io(struct bconn *b, uint32_t events)
 		b->b_flags |= BE_F_RD;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		b->b_flags |= BE_F_WR;
+	if (events & EPOLLRDHUP)
+		b->b_flags |= BE_F_RDHUP;
 	switch (b->b_state) {
 	case BE_ST_IDLE:
-		if (b->b_flags & BE_F_RD)
+		/* Only this event matters: the flags may be left over from
+		 * the exchange that ended. */
+		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			be_idle_event(b);
 		return;
 	case BE_ST_CONNECTING:

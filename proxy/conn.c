@@ -59,7 +59,6 @@ conn_set_state(struct conn *c, enum conn_state st)
 
 static void	conn_io_cb(struct ev *, int, void *, uint32_t);
 static void	conn_cors(struct conn *);
-static void	conn_later(struct conn *);
 static void	conn_forward(struct conn *);
 
 static const char	*conn_h1_reason(int);
@@ -243,6 +242,9 @@ conn_read(struct conn *c, size_t max)
 			c->c_flags |= CONN_F_EOF;
 			return total > 0 ? total : -1;
 		}
+		/* A short read drained the socket: skip the EAGAIN read. */
+		if ((size_t)n < want && !(c->c_flags & CONN_F_RDHUP))
+			c->c_flags &= ~CONN_F_RD;
 		buf_commit(&c->c_in, (size_t)n);
 		total += n;
 	}
@@ -1180,7 +1182,9 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 	conn_head_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
 	c->c_flags |= CONN_F_HEADSENT;
-	return conn_flush(c) == -1 ? -1 : 0;
+	/* Not flushed here: head and body go out in one write when the
+	 * backend read is done (conn_run). */
+	return 0;
 }
 
 int
@@ -1203,7 +1207,7 @@ conn_resp_body(struct conn *c, const char *p, size_t len)
 	if (c->c_flags & CONN_F_CHUNKED)
 		buf_append(&c->c_out, "\r\n", 2);
 	c->c_resp_bytes += len;
-	return conn_flush(c);
+	return 0;
 }
 
 void
@@ -1401,14 +1405,25 @@ conn_step(struct conn *c)
 	switch (c->c_state) {
 	case CONN_ST_HEAD:
 		return conn_step_head(c);
-	case CONN_ST_AUTH:
 	case CONN_ST_QUEUED:
+		if (c->c_flags & CONN_F_DISPATCH) {
+			c->c_flags &= ~CONN_F_DISPATCH;
+			conn_dispatch(c);
+			return STEP_AGAIN;
+		}
+		return STEP_WAIT;
+	case CONN_ST_AUTH:
 		return STEP_WAIT;
 	case CONN_ST_BACKEND:
 		/* More body from the client, or room for the response. */
 		if (c->c_be != NULL)
 			be_pump(c->c_be);
-		return c->c_state == CONN_ST_BACKEND ? STEP_WAIT : STEP_AGAIN;
+		if (c->c_state != CONN_ST_BACKEND)
+			return STEP_AGAIN;
+		/* The pump refilled c_out and the client can take it: go
+		 * round again rather than wait for an edge that may not come. */
+		return (c->c_flags & CONN_F_WR) && buf_avail(&c->c_out) > 0 ?
+		    STEP_AGAIN : STEP_WAIT;
 	case CONN_ST_FLUSH:
 		if (buf_avail(&c->c_out) > 0)
 			return STEP_WAIT;
@@ -1453,6 +1468,8 @@ conn_io_cb(struct ev *ev, int fd, void *arg, uint32_t events)
 		c->c_flags |= CONN_F_RD;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->c_flags |= CONN_F_WR;
+	if (events & EPOLLRDHUP)
+		c->c_flags |= CONN_F_RDHUP;
 	if ((events & (EPOLLHUP | EPOLLERR)) && c->c_state != CONN_ST_BACKEND)
 		c->c_flags |= CONN_F_EOF;
 	conn_run(c);
@@ -1515,7 +1532,7 @@ conn_sweep(uint64_t now)
 
 /* Connections with work left after a bounded run: resumed in the
  * before-sleep hook, after the other ready connections had their turn. */
-static void
+void
 conn_later(struct conn *c)
 {
 	if (c->c_flags & CONN_F_LATER)

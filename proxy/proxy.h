@@ -268,6 +268,8 @@ enum conn_state {
 #define CONN_F_ORIGIN	0x4000	/* request carried Origin (CORS) */
 #define CONN_F_LATER	0x8000	/* on gw->w_later */
 #define CONN_F_KEYWAIT	0x10000	/* waited for the JWKS once already */
+#define CONN_F_RDHUP	0x20000	/* client closed its side: read to EOF */
+#define CONN_F_DISPATCH	0x40000	/* queued request got a slot: dispatch */
 
 /* c_cors: what the CORS policy of the route says about the Origin. */
 #define CONN_CORS_NONE	0	/* no Origin, or not allowed: no headers */
@@ -360,6 +362,8 @@ int	 conn_out_room(const struct conn *);
 void	 conn_dispatch(struct conn *);
 /* The JWKS fetch a request waited for ended: check its token again. */
 void	 conn_auth_resume(struct conn *);
+/* Runs <c> from the before-sleep hook instead of now (no recursion). */
+void	 conn_later(struct conn *);
 /* Moves request body bytes from c_in into the backend's STDIN. */
 void	 conn_pump_body(struct conn *);
 /* No instance can take the request: 503 naming the service, with
@@ -389,6 +393,7 @@ enum be_state {
 #define BE_F_HEADDONE	0x08	/* CGI head parsed */
 #define BE_F_GOTBYTE	0x10	/* some response byte arrived */
 #define BE_F_STDIN_END	0x20	/* empty STDIN record queued */
+#define BE_F_RDHUP	0x40	/* peer closed its side: read to EOF */
 
 struct bconn {
 	int			 b_fd;

@@ -323,11 +323,15 @@ up_slot_freed(struct instance *ins)
 
 	/* XXX a slot freed on an instance that went down serves nobody;
 	 * the waiting requests get the next slot elsewhere, or time out. */
-	while ((c = svc->svc_waitq) != NULL && up_has_slot(ins) &&
+	/* Dispatched from the loop, not from here: this runs deep inside
+	 * another exchange's completion. */
+	if ((c = svc->svc_waitq) != NULL && up_has_slot(ins) &&
 	    up_usable(ins, now) && up_claim(ins, now)) {
+		/* One request per freed slot. */
 		up_dequeue(svc, c);
 		c->c_ins = ins;
-		conn_dispatch(c);
+		c->c_flags |= CONN_F_DISPATCH;
+		conn_later(c);
 	}
 }
 
