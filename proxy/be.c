@@ -169,7 +169,7 @@ be_release(struct bconn *b, int reuse)
 	b->b_conn = NULL;
 	/* Kept alive only if no other worker waits for this slot. */
 	if (reuse && b->b_state == BE_ST_DONE && buf_avail(&b->b_in) == 0 &&
-	    !up_others_waiting(ins->ins_svc)) {
+	    !up_give_back(ins)) {
 		buf_reset(&b->b_out);
 		b->b_flags &= ~BE_F_RD;
 		be_set_state(b, BE_ST_IDLE);
@@ -318,7 +318,7 @@ be_trim_idle(struct service *svc)
 
 	for (i = 0; i < svc->svc_nins; i++) {
 		ins = svc->svc_ins[i];
-		while ((b = ins->ins_idle) != NULL) {
+		while ((b = ins->ins_idle) != NULL && up_give_back(ins)) {
 			be_unpool(b);
 			be_close(b);
 		}

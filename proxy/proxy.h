@@ -418,7 +418,8 @@ struct bconn {
  */
 int	 be_start(struct conn *c, struct instance *ins);
 #define BE_BUSY	(-2)	/* be_start: instance at maxconn, queue again */
-/* Closes <svc>'s idle pooled connections (others need the slots). */
+/* Closes <svc>'s idle pooled connections beyond this worker's fair
+ * share (others need the slots). */
 void	 be_trim_idle(struct service *svc);
 /* Pumps request body bytes from the client connection into STDIN. */
 void	 be_pump(struct bconn *);
@@ -458,9 +459,12 @@ void	 up_slot_freed(struct instance *);
 int	 up_conn_open(struct instance *);
 /* Gives back a slot up_conn_open() reserved. */
 void	 up_conn_closed(struct instance *);
-/* Whether workers other than this one have requests queued for <svc>:
- * then an idle connection is closed rather than kept, to free a slot. */
+/* Whether workers other than this one have requests queued for <svc>. */
 int	 up_others_waiting(const struct service *);
+/* Whether a connection to <ins> should be closed rather than kept idle:
+ * this worker holds more than its fair share of maxconn and another
+ * worker has requests waiting. */
+int	 up_give_back(const struct instance *);
 /* Sweep: retries queued requests (slots freed by other workers) and
  * closes idle connections that other workers' requests wait for. */
 void	 up_sweep(void);

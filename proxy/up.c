@@ -103,6 +103,17 @@ up_others_waiting(const struct service *svc)
 	    memory_order_relaxed) > (int32_t)svc->svc_nwait;
 }
 
+int
+up_give_back(const struct instance *ins)
+{
+	int64_t workers = gw->w_conf->gc_workers, share;
+
+	/* Each worker may keep its fair share of maxconn whatever happens;
+	 * beyond it, a connection goes back when another worker waits. */
+	share = (ins->ins_maxconn + workers - 1) / workers;
+	return ins->ins_nconn > share && up_others_waiting(ins->ins_svc);
+}
+
 void
 up_sweep(void)
 {
@@ -112,7 +123,7 @@ up_sweep(void)
 	for (i = 0; i < gw->w_conf->gc_nservices; i++) {
 		svc = &gw->w_conf->gc_services[i];
 		if (up_others_waiting(svc))
-			be_trim_idle(svc);
+			be_trim_idle(svc);	/* down to the fair share */
 		for (j = 0; j < svc->svc_nins && svc->svc_waitq != NULL; j++)
 			up_slot_freed(svc->svc_ins[j]);
 	}

@@ -230,7 +230,8 @@ auth_up() {
 	wait_for test -S "$T/run/$n.sock" || return 1
 	ROUTES="  <route listen='idp' prefix='/realms/e-learning-platform' service='auth'/>
   <route listen='admin' prefix='/realms/e-learning-platform' service='auth'/>
-  <route listen='admin' prefix='/admin/realms/e-learning-platform' service='auth'/>"
+  <route listen='admin' prefix='/admin/realms/e-learning-platform' service='auth'/>
+  <route listen='admin' prefix='/health/auth' service='auth' rewrite='/health'/>"
 	SERVICES_EXTRA="  <service name='auth'>
     <instance address='unix:$T/run/$n.sock' maxconn='4'/>
   </service>"
@@ -261,6 +262,7 @@ gateway_conf() {
   <listen name="idp" address="127.0.0.1:$IDP_PORT"/>
   <listen name="admin" address="127.0.0.1:$ADMIN_PORT" admin="yes"/>
   ${GW_CORS:-<cors origins='*'/>}
+  ${GW_AUTH:-}
   <timeouts $GW_TIMEOUTS/>
   <limits $GW_LIMITS/>
 $ROUTES
