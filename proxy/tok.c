@@ -95,6 +95,8 @@ tok_fetched(void *arg, int status, struct str body)
 		tok.t_keys = set;
 		if (!tok.t_have_keys)
 			log_info("JWKS loaded: %d keys", n);
+		else
+			log_info("JWKS refreshed: %d keys", n);
 		tok.t_have_keys = 1;
 		jwt_cache_clear(tok.t_cache);
 	}

@@ -261,8 +261,8 @@ gateway_conf() {
   <listen name="api" address="127.0.0.1:$API_PORT"/>
   <listen name="idp" address="127.0.0.1:$IDP_PORT"/>
   <listen name="admin" address="127.0.0.1:$ADMIN_PORT" admin="yes"/>
-  ${GW_CORS:-<cors origins='*'/>}
   ${GW_AUTH:-}
+  ${GW_CORS:-<cors origins='*'/>}
   <timeouts $GW_TIMEOUTS/>
   <limits $GW_LIMITS/>
 $ROUTES
