@@ -143,45 +143,12 @@ hc_end(struct hc *h, enum hc_reason reason)
 	hc_done(h->hc_ins, reason);
 }
 
-static void
-hc_param(struct fcgi_params *w, const char *name, const char *value)
-{
-	(void)fcgi_params_add(w, str_make(name, strlen(name)),
-	    str_make(value, strlen(value)));
-}
-
 /* Queues BEGIN_REQUEST (no keep-conn), PARAMS and the empty STDIN. */
 static void
 hc_build(struct hc *h)
 {
-	const struct instance *ins = h->hc_ins;
-	const char *path = ins->ins_svc->svc_hc.hk_path;
-	struct fcgi_params w;
-	size_t room = 1024 + 3 * strlen(path);
-
-	buf_reserve(&h->hc_out, room);
-	buf_commit(&h->hc_out, fcgi_put_begin(buf_tail(&h->hc_out),
-	    buf_room(&h->hc_out), HC_REQID, 0));
-	fcgi_params_init(&w, buf_tail(&h->hc_out), buf_room(&h->hc_out),
-	    HC_REQID);
-	hc_param(&w, "GATEWAY_INTERFACE", "CGI/1.1");
-	hc_param(&w, "SERVER_SOFTWARE", "elp-gateway");
-	hc_param(&w, "SERVER_PROTOCOL", "HTTP/1.1");
-	hc_param(&w, "SERVER_NAME", "health-check");
-	hc_param(&w, "REQUEST_METHOD", "GET");
-	hc_param(&w, "SCRIPT_NAME", path);
-	hc_param(&w, "PATH_INFO", "");
-	hc_param(&w, "DOCUMENT_URI", path);
-	hc_param(&w, "REQUEST_URI", path);
-	hc_param(&w, "QUERY_STRING", "");
-	hc_param(&w, "REMOTE_ADDR", "127.0.0.1");
-	hc_param(&w, "REMOTE_PORT", "0");
-	hc_param(&w, "REQUEST_ID", "health-check");
-	hc_param(&w, "HTTP_USER_AGENT", "elp-gateway-health-check");
-	buf_commit(&h->hc_out, fcgi_params_end(&w, 1));
-	buf_reserve(&h->hc_out, FCGI_HEADER_LEN);
-	buf_commit(&h->hc_out, fcgi_put_stdin_header(buf_tail(&h->hc_out),
-	    buf_room(&h->hc_out), HC_REQID, 0));
+	sub_build_get(&h->hc_out, HC_REQID,
+	    h->hc_ins->ins_svc->svc_hc.hk_path, "health-check");
 }
 
 /*

@@ -723,6 +723,13 @@ struct sub;
  */
 struct sub	*sub_get(struct instance *ins, const char *path,
 		    uint64_t timeout, size_t max, sub_done_cb cb, void *arg);
+/*
+ * Appends a complete FastCGI "GET <path>" request (BEGIN_REQUEST without
+ * keep-conn, PARAMS, empty STDIN) to <out>; <who> names the internal
+ * caller in SERVER_NAME and REQUEST_ID. May move <out>'s memory.
+ */
+void		 sub_build_get(struct buf *out, uint16_t reqid,
+		    const char *path, const char *who);
 /* Abandons <s> without a callback. NULL is a no-op. */
 void		 sub_cancel(struct sub *s);
 /* Frees finished subrequests (before-sleep hook). */

@@ -49,21 +49,20 @@ sub_param(struct fcgi_params *w, const char *name, const char *value)
 	    str_make(value, strlen(value)));
 }
 
-/* Queues BEGIN_REQUEST (no keep-conn), PARAMS and the empty STDIN. */
-static void
-sub_build(struct sub *s, const char *path)
+void
+sub_build_get(struct buf *out, uint16_t reqid, const char *path,
+    const char *who)
 {
 	struct fcgi_params w;
 
-	buf_reserve(&s->sb_out, 1024 + 3 * strlen(path));
-	buf_commit(&s->sb_out, fcgi_put_begin(buf_tail(&s->sb_out),
-	    buf_room(&s->sb_out), SUB_REQID, 0));
-	fcgi_params_init(&w, buf_tail(&s->sb_out), buf_room(&s->sb_out),
-	    SUB_REQID);
+	buf_reserve(out, 1024 + 3 * strlen(path) + strlen(who));
+	buf_commit(out, fcgi_put_begin(buf_tail(out), buf_room(out), reqid,
+	    0));
+	fcgi_params_init(&w, buf_tail(out), buf_room(out), reqid);
 	sub_param(&w, "GATEWAY_INTERFACE", "CGI/1.1");
 	sub_param(&w, "SERVER_SOFTWARE", "elp-gateway");
 	sub_param(&w, "SERVER_PROTOCOL", "HTTP/1.1");
-	sub_param(&w, "SERVER_NAME", "gateway");
+	sub_param(&w, "SERVER_NAME", who);
 	sub_param(&w, "REQUEST_METHOD", "GET");
 	sub_param(&w, "SCRIPT_NAME", path);
 	sub_param(&w, "PATH_INFO", "");
@@ -72,11 +71,12 @@ sub_build(struct sub *s, const char *path)
 	sub_param(&w, "QUERY_STRING", "");
 	sub_param(&w, "REMOTE_ADDR", "127.0.0.1");
 	sub_param(&w, "REMOTE_PORT", "0");
-	sub_param(&w, "REQUEST_ID", "gateway-subrequest");
-	buf_commit(&s->sb_out, fcgi_params_end(&w, 1));
-	buf_reserve(&s->sb_out, FCGI_HEADER_LEN);
-	buf_commit(&s->sb_out, fcgi_put_stdin_header(buf_tail(&s->sb_out),
-	    buf_room(&s->sb_out), SUB_REQID, 0));
+	sub_param(&w, "REQUEST_ID", who);
+	sub_param(&w, "HTTP_USER_AGENT", "elp-gateway");
+	buf_commit(out, fcgi_params_end(&w, 1));
+	buf_reserve(out, FCGI_HEADER_LEN);
+	buf_commit(out, fcgi_put_stdin_header(buf_tail(out), buf_room(out),
+	    reqid, 0));
 }
 
 /* Ends <s> with one callback, then queues it for the free. */
@@ -133,7 +133,7 @@ sub_get(struct instance *ins, const char *path, uint64_t timeout,
 	s->sb_arg = arg;
 	gw->w_ev.ev_fds[fd].ef_arg = s;
 	fcgi_dec_init(&s->sb_dec, SUB_REQID);
-	sub_build(s, path);
+	sub_build_get(&s->sb_out, SUB_REQID, path, "gateway-subrequest");
 	s->sb_timer.et_cb = sub_timeout_cb;
 	s->sb_timer.et_arg = s;
 	ev_timer_set(&gw->w_ev, &s->sb_timer, timeout);
