@@ -1,0 +1,557 @@
+/*
+ * admin: the admin REST API under /admin/realms/<realm>/ for the other
+ * services (auth.md section 9). Every call needs an access token we
+ * issued whose realm_access.roles holds the admin role (admin-service by
+ * default), i.e. a client-credentials token of a service client; the
+ * application roles ADMIN and USER do not open it. Errors are JSON
+ * {"error": ..., "errorMessage": ...}; passwords are never logged.
+ *
+ * Idempotent creation: a caller that sends an Idempotency-Key header with
+ * POST /users gets, on a retry with the same key and email, the same 201
+ * and Location as the first time (header Idempotent-Replayed: true)
+ * instead of a 409. Without a key, or with another key, a taken email or
+ * username is 409: email and names are not secrets, so matching on them
+ * alone would hand an existing account to a second registration.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "log.h"
+#include "pwrule.h"
+#include "util.h"
+#include "uuid.h"
+
+#define ADM_KEY_MAX	128
+#define ADM_IDS_MAX	1000
+
+#define SQL_ACC_PUT							\
+	"INSERT INTO account (id, username, email, first_name, last_name, " \
+	"enabled, email_verified, creation_key, created_at) "		\
+	"VALUES (?, ?, ?, ?, ?, 1, 0, ?, ?)"
+#define SQL_ACC_KEY	"SELECT id, creation_key FROM account "		\
+	"WHERE email = ? OR username = ? LIMIT 1"
+#define SQL_ROLE_PUT	"INSERT IGNORE INTO account_role (account_id, "	\
+	"role_name) VALUES (?, ?)"
+#define SQL_ACC_DEL	"DELETE FROM account WHERE id = ?"
+#define SQL_ACC_NAMES	"UPDATE account SET first_name = ?, "		\
+	"last_name = ?, email = ?, username = ?, enabled = ? WHERE id = ?"
+#define SQL_ROLE_USERS							\
+	"SELECT a.id, a.username, a.email, a.first_name, a.last_name, "	\
+	"a.enabled FROM account a JOIN account_role r ON "		\
+	"r.account_id = a.id WHERE r.role_name = ? ORDER BY a.username"
+
+/* Sends {"error": <err>, "errorMessage": <msg>}. */
+static void
+adm_error(struct app_req *req, int status, const char *err, const char *msg)
+{
+	app_send_json(req, status, json_pack("{s:s, s:s}", "error", err,
+	    "errorMessage", msg));
+}
+
+/* Checks realm and token; 1 when the caller may use the API. */
+static int
+adm_guard(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+	json_t *c;
+	int ok;
+
+	if (!oidc_realm_ok(req) || (c = oidc_bearer(req)) == NULL)
+		return 0;
+	ok = jwt_has_role(c, as->as_cfg->ac_admin_role);
+	if (!ok) {
+		log_warnx("admin API: token of %s without role %s refused",
+		    json_string_value(json_object_get(c, "azp")) ?
+		    json_string_value(json_object_get(c, "azp")) : "-",
+		    as->as_cfg->ac_admin_role);
+		adm_error(req, 403, "forbidden", "The admin API needs a "
+		    "service token with the admin role");
+	}
+	json_decref(c);
+	return ok;
+}
+
+/* Lowercases <s> (ASCII) in place. */
+static void
+adm_lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/* A plausible email: one '@', no spaces or controls, short enough. */
+static int
+adm_email_ok(const char *e)
+{
+	const char *at = strchr(e, '@');
+	size_t i;
+
+	if (at == NULL || at == e || at[1] == '\0' || strchr(at + 1, '@') ||
+	    strlen(e) > AUTH_NAME_MAX)
+		return 0;
+	for (i = 0; e[i] != '\0'; i++)
+		if ((unsigned char)e[i] <= ' ' || e[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* The password of a creation body: "password", or the first
+ * credentials[] entry of type password. NULL when absent. */
+static const char *
+adm_body_password(json_t *in)
+{
+	json_t *cr;
+	size_t i;
+
+	if (json_is_string(json_object_get(in, "password")))
+		return json_string_value(json_object_get(in, "password"));
+	json_array_foreach(json_object_get(in, "credentials"), i, cr)
+		if (json_is_string(json_object_get(cr, "value")))
+			return json_string_value(json_object_get(cr, "value"));
+	return NULL;
+}
+
+/* Collects the roles of a creation body ("role" or "realmRoles") plus
+ * the default roles into a space-separated heap list, or NULL (<why>). */
+static char *
+adm_body_roles(const struct auth_cfg *cfg, json_t *in, char *why,
+    size_t len)
+{
+	json_t *arr = json_object_get(in, "realmRoles"), *r;
+	struct buf b = BUF_INIT;
+	const char *name;
+	size_t i;
+
+	buf_printf(&b, "%s", cfg->ac_default_roles);
+	if (json_is_string(json_object_get(in, "role")))
+		arr = json_pack("[O]", json_object_get(in, "role"));
+	else
+		json_incref(arr);
+	json_array_foreach(arr, i, r) {
+		name = json_string_value(r);
+		if (name == NULL || strchr(name, ' ') != NULL ||
+		    !acfg_list_has(cfg->ac_roles, name) ||
+		    strcmp(name, cfg->ac_admin_role) == 0) {
+			snprintf(why, len, "Unknown or forbidden role");
+			json_decref(arr);
+			buf_release(&b);
+			return NULL;
+		}
+		buf_printf(&b, " %s", name);
+	}
+	json_decref(arr);
+	buf_append(&b, "", 1);
+	return b.ptr;
+}
+
+/* Inserts account <id> with its roles and password hash (may be NULL)
+ * in one transaction. 0, or -1 with the db error left in <db>. */
+static int
+adm_insert(struct db *db, const struct db_val *acc, const char *roles,
+    const char *hash)
+{
+	char *dup = xstrdup(roles), *w, *save = NULL;
+	struct db_val p[2];
+	int rc = -1;
+
+	if (db_begin(db) == -1)
+		goto done;
+	if (db_exec(db, SQL_ACC_PUT, acc, 7, NULL, NULL) == -1)
+		goto done;
+	p[0] = acc[0];
+	for (w = strtok_r(dup, " ", &save); w != NULL;
+	    w = strtok_r(NULL, " ", &save)) {
+		p[1] = DB_STR(w);
+		if (db_exec(db, SQL_ROLE_PUT, p, 2, NULL, NULL) == -1)
+			goto done;
+	}
+	if (hash != NULL && st_set_password_hash(db, acc[0].dv_s, hash) == -1)
+		goto done;
+	rc = db_commit(db);
+done:
+	if (rc == -1)
+		db_rollback(db);
+	free(dup);
+	return rc;
+}
+
+/* After a duplicate: 200 with <id> when <key> made the existing account,
+ * else 409. */
+static int
+adm_replay(struct db *db, const char *email, const char *user,
+    const char *key, char id[37])
+{
+	struct db_val p[2] = { DB_STR(email), DB_STR(user) };
+	char *c[2];
+	int rc = 409;
+
+	if (st_row(db, SQL_ACC_KEY, p, 2, c, 2) == 1 && key != NULL &&
+	    c[1] != NULL && strcmp(c[1], key) == 0) {
+		snprintf(id, 37, "%s", c[0]);
+		rc = 200;
+	}
+	st_row_free(c, 2);
+	return rc;
+}
+
+/* Hashes the creation password of <in> if any. 0, or 400/500 (<why>). */
+static int
+adm_create_hash(const struct auth_cfg *cfg, json_t *in, char **hash,
+    char *why, size_t len)
+{
+	const char *pw = adm_body_password(in);
+	enum pwrule_err e;
+
+	*hash = NULL;
+	if (pw == NULL)
+		return 0;
+	if ((e = pwrule_check(pw)) != PWRULE_OK) {
+		snprintf(why, len, "%s", pwrule_err_str(e));
+		return 400;
+	}
+	if ((*hash = tok_hash_password(cfg, pw)) == NULL) {
+		snprintf(why, len, "Password hashing failed");
+		return 500;
+	}
+	return 0;
+}
+
+/* Parameters 0-4 of SQL_ACC_PUT: id, username, email and the names of
+ * <in> (NULL when absent or not strings). */
+static void
+adm_account_row(struct db_val *acc, const char *id, const char *user,
+    const char *email, json_t *in)
+{
+	const char *first = json_string_value(json_object_get(in, "firstName"));
+	const char *last = json_string_value(json_object_get(in, "lastName"));
+
+	acc[0] = DB_STR(id);
+	acc[1] = DB_STR(user);
+	acc[2] = DB_STR(email);
+	acc[3] = first != NULL ? DB_STR(first) : DB_NULLV;
+	acc[4] = last != NULL ? DB_STR(last) : DB_NULLV;
+}
+
+int
+adm_create_user(struct db *db, const struct auth_cfg *cfg, json_t *in,
+    const char *key, char id[37], char *why, size_t whylen)
+{
+	const char *e = json_string_value(json_object_get(in, "email"));
+	const char *un = json_string_value(json_object_get(in, "username"));
+	char email[AUTH_NAME_MAX + 1], user[AUTH_NAME_MAX + 1], now[32];
+	char *roles = NULL, *hash = NULL;
+	struct db_val acc[7];
+	int rc;
+
+	snprintf(why, whylen, "Invalid email");
+	if (e == NULL || !adm_email_ok(e) || (un != NULL &&
+	    (strlen(un) == 0 || strlen(un) > AUTH_NAME_MAX)))
+		return 400;
+	snprintf(email, sizeof(email), "%s", e);
+	snprintf(user, sizeof(user), "%s", un != NULL ? un : e);
+	adm_lower(email);
+	adm_lower(user);
+	if ((roles = adm_body_roles(cfg, in, why, whylen)) == NULL)
+		return 400;
+	if ((rc = adm_create_hash(cfg, in, &hash, why, whylen)) != 0)
+		goto done;
+	st_time(now, 0);
+	rc = 500;
+	if (uuid_v4(id) == -1)
+		goto done;
+	adm_account_row(acc, id, user, email, in);
+	acc[5] = key != NULL ? DB_STR(key) : DB_NULLV;
+	acc[6] = DB_STR(now);
+	if (adm_insert(db, acc, roles, hash) == 0)
+		rc = 201;
+	else if (db_error(db) == DB_E_DUP)
+		rc = adm_replay(db, email, user, key, id);
+	else if (db_error(db) == DB_E_DATA)
+		rc = 400;
+	snprintf(why, whylen, "%s", rc == 409 ? "User exists with same "
+	    "username or email" : rc == 400 ? "Value too long" :
+	    "Database error");
+done:
+	free(roles);
+	free(hash);
+	return rc;
+}
+
+/* The URL of account <id>: the issuer's origin, then the admin path. */
+static char *
+adm_location(const struct auth_cfg *cfg, const char *id)
+{
+	const char *iss = cfg->ac_issuer, *r = strstr(iss, "/realms/");
+	int n = r != NULL ? (int)(r - iss) : (int)strlen(iss);
+
+	return xasprintf("%.*s/admin/realms/%s/users/%s", n, iss,
+	    cfg->ac_realm, id);
+}
+
+void
+adm_create(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+	const char *key = app_param(req, "HTTP_IDEMPOTENCY_KEY");
+	char id[37], why[256], *loc;
+	json_t *in;
+	int rc;
+
+	if (!adm_guard(req) || (in = app_json_body(req)) == NULL)
+		return;
+	if (key != NULL && (strlen(key) == 0 || strlen(key) > ADM_KEY_MAX)) {
+		adm_error(req, 400, "invalid_request", "Idempotency-Key must "
+		    "be 1 to 128 characters");
+		json_decref(in);
+		return;
+	}
+	rc = adm_create_user(as->as_db, as->as_cfg, in, key, id, why,
+	    sizeof(why));
+	json_decref(in);
+	if (rc != 201 && rc != 200) {
+		adm_error(req, rc, rc == 409 ? "conflict" : "invalid_request",
+		    why);
+		return;
+	}
+	loc = adm_location(as->as_cfg, id);
+	app_header(req, "Location", loc);
+	if (rc == 200)
+		app_header(req, "Idempotent-Replayed", "true");
+	log_info("admin API: user %s %s", id, rc == 201 ? "created" :
+	    "creation replayed");
+	app_send_json(req, 201, json_pack("{s:s}", "id", id));
+	free(loc);
+}
+
+/* The representation of <u>. */
+static json_t *
+adm_user_json(const struct auth_user *u)
+{
+	return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:b, s:b, s:O, s:O}",
+	    "id", u->u_id, "username", u->u_username, "email", u->u_email,
+	    "firstName", u->u_first, "lastName", u->u_last, "enabled",
+	    u->u_enabled, "emailVerified", u->u_email_verified, "roles",
+	    u->u_roles, "realmRoles", u->u_roles);
+}
+
+/* Loads account {id}; 1, or 0 after responding 404/503. */
+static int
+adm_load(struct app_req *req, struct auth_user *u)
+{
+	struct auth_svc *as = req->r_ctx;
+	char id[37];
+	const char *s = app_cap(req, "id");
+	int rc = -2;
+
+	if (uuid_parse(s, strlen(s), id) == 0)
+		rc = st_user_by_id(as->as_db, id, u);
+	if (rc == 1)
+		return 1;
+	if (rc == -1)
+		adm_error(req, 503, "unavailable", "Database unavailable");
+	else
+		adm_error(req, 404, "not_found", "User not found");
+	return 0;
+}
+
+void
+adm_get(struct app_req *req)
+{
+	struct auth_user u;
+
+	if (!adm_guard(req) || !adm_load(req, &u))
+		return;
+	app_send_json(req, 200, adm_user_json(&u));
+	st_user_release(&u);
+}
+
+/* The string member <key> of <in>, else <def>; -1 when present but not
+ * a string or too long. */
+static int
+adm_str(json_t *in, const char *key, const char *def, const char **out)
+{
+	json_t *v = json_object_get(in, key);
+
+	*out = def;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || strlen(json_string_value(v)) >
+	    AUTH_NAME_MAX)
+		return -1;
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* Applies names, email and enabled of <in> to <u>. */
+static void
+adm_update_apply(struct app_req *req, struct auth_user *u, json_t *in)
+{
+	struct auth_svc *as = req->r_ctx;
+	const char *first, *last, *email;
+	char low[AUTH_NAME_MAX + 1];
+	struct db_val p[6];
+	json_t *en = json_object_get(in, "enabled");
+
+	if (adm_str(in, "firstName", u->u_first, &first) == -1 ||
+	    adm_str(in, "lastName", u->u_last, &last) == -1 ||
+	    adm_str(in, "email", u->u_email, &email) == -1 ||
+	    (email != NULL && !adm_email_ok(email))) {
+		adm_error(req, 400, "invalid_request", "Invalid firstName, "
+		    "lastName or email");
+		return;
+	}
+	snprintf(low, sizeof(low), "%s", email != NULL ? email : "");
+	adm_lower(low);
+	p[0] = first != NULL ? DB_STR(first) : DB_NULLV;
+	p[1] = last != NULL ? DB_STR(last) : DB_NULLV;
+	p[2] = email != NULL ? DB_STR(low) : DB_NULLV;
+	/* The username follows the email when it was the email. */
+	p[3] = u->u_email != NULL && email != NULL &&
+	    strcmp(u->u_username, u->u_email) == 0 ? DB_STR(low) :
+	    DB_STR(u->u_username);
+	p[4] = DB_INT(json_is_boolean(en) ? json_is_true(en) : u->u_enabled);
+	p[5] = DB_STR(u->u_id);
+	if (db_exec(as->as_db, SQL_ACC_NAMES, p, 6, NULL, NULL) != -1)
+		app_send_raw(req, 204, "application/json", "", 0);
+	else if (db_error(as->as_db) == DB_E_DUP)
+		adm_error(req, 409, "conflict", "User exists with same email");
+	else
+		adm_error(req, 503, "unavailable", "Database unavailable");
+}
+
+void
+adm_update(struct app_req *req)
+{
+	struct auth_user u;
+	json_t *in;
+
+	if (!adm_guard(req) || (in = app_json_body(req)) == NULL)
+		return;
+	if (adm_load(req, &u)) {
+		adm_update_apply(req, &u, in);
+		st_user_release(&u);
+	}
+	json_decref(in);
+}
+
+void
+adm_delete(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+	struct auth_user u;
+	struct db_val p[1];
+
+	if (!adm_guard(req) || !adm_load(req, &u))
+		return;
+	p[0] = DB_STR(u.u_id);
+	if (st_exec(as->as_db, SQL_ACC_DEL, p, 1) == -1)
+		adm_error(req, 503, "unavailable", "Database unavailable");
+	else {
+		log_info("admin API: user %s deleted", u.u_id);
+		app_send_raw(req, 204, "application/json", "", 0);
+	}
+	st_user_release(&u);
+}
+
+void
+adm_password(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+	struct auth_user u;
+	const char *pw;
+	enum pwrule_err e;
+	char *hash = NULL;
+	json_t *in;
+
+	if (!adm_guard(req) || (in = app_json_body(req)) == NULL)
+		return;
+	if (!adm_load(req, &u))
+		goto done;
+	pw = json_string_value(json_object_get(in, "value"));
+	if ((e = pwrule_check(pw)) != PWRULE_OK)
+		adm_error(req, 400, "invalid_password", pwrule_err_str(e));
+	else if ((hash = tok_hash_password(as->as_cfg, pw)) == NULL ||
+	    st_set_password_hash(as->as_db, u.u_id, hash) == -1)
+		adm_error(req, 503, "unavailable", "Password not stored");
+	else {
+		log_info("admin API: password of user %s set", u.u_id);
+		app_send_raw(req, 204, "application/json", "", 0);
+	}
+	st_user_release(&u);
+done:
+	free(hash);
+	json_decref(in);
+}
+
+/* Row callback: appends a brief representation to the array <arg>. */
+static int
+adm_brief_cb(void *arg, const struct db_val *c, size_t ncol)
+{
+	if (ncol < 6)
+		return -1;
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, "
+	    "s:b}", "id", c[0].dv_s, "username", c[1].dv_s, "email",
+	    c[2].dv_s, "firstName", c[3].dv_s, "lastName", c[4].dv_s,
+	    "enabled", c[5].dv_s != NULL && strcmp(c[5].dv_s, "0") != 0));
+	return 0;
+}
+
+void
+adm_role_users(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+	const char *role = app_cap(req, "role");
+	struct db_val p[1];
+	json_t *out;
+
+	if (!adm_guard(req))
+		return;
+	if (strchr(role, ' ') != NULL || !acfg_list_has(as->as_cfg->ac_roles,
+	    role)) {
+		adm_error(req, 404, "not_found", "Could not find role");
+		return;
+	}
+	p[0] = DB_STR(role);
+	out = json_array();
+	if (db_exec(as->as_db, SQL_ROLE_USERS, p, 1, adm_brief_cb, out) == -1) {
+		json_decref(out);
+		adm_error(req, 503, "unavailable", "Database unavailable");
+		return;
+	}
+	app_send_json(req, 200, out);
+}
+
+void
+adm_by_ids(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+	struct auth_user u;
+	json_t *in, *ids, *v, *out;
+	char id[37];
+	size_t i;
+
+	if (!adm_guard(req) || (in = app_json_body(req)) == NULL)
+		return;
+	ids = json_object_get(in, "ids");
+	if (!json_is_array(ids) || json_array_size(ids) > ADM_IDS_MAX) {
+		adm_error(req, 400, "invalid_request", "Body must be "
+		    "{\"ids\": [...]} with at most 1000 ids");
+		json_decref(in);
+		return;
+	}
+	out = json_array();
+	json_array_foreach(ids, i, v) {
+		if (!json_is_string(v) || uuid_parse(json_string_value(v),
+		    json_string_length(v), id) == -1)
+			continue;
+		if (st_user_by_id(as->as_db, id, &u) == 1) {
+			json_array_append_new(out, adm_user_json(&u));
+			st_user_release(&u);
+		}
+	}
+	json_decref(in);
+	app_send_json(req, 200, out);
+}

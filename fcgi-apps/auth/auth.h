@@ -1,0 +1,285 @@
+/*
+ * auth: the identity provider (elp-auth), an OpenID Connect provider with
+ * Keycloak's URL layout for one realm. Modules:
+ *   conf.c   acfg_   configuration (realm, lifetimes, clients)
+ *   keys.c   keys_   signing keys on disk, rotation state
+ *   store.c  st_     accounts, roles, brute-force state; SQL helpers
+ *   web.c    web_    forms, cookies, HTML, redirects, OAuth errors, random
+ *   oidc.c   oidc_   route table, discovery, JWKS, userinfo, health
+ *   login.c  login_  authorization endpoint, login form, SSO, logout
+ *   token.c  tok_    token endpoint and token minting
+ *   admin.c  adm_    admin REST API for the other services
+ */
+#ifndef ELP_AUTH_H
+#define ELP_AUTH_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "app.h"
+#include "db.h"
+#include "jwt.h"
+#include "pool.h"
+
+#define AUTH_ID_MAX	64	/* client id, role name */
+#define AUTH_NAME_MAX	255	/* username, email, names (bytes) */
+#define AUTH_PARAM_MAX	1024	/* state, nonce, scope */
+#define AUTH_URI_MAX	2048	/* redirect URIs */
+#define AUTH_SECRET_LEN	43	/* base64url of 32 random bytes */
+#define AUTH_HASH_LEN	64	/* hex SHA-256 */
+#define AUTH_MAX_CLIENTS 32
+#define AUTH_MAX_KEYS	16
+
+/* Grants a client may use (cl_grants bits). */
+#define GRANT_CODE	0x01	/* authorization_code */
+#define GRANT_REFRESH	0x02	/* refresh_token */
+#define GRANT_PASSWORD	0x04	/* password */
+#define GRANT_CLIENT	0x08	/* client_credentials */
+
+struct auth_client {
+	char	*cl_id;
+	int	 cl_public;	/* no secret */
+	char	*cl_grants_s;	/* space-separated grant names */
+	char	*cl_redirects;	/* space-separated, exact match */
+	char	*cl_logout_uris; /* space-separated, exact match */
+	char	*cl_origins;	/* web origins (documentation, CORS) */
+	char	*cl_pkce;	/* "S256" or "" */
+	char	*cl_secret_file; /* confidential clients */
+	char	*cl_roles;	/* service-account roles, space-separated */
+	int	 cl_grants;	/* GRANT_* bits */
+	char	*cl_secret;	/* read from cl_secret_file; never logged */
+};
+
+struct auth_cfg {
+	char		*ac_name;	/* <service name> */
+	char		*ac_level;
+	struct pool_cfg	 ac_pool;
+	struct db_cfg	 ac_db;
+	uint64_t	 ac_max_body;
+	/* <realm> */
+	char		*ac_realm;
+	char		*ac_issuer;
+	char		*ac_audience;
+	char		*ac_keys_dir;
+	char		*ac_roles;	/* realm roles, space-separated */
+	char		*ac_default_roles;
+	char		*ac_admin_role;	/* accepted by the admin API */
+	/* <lifetimes>, milliseconds */
+	uint64_t	 ac_access_ms;
+	uint64_t	 ac_code_ms;
+	uint64_t	 ac_login_ms;
+	uint64_t	 ac_sso_idle_ms;
+	uint64_t	 ac_sso_max_ms;
+	uint64_t	 ac_offline_idle_ms;
+	/* <password> */
+	int64_t		 ac_t_cost;
+	int64_t		 ac_m_cost;	/* KiB */
+	int64_t		 ac_parallelism;
+	/* <brute-force> */
+	int64_t		 ac_bf_failures;
+	uint64_t	 ac_bf_wait_ms;
+	uint64_t	 ac_bf_max_ms;
+	struct auth_client ac_clients[AUTH_MAX_CLIENTS];
+	size_t		 ac_nclients;
+};
+
+/* Signing keys of a keys directory; the first is the one that signs. */
+struct auth_keys {
+	struct jwt_key	 ak_keys[AUTH_MAX_KEYS];
+	size_t		 ak_n;
+	char		*ak_dir;
+	struct timespec	 ak_mtime;	/* of the state file when loaded */
+	ino_t		 ak_ino;
+};
+
+/* Per-worker state, handed to every handler as r_ctx. */
+struct auth_svc {
+	struct db		*as_db;
+	const struct auth_cfg	*as_cfg;
+	struct auth_keys	 as_keys;
+};
+
+/* An account as the token and admin code read it. */
+struct auth_user {
+	char	 u_id[37];
+	char	*u_username;
+	char	*u_email;
+	char	*u_first;
+	char	*u_last;
+	int	 u_enabled;
+	int	 u_email_verified;
+	json_t	*u_roles;	/* array of role names */
+};
+
+/* --- conf.c --- */
+
+/* Loads and checks <path> into <cfg>. 0, or -1 with every error logged. */
+int	 acfg_load(const char *path, struct auth_cfg *cfg);
+void	 acfg_release(struct auth_cfg *cfg);
+/* Client <id> or NULL. Borrowed. */
+const struct auth_client *acfg_client(const struct auth_cfg *, const char *id);
+/* Whether the space-separated <list> holds <word> exactly. */
+int	 acfg_list_has(const char *list, const char *word);
+
+/* --- keys.c --- */
+
+/*
+ * Loads the keys of <dir> listed in its state file into <ak>, creating
+ * the directory (0700) and a first RSA 2048 key when there is none.
+ * Keys retired longer than <keep_s> seconds ago are left out. 0 or -1.
+ */
+int	 keys_load(struct auth_keys *ak, const char *dir, int64_t keep_s);
+/* Reloads when the state file changed since keys_load. 0 or -1. */
+int	 keys_refresh(struct auth_keys *ak, int64_t keep_s);
+/* Makes a new signing key; the old ones stay listed until <keep_s>
+ * seconds after their retirement. 0 or -1 (logged). */
+int	 keys_rotate(const char *dir, int64_t keep_s);
+void	 keys_release(struct auth_keys *ak);
+
+/* --- web.c --- */
+
+/* Form or query field <name> of <src> into <out>: 1 found, 0 absent, -1
+ * malformed or too long. */
+int	 web_field(const char *src, const char *name, char *out, size_t len);
+/* Cookie <name> of the request into <out>: 1, 0 or -1 as above. */
+int	 web_cookie(struct app_req *, const char *name, char *out, size_t len);
+/* Appends <s> HTML-escaped to <b>. */
+void	 web_html(struct buf *b, const char *s);
+/* Appends <s> percent-encoded (unreserved characters kept) to <b>. */
+void	 web_pct(struct buf *b, const char *s);
+/* The provider-page security headers of auth.md section 3. */
+void	 web_page_headers(struct app_req *);
+/* Sends <html> (a complete page) with <status> and the page headers. */
+void	 web_page(struct app_req *, int status, const char *html, size_t len);
+/* Sends a simple page with a title and a message (escaped). */
+void	 web_message(struct app_req *, int status, const char *title,
+	    const char *msg);
+/* 302 to <url> with no-store caching. */
+void	 web_redirect(struct app_req *, const char *url);
+/* RFC 6749 error JSON with no-store headers; 401 adds WWW-Authenticate
+ * Basic when <basic>. */
+void	 web_oauth_error(struct app_req *, int status, const char *error,
+	    const char *desc, int basic);
+/* Sends <json> (stolen) with Cache-Control: no-store, Pragma: no-cache. */
+void	 web_json_nostore(struct app_req *, int status, json_t *json);
+/* A new random secret: 32 bytes, base64url, NUL-terminated. 0 or -1. */
+int	 web_random(char out[AUTH_SECRET_LEN + 1]);
+/* Hex SHA-256 of <s>. */
+void	 web_sha256_hex(const char *s, size_t len, char out[AUTH_HASH_LEN + 1]);
+/* Constant-time comparison of two NUL-terminated strings. 1 if equal. */
+int	 web_ct_eq(const char *a, const char *b);
+/* Sets a cookie on the realm path; <max_age> < 0: session cookie,
+ * 0: delete. */
+void	 web_set_cookie(struct app_req *, const struct auth_cfg *,
+	    const char *name, const char *value, long long max_age);
+/* Reads the body of a form POST. 0, or -1 after responding. */
+int	 web_form_body(struct app_req *);
+/* Client address for logs. */
+const char	*web_addr(struct app_req *);
+
+/* --- store.c --- */
+
+/* Current time as DATETIME(3) text, offset by <delta_ms>. */
+void	 st_time(char out[32], int64_t delta_ms);
+/* Finds an account by id, username or email (lowercased lookup).
+ * 1 found (<u> filled, release with st_user_release), 0 not, -1 error. */
+int	 st_user_by_id(struct db *, const char *id, struct auth_user *u);
+int	 st_user_by_login(struct db *, const char *login, struct auth_user *u);
+void	 st_user_release(struct auth_user *u);
+/* Whether <u> holds <role> directly. */
+int	 st_user_has_role(const struct auth_user *u, const char *role);
+/* The account's password hash into a heap string. 1, 0 or -1. */
+int	 st_password_hash(struct db *, const char *id, char **hash);
+int	 st_set_password_hash(struct db *, const char *id, const char *hash);
+/* Brute force: whether <id> is locked now (1/0, -1 error). */
+int	 st_locked(struct db *, const char *id);
+/* Records a failure; returns the lockout seconds started (0 none), -1. */
+long long st_fail(struct db *, const struct auth_cfg *, const char *id,
+	    const char *addr);
+int	 st_fail_reset(struct db *, const char *id);
+/* Writes roles and clients of the configuration, then sweeps expired
+ * rows. 0 or -1. */
+int	 st_bootstrap(struct db *, const struct auth_cfg *);
+/* Runs <sql> with <np> parameters, discards rows. Rows or -1 (logged). */
+long long st_exec(struct db *, const char *sql, const struct db_val *p,
+	    size_t np);
+/* Runs <sql>, copying the first row's <ncol> columns into heap strings
+ * (NULL for SQL NULL) in <out>. 1 row, 0 none, -1 error. */
+int	 st_row(struct db *, const char *sql, const struct db_val *p,
+	    size_t np, char **out, size_t ncol);
+void	 st_row_free(char **out, size_t ncol);
+
+/* --- oidc.c --- */
+
+extern const struct app_route	oidc_routes[];
+extern const size_t		oidc_nroutes;
+/* Whether the {realm} capture names our realm; responds 404 if not. */
+int	 oidc_realm_ok(struct app_req *);
+/* Verifies a token we signed (issuer checked, <leeway> seconds past its
+ * expiry accepted). Claims (new reference) or NULL. */
+json_t	*oidc_verify(struct auth_svc *, const char *tok, int64_t leeway);
+/* Verifies a Bearer access token of the request; claims (new ref) or
+ * NULL after responding 401. */
+json_t	*oidc_bearer(struct app_req *);
+
+/* --- login.c --- */
+
+void	 login_auth(struct app_req *);
+void	 login_submit(struct app_req *);
+void	 login_logout(struct app_req *);
+/*
+ * Starts an SSO session for <u>: its id goes to <sid>; when <cookie> is
+ * not NULL the browser secret goes there (else a secret nobody holds is
+ * used). 0, or -1 after responding 503.
+ */
+int	 login_session_new(struct app_req *, const struct auth_user *u,
+	    char sid[37], char *cookie);
+/* Verifies <password> of <login> with brute-force protection. 1 ok with
+ * <u> filled, 0 refused (logged), -1 server error. */
+int	 login_check(struct app_req *, const char *login, const char *password,
+	    struct auth_user *u);
+
+/* --- token.c --- */
+
+void	 tok_endpoint(struct app_req *);
+/* Authenticates the client of a form POST (HTTP Basic, or client_id and
+ * client_secret fields; public clients by id). The client, or NULL after
+ * responding 400/401 invalid_client. */
+const struct auth_client *tok_client_auth(struct app_req *);
+/* Signs <claims> (not stolen) with the current key; heap token or NULL. */
+char	*tok_sign(struct auth_svc *, json_t *claims);
+/*
+ * Checks the requested <scope> against the supported scopes and writes
+ * the granted ones to <out> (may be <scope> itself): the requested ones
+ * once each, offline_access only when <may_offline>, "profile email" when
+ * none was requested. 0, or -1 when a scope is unknown.
+ */
+int	 tok_scope(const char *scope, int may_offline, char *out,
+	    size_t outlen);
+/* Argon2id hash of <password> with the configured cost. Heap or NULL. */
+char	*tok_hash_password(const struct auth_cfg *, const char *password);
+
+/* --- admin.c --- */
+
+void	 adm_create(struct app_req *);
+void	 adm_get(struct app_req *);
+void	 adm_update(struct app_req *);
+void	 adm_delete(struct app_req *);
+void	 adm_password(struct app_req *);
+void	 adm_role_users(struct app_req *);
+void	 adm_by_ids(struct app_req *);
+/*
+ * Creates an account (used by the admin API and the create-user command).
+ * Returns 201 created, 200 when <key> (may be NULL) names an earlier
+ * creation of the same email, 409 taken, 400 bad input (message in
+ * <why>), 500. <id> receives the account id.
+ */
+int	 adm_create_user(struct db *, const struct auth_cfg *, json_t *in,
+	    const char *key, char id[37], char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * conf: the configuration of elp-auth (conf/services/auth.xml), validated
+ * by conf/schema/service.xsd, then checked here: issuer shape, clients,
+ * grants, secrets. Client secrets are read from their files (refused when
+ * group or others may read them) and never logged.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "cfg.h"
+#include "log.h"
+#include "util.h"
+
+#define ACFG_XSD	"service.xsd"
+#define ACFG_SECRET_MAX	1024
+
+#define OFF(f)	offsetof(struct auth_cfg, f)
+#define COFF(f)	offsetof(struct auth_client, f)
+
+static const struct cfg_key service_keys[] = {
+	{ "name", CFG_T_STR, NULL, 0, 0, OFF(ac_name) },
+};
+static const struct cfg_key log_keys[] = {
+	{ "level", CFG_T_STR, "info", 0, 0, OFF(ac_level) },
+};
+static const struct cfg_key limits_keys[] = {
+	{ "max-body", CFG_T_SIZE, "64k", 1, INT64_C(1) << 24,
+	    OFF(ac_max_body) },
+};
+static const struct cfg_key realm_keys[] = {
+	{ "name", CFG_T_STR, "e-learning-platform", 0, 0, OFF(ac_realm) },
+	{ "issuer", CFG_T_STR, NULL, 0, 0, OFF(ac_issuer) },
+	{ "audience", CFG_T_STR, "elp-api", 0, 0, OFF(ac_audience) },
+	{ "keys", CFG_T_STR, "var/auth/keys", 0, 0, OFF(ac_keys_dir) },
+	{ "roles", CFG_T_STR, "ADMIN USER admin-service offline_access", 0, 0,
+	    OFF(ac_roles) },
+	{ "default-roles", CFG_T_STR, "offline_access", 0, 0,
+	    OFF(ac_default_roles) },
+	{ "admin-role", CFG_T_STR, "admin-service", 0, 0,
+	    OFF(ac_admin_role) },
+};
+static const struct cfg_key lifetime_keys[] = {
+	{ "access", CFG_T_DURATION, "300s", 10000, INT64_C(864000000),
+	    OFF(ac_access_ms) },
+	{ "code", CFG_T_DURATION, "60s", 1000, 60000, OFF(ac_code_ms) },
+	{ "login", CFG_T_DURATION, "30m", 10000, 86400000, OFF(ac_login_ms) },
+	{ "sso-idle", CFG_T_DURATION, "30m", 1000, INT64_C(31536000000),
+	    OFF(ac_sso_idle_ms) },
+	{ "sso-max", CFG_T_DURATION, "10h", 1000, INT64_C(31536000000),
+	    OFF(ac_sso_max_ms) },
+	{ "offline-idle", CFG_T_DURATION, "720h", 1000, INT64_C(31536000000),
+	    OFF(ac_offline_idle_ms) },
+};
+static const struct cfg_key password_keys[] = {
+	{ "t-cost", CFG_T_INT, "3", 1, 100, OFF(ac_t_cost) },
+	{ "m-cost", CFG_T_INT, "65536", 1024, 4194304, OFF(ac_m_cost) },
+	{ "parallelism", CFG_T_INT, "1", 1, 64, OFF(ac_parallelism) },
+};
+static const struct cfg_key bf_keys[] = {
+	{ "failures", CFG_T_INT, "5", 1, 1000, OFF(ac_bf_failures) },
+	{ "wait", CFG_T_DURATION, "60s", 1000, 86400000, OFF(ac_bf_wait_ms) },
+	{ "max-wait", CFG_T_DURATION, "15m", 1000, 86400000,
+	    OFF(ac_bf_max_ms) },
+};
+static const struct cfg_key client_keys[] = {
+	{ "id", CFG_T_STR, NULL, 0, 0, COFF(cl_id) },
+	{ "public", CFG_T_BOOL, "no", 0, 0, COFF(cl_public) },
+	{ "grants", CFG_T_STR, NULL, 0, 0, COFF(cl_grants_s) },
+	{ "redirect-uris", CFG_T_STR, "", 0, 0, COFF(cl_redirects) },
+	{ "post-logout-uris", CFG_T_STR, "", 0, 0, COFF(cl_logout_uris) },
+	{ "web-origins", CFG_T_STR, "", 0, 0, COFF(cl_origins) },
+	{ "pkce", CFG_T_STR, "", 0, 0, COFF(cl_pkce) },
+	{ "secret-file", CFG_T_STR, "", 0, 0, COFF(cl_secret_file) },
+	{ "roles", CFG_T_STR, "", 0, 0, COFF(cl_roles) },
+};
+
+/* Sections of <service>: element name (NULL: root), keys, required. */
+static const struct acfg_section {
+	const char		*sec_name;
+	const struct cfg_key	*sec_keys;
+	size_t			 sec_nkeys;
+	size_t			 sec_off;
+	int			 sec_in_realm;
+	int			 sec_required;
+} acfg_sections[] = {
+	{ NULL, service_keys, NITEMS(service_keys), 0, 0, 1 },
+	{ "log", log_keys, NITEMS(log_keys), 0, 0, 0 },
+	{ "limits", limits_keys, NITEMS(limits_keys), 0, 0, 0 },
+	{ "realm", realm_keys, NITEMS(realm_keys), 0, 0, 1 },
+	{ "lifetimes", lifetime_keys, NITEMS(lifetime_keys), 0, 1, 0 },
+	{ "password", password_keys, NITEMS(password_keys), 0, 1, 0 },
+	{ "brute-force", bf_keys, NITEMS(bf_keys), 0, 1, 0 },
+};
+
+static const struct {
+	const char	*name;
+	int		 bit;
+} acfg_grants[] = {
+	{ "authorization_code", GRANT_CODE },
+	{ "refresh_token", GRANT_REFRESH },
+	{ "password", GRANT_PASSWORD },
+	{ "client_credentials", GRANT_CLIENT },
+};
+
+int
+acfg_list_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p = list;
+
+	if (list == NULL || n == 0)
+		return 0;
+	while ((p = strstr(p, word)) != NULL) {
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' ||
+		    p[n] == '\0'))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+const struct auth_client *
+acfg_client(const struct auth_cfg *cfg, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->ac_nclients; i++)
+		if (strcmp(cfg->ac_clients[i].cl_id, id) == 0)
+			return &cfg->ac_clients[i];
+	return NULL;
+}
+
+/* Reads the first line of secret file <path> into a heap string. */
+static char *
+acfg_secret(struct cfg_doc *cd, xmlNodePtr node, const char *path)
+{
+	struct stat st;
+	char *s = NULL;
+
+	if (stat(path, &st) == -1) {
+		cfg_error(cd, node, "secret file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((st.st_mode & 077) != 0) {
+		cfg_error(cd, node, "secret file %s is accessible by group or "
+		    "others (mode %03o); chmod 600 it", path,
+		    (unsigned)(st.st_mode & 0777));
+		return NULL;
+	}
+	if (util_read_file(path, ACFG_SECRET_MAX, &s, NULL) == -1) {
+		cfg_error(cd, node, "secret file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	s[strcspn(s, "\r\n")] = '\0';
+	if (strlen(s) < 16) {
+		cfg_error(cd, node, "secret file %s: secret shorter than 16 "
+		    "characters", path);
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+/* Parses cl_grants_s into bits; reports unknown names. */
+static void
+acfg_client_grants(struct cfg_doc *cd, xmlNodePtr node,
+    struct auth_client *cl)
+{
+	char *dup = xstrdup(cl->cl_grants_s), *w, *save = NULL;
+	size_t i;
+
+	for (w = strtok_r(dup, " ", &save); w != NULL;
+	    w = strtok_r(NULL, " ", &save)) {
+		for (i = 0; i < NITEMS(acfg_grants); i++)
+			if (strcmp(w, acfg_grants[i].name) == 0)
+				break;
+		if (i == NITEMS(acfg_grants))
+			cfg_error(cd, node, "client %s: unknown grant \"%s\"",
+			    cl->cl_id, w);
+		else
+			cl->cl_grants |= acfg_grants[i].bit;
+	}
+	free(dup);
+}
+
+/* Semantic checks of one client. */
+static void
+acfg_client_check(struct cfg_doc *cd, xmlNodePtr node,
+    struct auth_client *cl)
+{
+	acfg_client_grants(cd, node, cl);
+	if (cl->cl_public && (cl->cl_grants & GRANT_CLIENT))
+		cfg_error(cd, node, "client %s: a public client cannot use "
+		    "client_credentials", cl->cl_id);
+	if (!cl->cl_public && cl->cl_secret_file[0] == '\0')
+		cfg_error(cd, node, "client %s: a confidential client needs "
+		    "secret-file", cl->cl_id);
+	if (!cl->cl_public && cl->cl_secret_file[0] != '\0')
+		cl->cl_secret = acfg_secret(cd, node, cl->cl_secret_file);
+	if ((cl->cl_grants & GRANT_CODE) && cl->cl_redirects[0] == '\0')
+		cfg_error(cd, node, "client %s: authorization_code needs "
+		    "redirect-uris", cl->cl_id);
+	if (cl->cl_pkce[0] != '\0' && strcmp(cl->cl_pkce, "S256") != 0)
+		cfg_error(cd, node, "client %s: pkce must be S256",
+		    cl->cl_id);
+}
+
+/* Reads every <client> of <realm>. */
+static void
+acfg_clients(struct cfg_doc *cd, xmlNodePtr realm, struct auth_cfg *cfg)
+{
+	struct auth_client *cl;
+	xmlNodePtr n = NULL;
+
+	while ((n = cfg_next(realm, n, "client")) != NULL) {
+		if (cfg->ac_nclients == AUTH_MAX_CLIENTS) {
+			cfg_error(cd, n, "more than %d clients",
+			    AUTH_MAX_CLIENTS);
+			return;
+		}
+		cl = &cfg->ac_clients[cfg->ac_nclients++];
+		if (cfg_read(cd, n, client_keys, NITEMS(client_keys), cl) == -1)
+			continue;
+		if (acfg_client(cfg, cl->cl_id) != cl)
+			cfg_error(cd, n, "client %s defined twice", cl->cl_id);
+		acfg_client_check(cd, n, cl);
+	}
+}
+
+/* Checks across sections. */
+static void
+acfg_check(struct cfg_doc *cd, xmlNodePtr root, struct auth_cfg *cfg)
+{
+	size_t n;
+
+	if (cfg->ac_name != NULL && strcmp(cfg->ac_name, "auth") != 0)
+		cfg_error(cd, root, "service name is \"%s\", this program "
+		    "serves \"auth\"", cfg->ac_name);
+	if (cfg->ac_level != NULL && log_level_parse(cfg->ac_level) == -1)
+		cfg_error(cd, root, "unknown log level \"%s\"", cfg->ac_level);
+	if (cfg->ac_issuer == NULL)
+		return;
+	n = strlen(cfg->ac_issuer);
+	if ((strncmp(cfg->ac_issuer, "http://", 7) != 0 &&
+	    strncmp(cfg->ac_issuer, "https://", 8) != 0) ||
+	    cfg->ac_issuer[n - 1] == '/')
+		cfg_error(cd, root, "issuer must be an http(s) URL without a "
+		    "trailing slash");
+	if (cfg->ac_realm != NULL && (n < strlen(cfg->ac_realm) ||
+	    strcmp(cfg->ac_issuer + n - strlen(cfg->ac_realm),
+	    cfg->ac_realm) != 0))
+		cfg_error(cd, root, "issuer must end with /realms/%s",
+		    cfg->ac_realm);
+	if (cfg->ac_sso_idle_ms > cfg->ac_sso_max_ms)
+		cfg_error(cd, root, "sso-idle longer than sso-max");
+}
+
+/* Reads every section of <cd> into <cfg>; errors counted in <cd>. */
+static void
+acfg_read(struct cfg_doc *cd, struct auth_cfg *cfg)
+{
+	const struct acfg_section *sec;
+	xmlNodePtr root = cfg_root(cd), realm, node;
+	size_t i;
+
+	realm = cfg_next(root, NULL, "realm");
+	for (i = 0; i < NITEMS(acfg_sections); i++) {
+		sec = &acfg_sections[i];
+		if (sec->sec_name == NULL)
+			node = root;
+		else
+			node = cfg_next(sec->sec_in_realm ? realm : root, NULL,
+			    sec->sec_name);
+		if (node == NULL && sec->sec_required) {
+			cfg_error(cd, root, "<%s> is required", sec->sec_name);
+			continue;
+		}
+		cfg_read(cd, node, sec->sec_keys, sec->sec_nkeys,
+		    (char *)cfg + sec->sec_off);
+	}
+	cfg_read(cd, cfg_next(root, NULL, "pool"), pool_cfg_keys,
+	    pool_cfg_nkeys, &cfg->ac_pool);
+	node = cfg_next(root, NULL, "database");
+	if (node == NULL)
+		cfg_error(cd, root, "<database> is required");
+	else
+		cfg_read(cd, node, db_cfg_keys, db_cfg_nkeys, &cfg->ac_db);
+	if (realm != NULL)
+		acfg_clients(cd, realm, cfg);
+	acfg_check(cd, root, cfg);
+}
+
+void
+acfg_release(struct auth_cfg *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < NITEMS(acfg_sections); i++)
+		cfg_release_keys(acfg_sections[i].sec_keys,
+		    acfg_sections[i].sec_nkeys,
+		    (char *)cfg + acfg_sections[i].sec_off);
+	pool_cfg_release(&cfg->ac_pool);
+	db_cfg_release(&cfg->ac_db);
+	for (i = 0; i < cfg->ac_nclients; i++) {
+		cfg_release_keys(client_keys, NITEMS(client_keys),
+		    &cfg->ac_clients[i]);
+		if (cfg->ac_clients[i].cl_secret != NULL)
+			explicit_bzero(cfg->ac_clients[i].cl_secret,
+			    strlen(cfg->ac_clients[i].cl_secret));
+		free(cfg->ac_clients[i].cl_secret);
+	}
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+int
+acfg_load(const char *path, struct auth_cfg *cfg)
+{
+	struct cfg_doc cd;
+	char *xsd = NULL;
+	int rc = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (access(path, R_OK) == -1) {
+		log_warn("%s", path);
+		goto done;
+	}
+	if ((xsd = cfg_schema_path(path, ACFG_XSD)) == NULL) {
+		log_warnx("%s: schema %s not found beside it", path, ACFG_XSD);
+		goto done;
+	}
+	if (cfg_load(&cd, path, xsd) == -1)
+		goto done;
+	acfg_read(&cd, cfg);
+	if (cd.cd_nerr == 0)
+		rc = 0;
+	else
+		log_warnx("%s: %d error(s)", path, cd.cd_nerr);
+	cfg_release(&cd);
+done:
+	if (rc == -1)
+		acfg_release(cfg);
+	free(xsd);
+	return rc;
+}

@@ -1,0 +1,297 @@
+/*
+ * elp-auth: the identity provider's pool master, workers and commands.
+ *
+ *   elp-auth [-t] [-c conf/services/auth.xml]      serve (FastCGI pool)
+ *   elp-auth -c FILE rotate-keys                   new signing key
+ *   elp-auth -c FILE create-user --email E [--first F] [--last L]
+ *       [--role ROLE]...                           password from stdin
+ *
+ * -t checks the configuration and exits 0 (valid) or 1 (invalid).
+ * create-user exits 0 created, 1 usage or configuration, 2 invalid input
+ * (email, role, password rule), 3 the account exists, 4 database error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "auth.h"
+#include "log.h"
+#include "pool.h"
+#include "util.h"
+
+#define AUTH_PROG	"elp-auth"
+#define AUTH_CONF	"conf/services/auth.xml"
+
+/* Process state of the master. */
+struct auth_main {
+	const char	*am_path;
+	struct auth_cfg	 am_cfg;	/* pool_run() reads ac_pool in place */
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: %s [-t] [-c file] [rotate-keys | create-user "
+	    "--email E [--first F] [--last L] [--role R]...]\n", AUTH_PROG);
+	exit(1);
+}
+
+/* Seconds a retired key stays published: an access or ID token's life
+ * plus the verifiers' clock leeway. */
+static int64_t
+auth_key_keep(const struct auth_cfg *cfg)
+{
+	return (int64_t)(cfg->ac_access_ms / 1000) + 60;
+}
+
+/*
+ * Worker entry point: its own database connection and copy of the keys.
+ * An unreachable database is not fatal (handlers answer 503 meanwhile).
+ */
+static int
+auth_worker(int fd, void *arg)
+{
+	const struct auth_main *am = arg;
+	const struct auth_cfg *cfg = &am->am_cfg;
+	struct auth_svc as;
+	struct app app;
+	int rc;
+
+	memset(&as, 0, sizeof(as));
+	as.as_cfg = cfg;
+	if (keys_load(&as.as_keys, cfg->ac_keys_dir, auth_key_keep(cfg)) == -1)
+		return 1;
+	as.as_db = db_new(&cfg->ac_db);
+	if (db_connect(as.as_db) == -1 || st_bootstrap(as.as_db, cfg) == -1)
+		log_info("serving anyway: database requests answer 503 until "
+		    "%s is reachable", cfg->ac_db.dc_name);
+	memset(&app, 0, sizeof(app));
+	app.a_routes = oidc_routes;
+	app.a_nroutes = oidc_nroutes;
+	app.a_max_body = cfg->ac_max_body;
+	app.a_ctx = &as;
+	rc = app_worker_loop(&app, fd);
+	db_free(as.as_db);
+	as.as_db = NULL;
+	keys_release(&as.as_keys);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Keeps the start-only pool settings of <old> in <fresh> (see elp-course). */
+static void
+auth_keep_startup(struct pool_cfg *old, struct pool_cfg *fresh)
+{
+	if (strcmp(fresh->pc_listen, old->pc_listen) != 0)
+		log_warnx("reload: listen takes effect at restart; still on %s",
+		    old->pc_listen);
+	free(fresh->pc_listen);
+	free(fresh->pc_pidfile);
+	fresh->pc_listen = old->pc_listen;
+	fresh->pc_pidfile = old->pc_pidfile;
+	fresh->pc_backlog = old->pc_backlog;
+	fresh->pc_mode = old->pc_mode;
+	old->pc_listen = NULL;
+	old->pc_pidfile = NULL;
+}
+
+/* Reload hook: a fresh snapshot, or the old one kept (-1). */
+static int
+auth_reload(void *arg)
+{
+	struct auth_main *am = arg;
+	struct auth_cfg fresh;
+
+	if (acfg_load(am->am_path, &fresh) == -1) {
+		log_warnx("reload: %s refused; keeping the running "
+		    "configuration", am->am_path);
+		return -1;
+	}
+	auth_keep_startup(&am->am_cfg.ac_pool, &fresh.ac_pool);
+	acfg_release(&am->am_cfg);
+	am->am_cfg = fresh;
+	log_set_level(log_level_parse(am->am_cfg.ac_level));
+	log_info("reload: %s loaded", am->am_path);
+	return 0;
+}
+
+/* Reads the password: one line from stdin, without echo on a terminal. */
+static char *
+auth_read_password(void)
+{
+	struct termios t, old;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int tty = isatty(STDIN_FILENO);
+
+	if (tty) {
+		fprintf(stderr, "Password: ");
+		tcgetattr(STDIN_FILENO, &old);
+		t = old;
+		t.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
+	}
+	n = getline(&line, &cap, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (n <= 0) {
+		free(line);
+		return NULL;
+	}
+	line[strcspn(line, "\r\n")] = '\0';
+	return line;
+}
+
+/* Parses the options of create-user into <in>. 0 or -1. */
+static int
+auth_user_args(int argc, char *argv[], json_t *in)
+{
+	static const struct option opts[] = {
+		{ "email", required_argument, NULL, 'e' },
+		{ "first", required_argument, NULL, 'f' },
+		{ "last", required_argument, NULL, 'l' },
+		{ "role", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *roles = json_array();
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'e' || ch == 'f' || ch == 'l')
+			json_object_set_new(in, ch == 'e' ? "email" : ch ==
+			    'f' ? "firstName" : "lastName", json_string(optarg));
+		else if (ch == 'r')
+			json_array_append_new(roles, json_string(optarg));
+		else {
+			json_decref(roles);
+			return -1;
+		}
+	}
+	json_object_set_new(in, "realmRoles", roles);
+	return optind == argc && json_object_get(in, "email") != NULL ? 0 : -1;
+}
+
+/* The create-user command. Returns the exit status. */
+static int
+auth_create_user(struct auth_cfg *cfg, int argc, char *argv[])
+{
+	json_t *in = json_object();
+	struct db *db = NULL;
+	char id[37], why[256], *pw = NULL;
+	int rc = 1;
+
+	if (auth_user_args(argc, argv, in) == -1) {
+		json_decref(in);
+		usage();
+	}
+	if ((pw = auth_read_password()) == NULL) {
+		fprintf(stderr, "%s: no password on standard input\n",
+		    AUTH_PROG);
+		goto done;
+	}
+	json_object_set_new(in, "password", json_string(pw));
+	db = db_new(&cfg->ac_db);
+	if (db_connect(db) == -1 || st_bootstrap(db, cfg) == -1) {
+		fprintf(stderr, "%s: database %s unreachable\n", AUTH_PROG,
+		    cfg->ac_db.dc_name);
+		rc = 4;
+		goto done;
+	}
+	rc = adm_create_user(db, cfg, in, NULL, id, why, sizeof(why));
+	if (rc == 201)
+		printf("%s\n", id);
+	else
+		fprintf(stderr, "%s: create-user: %s\n", AUTH_PROG, why);
+	rc = rc == 201 ? 0 : rc == 400 ? 2 : rc == 409 ? 3 : 4;
+done:
+	if (pw != NULL)
+		explicit_bzero(pw, strlen(pw));
+	free(pw);
+	db_free(db);
+	json_decref(in);
+	return rc;
+}
+
+/* Runs command <argv[0]> with the loaded configuration. */
+static int
+auth_command(struct auth_main *am, int argc, char *argv[])
+{
+	struct auth_keys ak;
+
+	if (strcmp(argv[0], "rotate-keys") == 0 && argc == 1) {
+		if (keys_rotate(am->am_cfg.ac_keys_dir,
+		    auth_key_keep(&am->am_cfg)) == -1 ||
+		    keys_load(&ak, am->am_cfg.ac_keys_dir,
+		    auth_key_keep(&am->am_cfg)) == -1)
+			return 1;
+		printf("%s\n", ak.ak_keys[0].jk_kid);
+		keys_release(&ak);
+		return 0;
+	}
+	if (strcmp(argv[0], "create-user") == 0)
+		return auth_create_user(&am->am_cfg, argc, argv);
+	usage();
+}
+
+/* Serves: makes sure the keys exist and load, then runs the pool. */
+static int
+auth_serve(struct auth_main *am)
+{
+	struct auth_keys ak;
+
+	if (keys_load(&ak, am->am_cfg.ac_keys_dir,
+	    auth_key_keep(&am->am_cfg)) == -1)
+		fatalx("%s: signing keys unusable", am->am_cfg.ac_keys_dir);
+	log_info("signing key kid %s, %zu key(s) published",
+	    ak.ak_keys[0].jk_kid, ak.ak_n);
+	keys_release(&ak);
+	return pool_run(&am->am_cfg.ac_pool, auth_worker, auth_reload, am);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct auth_main am;
+	int ch, test = 0, rc;
+
+	memset(&am, 0, sizeof(am));
+	am.am_path = AUTH_CONF;
+	log_init(AUTH_PROG, LOG_LVL_INFO);
+	while ((ch = getopt(argc, argv, "+c:t")) != -1) {
+		switch (ch) {
+		case 'c':
+			am.am_path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	rc = acfg_load(am.am_path, &am.am_cfg);
+	if (test) {
+		fprintf(stderr, "%s: configuration file %s test %s\n",
+		    AUTH_PROG, am.am_path, rc == 0 ? "is successful" :
+		    "failed");
+		acfg_release(&am.am_cfg);
+		return rc == 0 ? 0 : 1;
+	}
+	if (rc == -1)
+		fatalx("%s: configuration refused", am.am_path);
+	log_set_level(log_level_parse(am.am_cfg.ac_level));
+	if (optind < argc)
+		rc = auth_command(&am, argc - optind, argv + optind);
+	else
+		rc = auth_serve(&am);
+	acfg_release(&am.am_cfg);
+	return rc;
+}
