@@ -702,6 +702,8 @@ void	 shm_prune(const struct gw_conf *gc);
 /* Worker: takes a process record for the connection gauge. */
 struct shm_proc	*shm_proc_claim(void);
 /* Master: worker <pid> is gone; frees its process record. */
+/* A worker leaving: gives back its connection slots and its record. */
+void		 shm_proc_release(struct shm_proc *);
 void	 shm_proc_gone(pid_t pid);
 /* Takes and drops the lock of record <si> (a dead holder's is broken). */
 void	 shm_lock(struct shm_ins *si);

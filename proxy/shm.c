@@ -247,6 +247,16 @@ shm_proc_claim(void)
 }
 
 void
+shm_proc_release(struct shm_proc *sp)
+{
+	if (sp == NULL)
+		return;
+	atomic_store(&sp->sp_conns, 0);
+	shm_proc_give_back(sp);
+	atomic_store(&sp->sp_pid, 0);
+}
+
+void
 shm_proc_gone(pid_t pid)
 {
 	size_t i;

@@ -192,7 +192,9 @@ worker_run(struct gw_conf *gc, int idx)
 	tok_release();
 	worker_before_sleep(&gw->w_ev, NULL);
 	ev_release(&gw->w_ev);
-	if (gw->w_proc != NULL)
-		atomic_store(&gw->w_proc->sp_pid, 0);
+	/* Idle pooled connections die with the process: give their slots
+	 * back so other workers can use them at once. */
+	shm_proc_release(gw->w_proc);
+	gw->w_proc = NULL;
 	return 0;
 }
