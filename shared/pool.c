@@ -719,3 +719,22 @@ pool_run(const struct pool_cfg *cfg, pool_worker_fn fn,
 	log_info("stopped");
 	return 0;
 }
+
+void
+pool_cfg_keep_startup(struct pool_cfg *old, struct pool_cfg *fresh)
+{
+	if (strcmp(fresh->pc_listen, old->pc_listen) != 0 ||
+	    fresh->pc_backlog != old->pc_backlog ||
+	    fresh->pc_mode != old->pc_mode ||
+	    strcmp(fresh->pc_pidfile, old->pc_pidfile) != 0)
+		log_warnx("reload: listen, backlog, mode and pidfile take "
+		    "effect at restart; still on %s", old->pc_listen);
+	free(fresh->pc_listen);
+	free(fresh->pc_pidfile);
+	fresh->pc_listen = old->pc_listen;
+	fresh->pc_pidfile = old->pc_pidfile;
+	fresh->pc_backlog = old->pc_backlog;
+	fresh->pc_mode = old->pc_mode;
+	old->pc_listen = NULL;
+	old->pc_pidfile = NULL;
+}

@@ -84,4 +84,12 @@ int	 pool_listen(const char *addr, int backlog, int mode);
 /* Frees the strings of <pc> and sets them to NULL. */
 void	 pool_cfg_release(struct pool_cfg *pc);
 
+/*
+ * For a reload hook: carries over from <old> to <fresh> the settings that
+ * take effect only at start (socket address, backlog, mode, pid file),
+ * warning when <fresh> asks for a change. The strings move: <old> no
+ * longer owns them.
+ */
+void	 pool_cfg_keep_startup(struct pool_cfg *old, struct pool_cfg *fresh);
+
 #endif

@@ -82,23 +82,6 @@ auth_worker(int fd, void *arg)
 	return rc == 0 ? 0 : 1;
 }
 
-/* Keeps the start-only pool settings of <old> in <fresh> (see elp-course). */
-static void
-auth_keep_startup(struct pool_cfg *old, struct pool_cfg *fresh)
-{
-	if (strcmp(fresh->pc_listen, old->pc_listen) != 0)
-		log_warnx("reload: listen takes effect at restart; still on %s",
-		    old->pc_listen);
-	free(fresh->pc_listen);
-	free(fresh->pc_pidfile);
-	fresh->pc_listen = old->pc_listen;
-	fresh->pc_pidfile = old->pc_pidfile;
-	fresh->pc_backlog = old->pc_backlog;
-	fresh->pc_mode = old->pc_mode;
-	old->pc_listen = NULL;
-	old->pc_pidfile = NULL;
-}
-
 /* Reload hook: a fresh snapshot, or the old one kept (-1). */
 static int
 auth_reload(void *arg)
@@ -111,7 +94,7 @@ auth_reload(void *arg)
 		    "configuration", am->am_path);
 		return -1;
 	}
-	auth_keep_startup(&am->am_cfg.ac_pool, &fresh.ac_pool);
+	pool_cfg_keep_startup(&am->am_cfg.ac_pool, &fresh.ac_pool);
 	acfg_release(&am->am_cfg);
 	am->am_cfg = fresh;
 	log_set_level(log_level_parse(am->am_cfg.ac_level));

@@ -201,30 +201,6 @@ course_worker(int fd, void *arg)
 }
 
 /*
- * Carries over from <old> to <fresh> the pool settings that take effect
- * only at start (the socket and the pid file), warning when <fresh> asks
- * for a change. The strings move: <old> no longer owns them.
- */
-static void
-course_keep_startup(struct pool_cfg *old, struct pool_cfg *fresh)
-{
-	if (strcmp(fresh->pc_listen, old->pc_listen) != 0 ||
-	    fresh->pc_backlog != old->pc_backlog ||
-	    fresh->pc_mode != old->pc_mode ||
-	    strcmp(fresh->pc_pidfile, old->pc_pidfile) != 0)
-		log_warnx("reload: listen, backlog, mode and pidfile take "
-		    "effect at restart; still on %s", old->pc_listen);
-	free(fresh->pc_listen);
-	free(fresh->pc_pidfile);
-	fresh->pc_listen = old->pc_listen;
-	fresh->pc_pidfile = old->pc_pidfile;
-	fresh->pc_backlog = old->pc_backlog;
-	fresh->pc_mode = old->pc_mode;
-	old->pc_listen = NULL;
-	old->pc_pidfile = NULL;
-}
-
-/*
  * Reload hook (pool_reload_fn), run in the master on SIGHUP: loads the
  * file again into a fresh snapshot. On any error the running snapshot is
  * kept and -1 returned; otherwise the new one replaces it in place (the
@@ -242,7 +218,7 @@ course_reload(void *arg)
 		    "configuration", cm->cm_path);
 		return -1;
 	}
-	course_keep_startup(&cm->cm_cfg.cc_pool, &fresh.cc_pool);
+	pool_cfg_keep_startup(&cm->cm_cfg.cc_pool, &fresh.cc_pool);
 	course_cfg_release(&cm->cm_cfg);
 	cm->cm_cfg = fresh;
 	log_set_level(log_level_parse(cm->cm_cfg.cc_level));
