@@ -332,10 +332,10 @@ up_slot_freed(struct instance *ins)
 	struct conn *c;
 	uint64_t now = util_now_ms();
 
-	/* XXX a slot freed on an instance that went down serves nobody;
-	 * the waiting requests get the next slot elsewhere, or time out. */
 	/* Dispatched from the loop, not from here: this runs deep inside
-	 * another exchange's completion. */
+	 * another exchange's completion. A slot on an instance that went
+	 * down serves nobody; up_sweep() offers the waiting requests every
+	 * usable instance each sweep. */
 	if ((c = svc->svc_waitq) != NULL && up_has_slot(ins) &&
 	    up_usable(ins, now) && up_claim(ins, now)) {
 		/* One request per freed slot. */
