@@ -235,6 +235,21 @@ adm_account_row(struct db_val *acc, const char *id, const char *user,
 	acc[4] = last != NULL ? DB_STR(last) : DB_NULLV;
 }
 
+/*
+ * The id of a new account: the "id" of <in> when the caller chose one (the
+ * create-user command, for accounts with known ids such as the demo
+ * ones), else a fresh v4 UUID. 0, or -1 when a given id is not a UUID.
+ */
+static int
+adm_new_id(const json_t *in, char id[37])
+{
+	const char *given = json_string_value(json_object_get(in, "id"));
+
+	if (given == NULL)
+		return uuid_v4(id);
+	return uuid_parse(given, strlen(given), id);
+}
+
 int
 adm_create_user(struct db *db, const struct auth_cfg *cfg, json_t *in,
     const char *key, char id[37], char *why, size_t whylen)
@@ -260,7 +275,7 @@ adm_create_user(struct db *db, const struct auth_cfg *cfg, json_t *in,
 		goto done;
 	st_time(now, 0);
 	rc = 500;
-	if (uuid_v4(id) == -1)
+	if (adm_new_id(in, id) == -1)
 		goto done;
 	adm_account_row(acc, id, user, email, in);
 	acc[5] = key != NULL ? DB_STR(key) : DB_NULLV;
@@ -308,6 +323,8 @@ adm_create(struct app_req *req)
 		json_decref(in);
 		return;
 	}
+	/* Ids are the server's over the API (only the command may choose). */
+	json_object_del(in, "id");
 	rc = adm_create_user(as->as_db, as->as_cfg, in, key, id, why,
 	    sizeof(why));
 	json_decref(in);

@@ -3,7 +3,7 @@
  *
  *   elp-auth [-t] [-c conf/services/auth.xml]      serve (FastCGI pool)
  *   elp-auth -c FILE rotate-keys                   new signing key
- *   elp-auth -c FILE create-user --email E [--first F] [--last L]
+ *   elp-auth -c FILE create-user --email E [--first F] [--last L] [--id UUID]
  *       [--role ROLE]...                           password from stdin
  *
  * -t checks the configuration and exits 0 (valid) or 1 (invalid).
@@ -37,7 +37,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: %s [-t] [-c file] [rotate-keys | create-user "
-	    "--email E [--first F] [--last L] [--role R]...]\n", AUTH_PROG);
+	    "--email E [--first F] [--last L] [--id UUID] [--role R]...]\n",
+	    AUTH_PROG);
 	exit(1);
 }
 
@@ -141,6 +142,7 @@ auth_user_args(int argc, char *argv[], json_t *in)
 		{ "first", required_argument, NULL, 'f' },
 		{ "last", required_argument, NULL, 'l' },
 		{ "role", required_argument, NULL, 'r' },
+		{ "id", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
 	json_t *roles = json_array();
@@ -148,9 +150,10 @@ auth_user_args(int argc, char *argv[], json_t *in)
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'e' || ch == 'f' || ch == 'l')
+		if (ch == 'e' || ch == 'f' || ch == 'l' || ch == 'i')
 			json_object_set_new(in, ch == 'e' ? "email" : ch ==
-			    'f' ? "firstName" : "lastName", json_string(optarg));
+			    'f' ? "firstName" : ch == 'l' ? "lastName" : "id",
+			    json_string(optarg));
 		else if (ch == 'r')
 			json_array_append_new(roles, json_string(optarg));
 		else {
