@@ -177,6 +177,9 @@ course_conf() {
             user="elp_course" password-file="$T/var/secrets/db-course.pw"
             connect-timeout="1s" timeout="3s"/>
   <limits max-body="1m" max-page-size="1000"/>
+  <auth jwks-url="http://127.0.0.1:$ADMIN_PORT/realms/e-learning-platform/protocol/openid-connect/certs"
+        issuer="http://127.0.0.1:$IDP_PORT/realms/e-learning-platform"
+        audience="elp-api"/>
 </service>
 XML
 }
@@ -233,7 +236,7 @@ auth_up() {
   <route listen='admin' prefix='/admin/realms/e-learning-platform' service='auth'/>
   <route listen='admin' prefix='/health/auth' service='auth' rewrite='/health'/>"
 	SERVICES_EXTRA="  <service name='auth'>
-    <instance address='unix:$T/run/$n.sock' maxconn='4'/>
+    <instance address='unix:$T/run/$n.sock' maxconn='2'/>
   </service>"
 }
 

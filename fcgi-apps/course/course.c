@@ -1,6 +1,7 @@
 /*
- * course: handlers of the course catalogue (api.md 4.2.2, 4.2.3) and the
- * health check, and the Course row mapping.
+ * course: the route table of elp-course, the helpers every handler shares
+ * (row mapping, paging, transactions, access checks) and the course
+ * handlers (api.md 4.2.1 to 4.2.4) and the health check.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -11,14 +12,17 @@
 #include <jansson.h>
 
 #include "app.h"
+#include "authz.h"
 #include "course.h"
 #include "db.h"
+#include "fld.h"
 #include "log.h"
 #include "util.h"
 #include "uuid.h"
 
 #define LIST_FAIL	"Failed to fetch course list! Reason: "
-#define DEF_PAGE	0
+#define ADD_FAIL	"Failed to add course! Reason: "
+#define UPD_FAIL	"Failed to update course! Reason: "
 #define DEF_LIMIT	10
 
 /* Catalogue order: oldest first, ties by insertion order, then id. */
@@ -28,31 +32,68 @@
 	"ORDER BY published_at, seq, course_id LIMIT ? OFFSET ?"
 #define SQL_ONE								\
 	"SELECT " COURSE_COLS " FROM course WHERE course_id = ?"
+#define SQL_EXISTS	"SELECT 1 FROM course WHERE course_id = ?"
+#define SQL_EXISTS_LOCK							\
+	"SELECT 1 FROM course WHERE course_id = ? LOCK IN SHARE MODE"
+#define SQL_INSERT							\
+	"INSERT INTO course (course_name, description, image_url, "	\
+	"is_enrollment_enabled, course_fee, discount, course_id) "	\
+	"VALUES (?, ?, ?, ?, ?, ?, ?)"
+#define SQL_UPDATE							\
+	"UPDATE course SET course_name = ?, description = ?, "		\
+	"image_url = ?, is_enrollment_enabled = ?, course_fee = ?, "	\
+	"discount = ? WHERE course_id = ?"
 
 static void	course_list(struct app_req *);
 static void	course_get(struct app_req *);
+static void	course_add(struct app_req *);
+static void	course_update(struct app_req *);
 static void	course_health(struct app_req *);
 
 const struct app_route course_routes[] = {
 	{ "GET", "/course", course_list },
+	{ "POST", "/course", course_add },
+	{ "POST", "/course/update", course_update },
+	{ "GET", "/course/enrollment/{userId}", enroll_courses },
+	{ "GET", "/course/enrollment/{courseId}/{userId}", enroll_status },
 	{ "GET", "/course/{courseId}", course_get },
+	{ "GET", "/course-content/{courseId}", content_list },
+	{ "GET", "/course-content/{courseId}/preview", content_preview },
+	{ "POST", "/course-content", content_add },
+	{ "DELETE", "/course-content/{contentId}", content_delete },
+	{ "GET", "/payment", payment_list },
+	{ "POST", "/payment", payment_submit },
+	{ "POST", "/payment/approval", payment_approve },
 	{ "GET", "/health", course_health },
 };
 const size_t course_nroutes = NITEMS(course_routes);
 
-/* How a column of COURSE_COLS becomes JSON. */
-enum course_kind {
-	CK_STR = 0,	/* text as is */
-	CK_BOOL,	/* TINYINT(1): 0 false, else true */
-	CK_INT,		/* decimal integer */
-	CK_TIME,	/* DATETIME(3) in UTC, see course_time() */
-	CK_COUNT
+/*
+ * The body of a course (api.md 4.2.1), in the order of SQL_INSERT and
+ * SQL_UPDATE; courseId comes last and only the update reads it.
+ */
+enum course_field {
+	CF_NAME = 0,
+	CF_DESC,
+	CF_IMAGE,
+	CF_ENABLED,
+	CF_FEE,
+	CF_DISCOUNT,
+	CF_ID,
+	CF_COUNT
 };
 
-static const struct course_key {
-	const char		*ck_key;
-	enum course_kind	 ck_kind;
-} course_keys[COURSE_NCOLS] = {
+static const struct fld_spec course_fields[CF_COUNT] = {
+	[CF_NAME] = { "courseName", FLD_STR, 1, 0, 255 },
+	[CF_DESC] = { "description", FLD_TEXT, 0, 0, 65535 },
+	[CF_IMAGE] = { "imageUrl", FLD_STR, 0, 0, 255 },
+	[CF_ENABLED] = { "isEnrollmentEnabled", FLD_BOOL, 0, 0, 0 },
+	[CF_FEE] = { "courseFee", FLD_INT, 0, 0, INT_MAX },
+	[CF_DISCOUNT] = { "discount", FLD_INT, 0, 0, 100 },
+	[CF_ID] = { "courseId", FLD_UUID, 1, 0, 0 },
+};
+
+static const struct course_key course_keys[COURSE_NCOLS] = {
 	{ "courseId", CK_STR },
 	{ "courseName", CK_STR },
 	{ "description", CK_STR },
@@ -135,29 +176,40 @@ course_value(const struct db_val *v, enum course_kind kind)
 }
 
 json_t *
-course_json(const struct db_val *cols, size_t ncol)
+course_row_json(const struct course_key *keys, size_t nkeys,
+    const struct db_val *cols, size_t ncol)
 {
 	json_t *o, *v;
 	size_t i;
 
-	if (ncol < COURSE_NCOLS) {
-		log_warnx("course row has %zu columns, want %d", ncol,
-		    COURSE_NCOLS);
+	if (ncol < nkeys) {
+		log_warnx("row has %zu columns, want %zu", ncol, nkeys);
 		return NULL;
 	}
 	o = json_object();
-	for (i = 0; i < COURSE_NCOLS; i++) {
-		if (cols[i].dv_type == DB_T_NULL)
+	for (i = 0; i < nkeys; i++) {
+		if (cols[i].dv_type == DB_T_NULL || keys[i].ck_kind == CK_NULL)
 			v = json_null();
-		else if ((v = course_value(&cols[i], course_keys[i].ck_kind))
-		    == NULL) {
-			log_warnx("course column %s: unexpected value",
-			    course_keys[i].ck_key);
+		else if ((v = course_value(&cols[i], keys[i].ck_kind)) ==
+		    NULL) {
+			log_warnx("column %s: unexpected value",
+			    keys[i].ck_key);
 			json_decref(o);
 			return NULL;
 		}
-		json_object_set_new(o, course_keys[i].ck_key, v);
+		json_object_set_new(o, keys[i].ck_key, v);
 	}
+	return o;
+}
+
+json_t *
+course_json(const struct db_val *cols, size_t ncol)
+{
+	json_t *o, *v;
+
+	if ((o = course_row_json(course_keys, COURSE_NCOLS, cols, ncol)) ==
+	    NULL)
+		return NULL;
 	if (ncol > COURSE_NCOLS && cols[COURSE_NCOLS].dv_type != DB_T_NULL)
 		v = json_stringn(cols[COURSE_NCOLS].dv_s,
 		    cols[COURSE_NCOLS].dv_len);
@@ -167,75 +219,171 @@ course_json(const struct db_val *cols, size_t ncol)
 	return o;
 }
 
-/*
- * Answers a failed database call (<what> failed): 503 when the server is
- * unreachable (the db module logs each outage once), else 500 with the
- * details in the log only.
- */
+/* Answers database failure <e> of <what> (<msg> for the log). */
 static void
-course_db_fail(struct app_req *req, struct course_svc *cs, const char *what)
+course_db_answer(struct app_req *req, enum db_err e, const char *what,
+    const char *msg)
 {
-	enum db_err e = db_error(cs->cs_db);
-
 	if (e == DB_E_CONN) {
 		app_fail(req, 503,
 		    "Service temporarily unavailable: database unreachable");
 		return;
 	}
-	log_error("%s: %s: %s", what, db_err_str(e), db_errmsg(cs->cs_db));
+	log_error("%s: %s: %s", what, db_err_str(e), msg);
 	app_fail(req, 500, "Internal server error");
 }
 
+void
+course_db_fail(struct app_req *req, struct course_svc *cs, const char *what)
+{
+	course_db_answer(req, db_error(cs->cs_db), what,
+	    db_errmsg(cs->cs_db));
+}
+
+int
+course_tx(struct app_req *req, struct course_svc *cs, const char *what,
+    course_tx_fn fn, void *arg)
+{
+	enum db_err e = DB_OK;
+	int rc, try;
+	char msg[256];
+
+	for (try = 0; try < COURSE_TX_TRIES; try++) {
+		if (db_begin(cs->cs_db) == -1)
+			break;
+		rc = fn(cs, arg);
+		if (rc == 0 && db_commit(cs->cs_db) == 0)
+			return 0;
+		e = db_error(cs->cs_db);
+		snprintf(msg, sizeof(msg), "%s", db_errmsg(cs->cs_db));
+		db_rollback(cs->cs_db);
+		if (rc > 0)
+			return rc;
+		if (e != DB_E_LOCK)
+			break;
+		log_debug("%s: %s: lock conflict, try %d", __func__, what,
+		    try + 1);
+	}
+	if (e == DB_OK) {
+		e = db_error(cs->cs_db);
+		snprintf(msg, sizeof(msg), "%s", db_errmsg(cs->cs_db));
+	}
+	course_db_answer(req, e, what, msg);
+	return -1;
+}
+
+int
+course_token(struct app_req *req, struct course_svc *cs,
+    struct authz_id *id)
+{
+	memset(id, 0, sizeof(*id));
+	if (cs->cs_az == NULL) {
+		/* XXX no <auth> in the config: nothing can be verified. */
+		app_fail(req, 503, "Access token cannot be verified now");
+		return -1;
+	}
+	return authz_require_token(req, cs->cs_az, id);
+}
+
+int
+course_admin(struct app_req *req, struct course_svc *cs,
+    struct authz_id *id)
+{
+	if (course_token(req, cs, id) == -1)
+		return -1;
+	if (!authz_has_role(id, "ADMIN"))
+		return course_deny(req, id);
+	return 0;
+}
+
+int
+course_deny(struct app_req *req, struct authz_id *id)
+{
+	log_debug("%s: access denied to %s", __func__, id->ai_sub);
+	authz_id_release(id);
+	app_fail(req, 403, "Access Denied");
+	return -1;
+}
+
+int
+course_exists(struct course_svc *cs, const char *id, int lock)
+{
+	struct db_val p[1];
+	long long n;
+
+	p[0] = DB_STR(id);
+	n = db_exec(cs->cs_db, lock ? SQL_EXISTS_LOCK : SQL_EXISTS, p,
+	    NITEMS(p), NULL, NULL);
+	if (n == -1)
+		return -1;
+	return n > 0;
+}
+
+int
+course_cap_uuid(struct app_req *req, const char *name, const char *fail,
+    char out[UUID_STR_LEN + 1])
+{
+	const char *raw = app_cap(req, name);
+
+	if (raw != NULL && uuid_parse(raw, strlen(raw), out) == 0)
+		return 0;
+	app_fail(req, 400, "%sInvalid UUID: %.64s", fail,
+	    raw != NULL ? raw : "");
+	return -1;
+}
+
 /*
- * Reads paging parameter <name> into <out> (<def> when absent or empty).
- * Returns 0, or -1 after answering 400 when it is not an integer.
+ * Reads paging parameter <name> into <out> (left as is when absent or
+ * empty). Returns 0, or -1 after answering 400 when it is not an integer.
  */
 static int
-course_page_arg(struct app_req *req, const char *name, long long def,
+course_page_arg(struct app_req *req, const char *fail, const char *name,
     long long *out)
 {
 	char v[64];
 	int rc;
 
 	rc = app_query_get(req->r_query, name, v, sizeof(v));
-	if (rc == 0 || (rc == 1 && v[0] == '\0')) {
-		*out = def;
+	if (rc == 0 || (rc == 1 && v[0] == '\0'))
 		return 0;
-	}
-	if (rc == 1 && app_query_int(req, name, def, out) == 0)
+	if (rc == 1 && app_query_int(req, name, *out, out) == 0)
 		return 0;
-	app_fail(req, 400, LIST_FAIL "Invalid value for %s: %s", name,
+	app_fail(req, 400, "%sInvalid value for %s: %s", fail, name,
 	    rc == 1 ? v : "(malformed or too long)");
 	return -1;
 }
 
-/*
- * Reads and checks pageNumber and limit (api.md 2.9). Returns 0, or -1
- * after answering 400.
- */
-static int
+int
 course_page_parse(struct app_req *req, const struct course_svc *cs,
-    long long *page, long long *limit)
+    const char *fail, struct course_page *pg)
 {
 	const char *why = NULL;
 
-	if (course_page_arg(req, "pageNumber", DEF_PAGE, page) == -1 ||
-	    course_page_arg(req, "limit", DEF_LIMIT, limit) == -1)
+	if (course_page_arg(req, fail, "pageNumber", &pg->cp_page) == -1 ||
+	    course_page_arg(req, fail, "limit", &pg->cp_limit) == -1)
 		return -1;
-	if (*page < 0)
+	if (pg->cp_page < 0)
 		why = "Page index must not be less than zero";
-	else if (*limit < 1)
+	else if (pg->cp_limit < 1)
 		why = "Page size must not be less than one";
-	else if (*limit > cs->cs_max_page) {
-		app_fail(req, 400, LIST_FAIL
-		    "Page size must not be greater than %lld",
-		    (long long)cs->cs_max_page);
+	else if (pg->cp_limit > cs->cs_max_page) {
+		app_fail(req, 400, "%sPage size must not be greater than %lld",
+		    fail, (long long)cs->cs_max_page);
 		return -1;
 	}
 	if (why == NULL)
 		return 0;
-	app_fail(req, 400, LIST_FAIL "%s", why);
+	app_fail(req, 400, "%s%s", fail, why);
 	return -1;
+}
+
+int
+course_page_offset(const struct course_page *pg, long long *offset)
+{
+	if (pg->cp_page > LLONG_MAX / pg->cp_limit)
+		return -1;
+	*offset = pg->cp_page * pg->cp_limit;
+	return 0;
 }
 
 /* Row callback: stores COUNT(*) in the long long at <arg>. */
@@ -274,20 +422,21 @@ course_one_row(void *arg, const struct db_val *cols, size_t ncol)
 }
 
 /*
- * Appends page <page> of <limit> courses to <list>, knowing there are
- * <total>. A page past the end, or whose offset does not fit in a long
- * long, is empty without a query. Returns 0 or -1 (db_error() set).
+ * Appends page <pg> of the courses to <list>, knowing there are <total>.
+ * A page past the end is empty without a query. Returns 0 or -1
+ * (db_error() set).
  */
 static int
-course_page_fetch(struct course_svc *cs, long long page, long long limit,
+course_page_fetch(struct course_svc *cs, const struct course_page *pg,
     long long total, json_t *list)
 {
 	struct db_val p[2];
+	long long off;
 
-	if (page > LLONG_MAX / limit || page * limit >= total)
+	if (course_page_offset(pg, &off) == -1 || off >= total)
 		return 0;
-	p[0] = DB_INT(limit);
-	p[1] = DB_INT(page * limit);
+	p[0] = DB_INT(pg->cp_limit);
+	p[1] = DB_INT(off);
 	if (db_exec(cs->cs_db, SQL_PAGE, p, NITEMS(p), course_append_row,
 	    list) == -1)
 		return -1;
@@ -299,15 +448,16 @@ static void
 course_list(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
-	long long page, limit, total = 0;
+	struct course_page pg = { 0, DEF_LIMIT };
+	long long total = 0;
 	json_t *list = NULL;
 
-	if (course_page_parse(req, cs, &page, &limit) == -1)
+	if (course_page_parse(req, cs, LIST_FAIL, &pg) == -1)
 		goto done;
 	list = json_array();
 	if (db_exec(cs->cs_db, SQL_COUNT, NULL, 0, course_count_row,
 	    &total) == -1 ||
-	    course_page_fetch(cs, page, limit, total, list) == -1) {
+	    course_page_fetch(cs, &pg, total, list) == -1) {
 		course_db_fail(req, cs, "course list");
 		goto done;
 	}
@@ -317,23 +467,37 @@ done:
 	json_decref(list);
 }
 
+/*
+ * Loads course <id> into <out> (NULL when there is none). Returns 0 or -1
+ * (db_error() set).
+ */
+static int
+course_load(struct course_svc *cs, const char *id, json_t **out)
+{
+	struct db_val p[1];
+
+	*out = NULL;
+	p[0] = DB_STR(id);
+	if (db_exec(cs->cs_db, SQL_ONE, p, NITEMS(p), course_one_row,
+	    out) == -1) {
+		json_decref(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* GET /course/{courseId}: one course. */
 static void
 course_get(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
-	const char *raw = app_cap(req, "courseId");
 	char id[UUID_STR_LEN + 1];
 	json_t *course = NULL;
-	struct db_val p[1];
 
-	if (raw == NULL || uuid_parse(raw, strlen(raw), id) == -1) {
-		app_fail(req, 400, "Invalid UUID: %s", raw ? raw : "");
+	if (course_cap_uuid(req, "courseId", "", id) == -1)
 		goto done;
-	}
-	p[0] = DB_STR(id);
-	if (db_exec(cs->cs_db, SQL_ONE, p, NITEMS(p), course_one_row,
-	    &course) == -1) {
+	if (course_load(cs, id, &course) == -1) {
 		course_db_fail(req, cs, "course by id");
 		goto done;
 	}
@@ -343,6 +507,83 @@ course_get(struct app_req *req)
 		app_ok(req, 200, json_pack("{s:O}", "course", course));
 done:
 	json_decref(course);
+}
+
+/*
+ * Checks the ADMIN token, then reads the course body: the fields of
+ * course_fields up to (not including) <upto>. Returns the body (caller
+ * decrefs; <out> points into it), or NULL after answering.
+ */
+static json_t *
+course_body(struct app_req *req, const char *fail, size_t upto,
+    struct fld_out *out)
+{
+	struct course_svc *cs = req->r_ctx;
+	struct authz_id id;
+	json_t *body;
+
+	if (course_admin(req, cs, &id) == -1)
+		return NULL;
+	authz_id_release(&id);
+	if ((body = fld_body(req, fail)) == NULL)
+		return NULL;
+	if (fld_read(req, fail, body, course_fields, upto, out) == -1) {
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+/* POST /course: create a course (ADMIN); 201 with the stored row. */
+static void
+course_add(struct app_req *req)
+{
+	struct course_svc *cs = req->r_ctx;
+	json_t *body, *course = NULL;
+	struct fld_out f;
+
+	if ((body = course_body(req, ADD_FAIL, CF_ID, &f)) == NULL)
+		return;
+	if (uuid_v4(f.fo_id[CF_ID]) == -1) {
+		app_fail(req, 500, "Internal server error");
+		goto done;
+	}
+	f.fo_v[CF_ID] = DB_STR(f.fo_id[CF_ID]);
+	if (db_exec(cs->cs_db, SQL_INSERT, f.fo_v, CF_COUNT, NULL,
+	    NULL) == -1 || course_load(cs, f.fo_id[CF_ID], &course) == -1 ||
+	    course == NULL) {
+		course_db_fail(req, cs, "course insert");
+		goto done;
+	}
+	log_info("course %s added", f.fo_id[CF_ID]);
+	app_ok(req, 201, json_pack("{s:s, s:O}", "message",
+	    "Successfully added course info", "course", course));
+done:
+	json_decref(course);
+	json_decref(body);
+}
+
+/* POST /course/update: full replacement of a course (ADMIN). */
+static void
+course_update(struct app_req *req)
+{
+	struct course_svc *cs = req->r_ctx;
+	struct fld_out f;
+	json_t *body;
+	long long n;
+
+	if ((body = course_body(req, UPD_FAIL, CF_COUNT, &f)) == NULL)
+		return;
+	n = db_exec(cs->cs_db, SQL_UPDATE, f.fo_v, CF_COUNT, NULL, NULL);
+	if (n == -1)
+		course_db_fail(req, cs, "course update");
+	else if (n == 0)
+		app_fail(req, 400, UPD_FAIL "Course with id - %s not found!",
+		    f.fo_id[CF_ID]);
+	else
+		app_ok(req, 200, json_pack("{s:s}", "message",
+		    "Successfully updated course info"));
+	json_decref(body);
 }
 
 /* GET /health: UP when the database answers a ping, else 503. */

@@ -12,7 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "app.h"
+#include "authz.h"
 #include "cfg.h"
 #include "course.h"
 #include "db.h"
@@ -32,6 +35,8 @@ struct course_cfg {
 	struct db_cfg	 cc_db;		/* <database> */
 	uint64_t	 cc_max_body;	/* <limits max-body>, bytes */
 	int64_t		 cc_max_page;	/* <limits max-page-size> */
+	struct authz_cfg cc_auth;	/* <auth>; azc_jwks_url NULL when
+					   absent */
 };
 
 /* Process state: lives for the whole run in the master. */
@@ -67,7 +72,9 @@ static const struct course_section {
 	const struct cfg_key	*sec_keys;
 	const size_t		*sec_nkeys;
 	size_t			 sec_off;	/* offset of the key struct */
-	int			 sec_required;
+	int			 sec_required;	/* 1: required; 0: optional,
+						   defaults when absent; -1:
+						   optional, left empty */
 } course_sections[] = {
 	{ NULL, service_keys, &service_nkeys, 0, 1 },
 	{ "log", log_keys, &log_nkeys, 0, 0 },
@@ -76,6 +83,8 @@ static const struct course_section {
 	{ "database", db_cfg_keys, &db_cfg_nkeys,
 	    offsetof(struct course_cfg, cc_db), 1 },
 	{ "limits", limits_keys, &limits_nkeys, 0, 0 },
+	{ "auth", authz_cfg_keys, &authz_cfg_nkeys,
+	    offsetof(struct course_cfg, cc_auth), -1 },
 };
 
 static void __attribute__((noreturn))
@@ -115,10 +124,12 @@ course_cfg_read(struct cfg_doc *cd, struct course_cfg *cc)
 		sec = &course_sections[i];
 		node = sec->sec_name == NULL ? root :
 		    cfg_next(root, NULL, sec->sec_name);
-		if (node == NULL && sec->sec_required) {
+		if (node == NULL && sec->sec_required == 1) {
 			cfg_error(cd, root, "<%s> is required", sec->sec_name);
 			continue;
 		}
+		if (node == NULL && sec->sec_required == -1)
+			continue;
 		cfg_read(cd, node, sec->sec_keys, *sec->sec_nkeys,
 		    (char *)cc + sec->sec_off);
 	}
@@ -185,6 +196,11 @@ course_worker(int fd, void *arg)
 	memset(&cs, 0, sizeof(cs));
 	cs.cs_db = db_new(&cc->cc_db);
 	cs.cs_max_page = cc->cc_max_page;
+	if (cc->cc_auth.azc_jwks_url != NULL)
+		cs.cs_az = authz_new(&cc->cc_auth);
+	else
+		log_warnx("no <auth> configured: endpoints that need a token "
+		    "answer 503");
 	/* Failure is logged by db_connect(); each call retries. */
 	if (db_connect(cs.cs_db) == -1)
 		log_info("serving anyway: database requests answer 503 until "
@@ -195,6 +211,8 @@ course_worker(int fd, void *arg)
 	app.a_max_body = cc->cc_max_body;
 	app.a_ctx = &cs;
 	rc = app_worker_loop(&app, fd);
+	authz_free(cs.cs_az);
+	cs.cs_az = NULL;
 	db_free(cs.cs_db);
 	cs.cs_db = NULL;
 	return rc == 0 ? 0 : 1;
@@ -260,7 +278,12 @@ main(int argc, char *argv[])
 	if (rc == -1)
 		fatalx("%s: configuration refused", cm.cm_path);
 	log_set_level(log_level_parse(cm.cm_cfg.cc_level));
+	/* Once per program and not thread-safe: here, before the pool
+	 * forks, so every worker inherits it (authz fetches the JWKS). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("curl_global_init failed");
 	rc = pool_run(&cm.cm_cfg.cc_pool, course_worker, course_reload, &cm);
 	course_cfg_release(&cm.cm_cfg);
+	curl_global_cleanup();
 	return rc;
 }
