@@ -119,7 +119,10 @@ struct auth_user {
 /* --- conf.c --- */
 
 /* Loads and checks <path> into <cfg>. 0, or -1 with every error logged. */
-int	 acfg_load(const char *path, struct auth_cfg *cfg);
+/* svc_def hooks: read a loaded document into a zeroed struct auth_cfg,
+ * and release one. */
+void	 acfg_read_doc(struct cfg_doc *cd, void *cfg);
+void	 acfg_release_doc(void *cfg);
 void	 acfg_release(struct auth_cfg *cfg);
 /* Client <id> or NULL. Borrowed. */
 const struct auth_client *acfg_client(const struct auth_cfg *, const char *id);

@@ -14,11 +14,11 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "svc.h"
 #include "cfg.h"
 #include "log.h"
 #include "util.h"
 
-#define ACFG_XSD	"service.xsd"
 #define ACFG_SECRET_MAX	1024
 
 #define OFF(f)	offsetof(struct auth_cfg, f)
@@ -321,33 +321,14 @@ acfg_release(struct auth_cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-int
-acfg_load(const char *path, struct auth_cfg *cfg)
+void
+acfg_read_doc(struct cfg_doc *cd, void *cfg)
 {
-	struct cfg_doc cd;
-	char *xsd = NULL;
-	int rc = -1;
+	acfg_read(cd, cfg);
+}
 
-	memset(cfg, 0, sizeof(*cfg));
-	if (access(path, R_OK) == -1) {
-		log_warn("%s", path);
-		goto done;
-	}
-	if ((xsd = cfg_schema_path(path, ACFG_XSD)) == NULL) {
-		log_warnx("%s: schema %s not found beside it", path, ACFG_XSD);
-		goto done;
-	}
-	if (cfg_load(&cd, path, xsd) == -1)
-		goto done;
-	acfg_read(&cd, cfg);
-	if (cd.cd_nerr == 0)
-		rc = 0;
-	else
-		log_warnx("%s: %d error(s)", path, cd.cd_nerr);
-	cfg_release(&cd);
-done:
-	if (rc == -1)
-		acfg_release(cfg);
-	free(xsd);
-	return rc;
+void
+acfg_release_doc(void *cfg)
+{
+	acfg_release(cfg);
 }

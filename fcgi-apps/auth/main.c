@@ -22,16 +22,11 @@
 #include "auth.h"
 #include "log.h"
 #include "pool.h"
+#include "svc.h"
 #include "util.h"
 
 #define AUTH_PROG	"elp-auth"
 #define AUTH_CONF	"conf/services/auth.xml"
-
-/* Process state of the master. */
-struct auth_main {
-	const char	*am_path;
-	struct auth_cfg	 am_cfg;	/* pool_run() reads ac_pool in place */
-};
 
 static void __attribute__((noreturn))
 usage(void)
@@ -57,8 +52,7 @@ auth_key_keep(const struct auth_cfg *cfg)
 static int
 auth_worker(int fd, void *arg)
 {
-	const struct auth_main *am = arg;
-	const struct auth_cfg *cfg = &am->am_cfg;
+	const struct auth_cfg *cfg = arg;
 	struct auth_svc as;
 	struct app app;
 	int rc;
@@ -81,26 +75,6 @@ auth_worker(int fd, void *arg)
 	as.as_db = NULL;
 	keys_release(&as.as_keys);
 	return rc == 0 ? 0 : 1;
-}
-
-/* Reload hook: a fresh snapshot, or the old one kept (-1). */
-static int
-auth_reload(void *arg)
-{
-	struct auth_main *am = arg;
-	struct auth_cfg fresh;
-
-	if (acfg_load(am->am_path, &fresh) == -1) {
-		log_warnx("reload: %s refused; keeping the running "
-		    "configuration", am->am_path);
-		return -1;
-	}
-	pool_cfg_keep_startup(&am->am_cfg.ac_pool, &fresh.ac_pool);
-	acfg_release(&am->am_cfg);
-	am->am_cfg = fresh;
-	log_set_level(log_level_parse(am->am_cfg.ac_level));
-	log_info("reload: %s loaded", am->am_path);
-	return 0;
 }
 
 /* Reads the password: one line from stdin, without echo on a terminal. */
@@ -206,78 +180,70 @@ done:
 	return rc;
 }
 
-/* Runs command <argv[0]> with the loaded configuration. */
+/* Runs command <argv[0]> with the loaded configuration (sd_command). */
 static int
-auth_command(struct auth_main *am, int argc, char *argv[])
+auth_command(void *arg, int argc, char *argv[])
 {
+	struct auth_cfg *cfg = arg;
 	struct auth_keys ak;
 
 	if (strcmp(argv[0], "rotate-keys") == 0 && argc == 1) {
-		if (keys_rotate(am->am_cfg.ac_keys_dir,
-		    auth_key_keep(&am->am_cfg)) == -1 ||
-		    keys_load(&ak, am->am_cfg.ac_keys_dir,
-		    auth_key_keep(&am->am_cfg)) == -1)
+		if (keys_rotate(cfg->ac_keys_dir, auth_key_keep(cfg)) == -1 ||
+		    keys_load(&ak, cfg->ac_keys_dir, auth_key_keep(cfg)) == -1)
 			return 1;
 		printf("%s\n", ak.ak_keys[0].jk_kid);
 		keys_release(&ak);
 		return 0;
 	}
 	if (strcmp(argv[0], "create-user") == 0)
-		return auth_create_user(&am->am_cfg, argc, argv);
+		return auth_create_user(cfg, argc, argv);
 	usage();
 }
 
-/* Serves: makes sure the keys exist and load, then runs the pool. */
+/* Before serving (sd_prepare): the keys exist and load. 0 or -1. */
 static int
-auth_serve(struct auth_main *am)
+auth_prepare(void *arg)
 {
+	const struct auth_cfg *cfg = arg;
 	struct auth_keys ak;
 
-	if (keys_load(&ak, am->am_cfg.ac_keys_dir,
-	    auth_key_keep(&am->am_cfg)) == -1)
-		fatalx("%s: signing keys unusable", am->am_cfg.ac_keys_dir);
+	if (keys_load(&ak, cfg->ac_keys_dir, auth_key_keep(cfg)) == -1) {
+		log_warnx("%s: signing keys unusable", cfg->ac_keys_dir);
+		return -1;
+	}
 	log_info("signing key kid %s, %zu key(s) published",
 	    ak.ak_keys[0].jk_kid, ak.ak_n);
 	keys_release(&ak);
-	return pool_run(&am->am_cfg.ac_pool, auth_worker, auth_reload, am);
+	return 0;
 }
+
+static struct pool_cfg *
+auth_cfg_pool(void *arg)
+{
+	return &((struct auth_cfg *)arg)->ac_pool;
+}
+
+static const char *
+auth_cfg_level(void *arg)
+{
+	return ((struct auth_cfg *)arg)->ac_level;
+}
+
+static const struct svc_def auth_def = {
+	.sd_prog = AUTH_PROG,
+	.sd_conf = AUTH_CONF,
+	.sd_size = sizeof(struct auth_cfg),
+	.sd_read = acfg_read_doc,
+	.sd_release = acfg_release_doc,
+	.sd_pool = auth_cfg_pool,
+	.sd_level = auth_cfg_level,
+	.sd_worker = auth_worker,
+	.sd_command = auth_command,
+	.sd_prepare = auth_prepare,
+};
 
 int
 main(int argc, char *argv[])
 {
-	struct auth_main am;
-	int ch, test = 0, rc;
-
-	memset(&am, 0, sizeof(am));
-	am.am_path = AUTH_CONF;
-	log_init(AUTH_PROG, LOG_LVL_INFO);
-	while ((ch = getopt(argc, argv, "+c:t")) != -1) {
-		switch (ch) {
-		case 'c':
-			am.am_path = optarg;
-			break;
-		case 't':
-			test = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	rc = acfg_load(am.am_path, &am.am_cfg);
-	if (test) {
-		fprintf(stderr, "%s: configuration file %s test %s\n",
-		    AUTH_PROG, am.am_path, rc == 0 ? "is successful" :
-		    "failed");
-		acfg_release(&am.am_cfg);
-		return rc == 0 ? 0 : 1;
-	}
-	if (rc == -1)
-		fatalx("%s: configuration refused", am.am_path);
-	log_set_level(log_level_parse(am.am_cfg.ac_level));
-	if (optind < argc)
-		rc = auth_command(&am, argc - optind, argv + optind);
-	else
-		rc = auth_serve(&am);
-	acfg_release(&am.am_cfg);
-	return rc;
+	return svc_main(&auth_def, argc, argv);
 }

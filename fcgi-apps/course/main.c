@@ -7,12 +7,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <curl/curl.h>
 
 #include "app.h"
 #include "authz.h"
@@ -21,11 +16,11 @@
 #include "db.h"
 #include "log.h"
 #include "pool.h"
+#include "svc.h"
 #include "util.h"
 
 #define COURSE_PROG	"elp-course"
 #define COURSE_CONF	"conf/services/course.xml"
-#define COURSE_XSD	"service.xsd"
 
 /* One configuration snapshot. */
 struct course_cfg {
@@ -37,13 +32,6 @@ struct course_cfg {
 	int64_t		 cc_max_page;	/* <limits max-page-size> */
 	struct authz_cfg cc_auth;	/* <auth>; azc_jwks_url NULL when
 					   absent */
-};
-
-/* Process state: lives for the whole run in the master. */
-struct course_main {
-	const char		*cm_path;	/* config file */
-	struct course_cfg	 cm_cfg;	/* current snapshot; pool_run()
-						 * reads cc_pool in place */
 };
 
 static const struct cfg_key service_keys[] = {
@@ -67,15 +55,7 @@ static const size_t log_nkeys = NITEMS(log_keys);
 static const size_t limits_nkeys = NITEMS(limits_keys);
 
 /* The elements of <service> and where their keys go. */
-static const struct course_section {
-	const char		*sec_name;	/* NULL: the root element */
-	const struct cfg_key	*sec_keys;
-	const size_t		*sec_nkeys;
-	size_t			 sec_off;	/* offset of the key struct */
-	int			 sec_required;	/* 1: required; 0: optional,
-						   defaults when absent; -1:
-						   optional, left empty */
-} course_sections[] = {
+static const struct svc_section course_sections[] = {
 	{ NULL, service_keys, &service_nkeys, 0, 1 },
 	{ "log", log_keys, &log_nkeys, 0, 0 },
 	{ "pool", pool_cfg_keys, &pool_cfg_nkeys,
@@ -87,95 +67,32 @@ static const struct course_section {
 	    offsetof(struct course_cfg, cc_auth), -1 },
 };
 
-static void __attribute__((noreturn))
-usage(void)
-{
-	fprintf(stderr, "usage: %s [-t] [-c file]\n", COURSE_PROG);
-	exit(1);
-}
-
-/* Frees what course_cfg_read() stored in <cc>; <cc> is zeroed. */
 static void
-course_cfg_release(struct course_cfg *cc)
+course_cfg_read(struct cfg_doc *cd, void *arg)
 {
-	const struct course_section *sec;
-	size_t i;
+	struct course_cfg *cc = arg;
 
-	for (i = 0; i < NITEMS(course_sections); i++) {
-		sec = &course_sections[i];
-		cfg_release_keys(sec->sec_keys, *sec->sec_nkeys,
-		    (char *)cc + sec->sec_off);
-	}
-	memset(cc, 0, sizeof(*cc));
+	svc_read_sections(cd, course_sections, NITEMS(course_sections), cc);
+	svc_check_common(cd, cc->cc_name, "course", cc->cc_level);
 }
 
-/*
- * Reads every section of the loaded document <cd> into <cc>; an absent
- * optional section gets its defaults. Errors are counted in <cd>.
- */
 static void
-course_cfg_read(struct cfg_doc *cd, struct course_cfg *cc)
+course_cfg_release(void *arg)
 {
-	const struct course_section *sec;
-	xmlNodePtr root = cfg_root(cd), node;
-	size_t i;
-
-	for (i = 0; i < NITEMS(course_sections); i++) {
-		sec = &course_sections[i];
-		node = sec->sec_name == NULL ? root :
-		    cfg_next(root, NULL, sec->sec_name);
-		if (node == NULL && sec->sec_required == 1) {
-			cfg_error(cd, root, "<%s> is required", sec->sec_name);
-			continue;
-		}
-		if (node == NULL && sec->sec_required == -1)
-			continue;
-		cfg_read(cd, node, sec->sec_keys, *sec->sec_nkeys,
-		    (char *)cc + sec->sec_off);
-	}
-	if (cc->cc_name != NULL && strcmp(cc->cc_name, "course") != 0)
-		cfg_error(cd, root, "service name is \"%s\", this program "
-		    "serves \"course\"", cc->cc_name);
-	if (cc->cc_level != NULL && log_level_parse(cc->cc_level) == -1)
-		cfg_error(cd, cfg_next(root, NULL, "log"),
-		    "unknown log level \"%s\"", cc->cc_level);
+	svc_release_sections(course_sections, NITEMS(course_sections), arg);
+	memset(arg, 0, sizeof(struct course_cfg));
 }
 
-/*
- * Loads and checks config file <path> into <cc>, reporting every error as
- * file:line. Returns 0 with <cc> filled (release with
- * course_cfg_release), or -1 with <cc> zeroed.
- */
-static int
-course_cfg_load(const char *path, struct course_cfg *cc)
+static struct pool_cfg *
+course_cfg_pool(void *arg)
 {
-	struct cfg_doc cd;
-	char *xsd = NULL;
-	int rc = -1;
+	return &((struct course_cfg *)arg)->cc_pool;
+}
 
-	memset(cc, 0, sizeof(*cc));
-	if (access(path, R_OK) == -1) {
-		log_warn("%s", path);
-		goto done;
-	}
-	if ((xsd = cfg_schema_path(path, COURSE_XSD)) == NULL) {
-		log_warnx("%s: schema %s not found beside it", path,
-		    COURSE_XSD);
-		goto done;
-	}
-	if (cfg_load(&cd, path, xsd) == -1)
-		goto done;
-	course_cfg_read(&cd, cc);
-	if (cd.cd_nerr == 0)
-		rc = 0;
-	else
-		log_warnx("%s: %d error(s)", path, cd.cd_nerr);
-	cfg_release(&cd);
-done:
-	if (rc == -1)
-		course_cfg_release(cc);
-	free(xsd);
-	return rc;
+static const char *
+course_cfg_level(void *arg)
+{
+	return ((struct course_cfg *)arg)->cc_level;
 }
 
 /*
@@ -187,8 +104,7 @@ done:
 static int
 course_worker(int fd, void *arg)
 {
-	const struct course_main *cm = arg;
-	const struct course_cfg *cc = &cm->cm_cfg;
+	const struct course_cfg *cc = arg;
 	struct course_svc cs;
 	struct app app;
 	int rc;
@@ -218,72 +134,19 @@ course_worker(int fd, void *arg)
 	return rc == 0 ? 0 : 1;
 }
 
-/*
- * Reload hook (pool_reload_fn), run in the master on SIGHUP: loads the
- * file again into a fresh snapshot. On any error the running snapshot is
- * kept and -1 returned; otherwise the new one replaces it in place (the
- * pool reads cc_pool there), workers forked from now on use it, and 0 is
- * returned.
- */
-static int
-course_reload(void *arg)
-{
-	struct course_main *cm = arg;
-	struct course_cfg fresh;
-
-	if (course_cfg_load(cm->cm_path, &fresh) == -1) {
-		log_warnx("reload: %s refused; keeping the running "
-		    "configuration", cm->cm_path);
-		return -1;
-	}
-	pool_cfg_keep_startup(&cm->cm_cfg.cc_pool, &fresh.cc_pool);
-	course_cfg_release(&cm->cm_cfg);
-	cm->cm_cfg = fresh;
-	log_set_level(log_level_parse(cm->cm_cfg.cc_level));
-	log_info("reload: %s loaded", cm->cm_path);
-	return 0;
-}
+static const struct svc_def course_def = {
+	.sd_prog = COURSE_PROG,
+	.sd_conf = COURSE_CONF,
+	.sd_size = sizeof(struct course_cfg),
+	.sd_read = course_cfg_read,
+	.sd_release = course_cfg_release,
+	.sd_pool = course_cfg_pool,
+	.sd_level = course_cfg_level,
+	.sd_worker = course_worker,
+};
 
 int
 main(int argc, char *argv[])
 {
-	struct course_main cm;
-	int ch, test = 0, rc;
-
-	memset(&cm, 0, sizeof(cm));
-	cm.cm_path = COURSE_CONF;
-	log_init(COURSE_PROG, LOG_LVL_INFO);
-	while ((ch = getopt(argc, argv, "c:t")) != -1) {
-		switch (ch) {
-		case 'c':
-			cm.cm_path = optarg;
-			break;
-		case 't':
-			test = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	rc = course_cfg_load(cm.cm_path, &cm.cm_cfg);
-	if (test) {
-		fprintf(stderr, "%s: configuration file %s test %s\n",
-		    COURSE_PROG, cm.cm_path, rc == 0 ? "is successful" :
-		    "failed");
-		course_cfg_release(&cm.cm_cfg);
-		return rc == 0 ? 0 : 1;
-	}
-	if (rc == -1)
-		fatalx("%s: configuration refused", cm.cm_path);
-	log_set_level(log_level_parse(cm.cm_cfg.cc_level));
-	/* Once per program and not thread-safe: here, before the pool
-	 * forks, so every worker inherits it (authz fetches the JWKS). */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("curl_global_init failed");
-	rc = pool_run(&cm.cm_cfg.cc_pool, course_worker, course_reload, &cm);
-	course_cfg_release(&cm.cm_cfg);
-	curl_global_cleanup();
-	return rc;
+	return svc_main(&course_def, argc, argv);
 }

@@ -9,12 +9,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <curl/curl.h>
 
 #include "app.h"
 #include "authz.h"
@@ -22,12 +17,12 @@
 #include "db.h"
 #include "log.h"
 #include "pool.h"
+#include "svc.h"
 #include "user.h"
 #include "util.h"
 
 #define USER_PROG	"elp-user"
 #define USER_CONF	"conf/services/user.xml"
-#define USER_XSD	"service.xsd"
 
 /* One configuration snapshot. */
 struct user_cfg {
@@ -41,12 +36,6 @@ struct user_cfg {
 };
 
 /* Process state: lives for the whole run in the master. */
-struct user_main {
-	const char	*um_path;	/* config file */
-	struct user_cfg	 um_cfg;	/* current snapshot; pool_run()
-					 * reads ucf_pool in place */
-};
-
 static const struct cfg_key service_keys[] = {
 	{ "name", CFG_T_STR, NULL, 0, 0, offsetof(struct user_cfg, ucf_name) },
 };
@@ -66,13 +55,8 @@ static const size_t log_nkeys = NITEMS(log_keys);
 static const size_t limits_nkeys = NITEMS(limits_keys);
 
 /* The elements of <service> and where their keys go. */
-static const struct user_section {
-	const char		*sec_name;	/* NULL: the root element */
-	const struct cfg_key	*sec_keys;
-	const size_t		*sec_nkeys;
-	size_t			 sec_off;	/* offset of the key struct */
-	int			 sec_required;
-} user_sections[] = {
+/* The elements of <service> and where their keys go. */
+static const struct svc_section user_sections[] = {
 	{ NULL, service_keys, &service_nkeys, 0, 1 },
 	{ "log", log_keys, &log_nkeys, 0, 0 },
 	{ "pool", pool_cfg_keys, &pool_cfg_nkeys,
@@ -86,93 +70,32 @@ static const struct user_section {
 	    offsetof(struct user_cfg, ucf_idp), 1 },
 };
 
-static void __attribute__((noreturn))
-usage(void)
-{
-	fprintf(stderr, "usage: %s [-t] [-c file]\n", USER_PROG);
-	exit(1);
-}
-
-/* Frees what user_cfg_read() stored in <ucf>; <ucf> is zeroed. */
 static void
-user_cfg_release(struct user_cfg *ucf)
+user_cfg_read(struct cfg_doc *cd, void *arg)
 {
-	const struct user_section *sec;
-	size_t i;
+	struct user_cfg *ucf = arg;
 
-	for (i = 0; i < NITEMS(user_sections); i++) {
-		sec = &user_sections[i];
-		cfg_release_keys(sec->sec_keys, *sec->sec_nkeys,
-		    (char *)ucf + sec->sec_off);
-	}
-	memset(ucf, 0, sizeof(*ucf));
+	svc_read_sections(cd, user_sections, NITEMS(user_sections), ucf);
+	svc_check_common(cd, ucf->ucf_name, "user", ucf->ucf_level);
 }
 
-/*
- * Reads every section of the loaded document <cd> into <ucf>; an absent
- * optional section gets its defaults. Errors are counted in <cd>.
- */
 static void
-user_cfg_read(struct cfg_doc *cd, struct user_cfg *ucf)
+user_cfg_release(void *arg)
 {
-	const struct user_section *sec;
-	xmlNodePtr root = cfg_root(cd), node;
-	size_t i;
-
-	for (i = 0; i < NITEMS(user_sections); i++) {
-		sec = &user_sections[i];
-		node = sec->sec_name == NULL ? root :
-		    cfg_next(root, NULL, sec->sec_name);
-		if (node == NULL && sec->sec_required) {
-			cfg_error(cd, root, "<%s> is required", sec->sec_name);
-			continue;
-		}
-		cfg_read(cd, node, sec->sec_keys, *sec->sec_nkeys,
-		    (char *)ucf + sec->sec_off);
-	}
-	if (ucf->ucf_name != NULL && strcmp(ucf->ucf_name, "user") != 0)
-		cfg_error(cd, root, "service name is \"%s\", this program "
-		    "serves \"user\"", ucf->ucf_name);
-	if (ucf->ucf_level != NULL && log_level_parse(ucf->ucf_level) == -1)
-		cfg_error(cd, cfg_next(root, NULL, "log"),
-		    "unknown log level \"%s\"", ucf->ucf_level);
+	svc_release_sections(user_sections, NITEMS(user_sections), arg);
+	memset(arg, 0, sizeof(struct user_cfg));
 }
 
-/*
- * Loads and checks config file <path> into <ucf>, reporting every error as
- * file:line. Returns 0 with <ucf> filled (release with
- * user_cfg_release), or -1 with <ucf> zeroed.
- */
-static int
-user_cfg_load(const char *path, struct user_cfg *ucf)
+static struct pool_cfg *
+user_cfg_pool(void *arg)
 {
-	struct cfg_doc cd;
-	char *xsd = NULL;
-	int rc = -1;
+	return &((struct user_cfg *)arg)->ucf_pool;
+}
 
-	memset(ucf, 0, sizeof(*ucf));
-	if (access(path, R_OK) == -1) {
-		log_warn("%s", path);
-		goto done;
-	}
-	if ((xsd = cfg_schema_path(path, USER_XSD)) == NULL) {
-		log_warnx("%s: schema %s not found beside it", path,
-		    USER_XSD);
-		goto done;
-	}
-	if (cfg_load(&cd, path, xsd) == -1)
-		goto done;
-	user_cfg_read(&cd, ucf);
-	if (cd.cd_nerr == 0)
-		rc = 0;
-	else
-		log_warnx("%s: %d error(s)", path, cd.cd_nerr);
-	cfg_release(&cd);
-done:
-	if (rc == -1)
-		user_cfg_release(ucf);
-	free(xsd);
-	return rc;
+static const char *
+user_cfg_level(void *arg)
+{
+	return ((struct user_cfg *)arg)->ucf_level;
 }
 
 /*
@@ -184,8 +107,7 @@ done:
 static int
 user_worker(int fd, void *arg)
 {
-	const struct user_main *um = arg;
-	const struct user_cfg *ucf = &um->um_cfg;
+	const struct user_cfg *ucf = arg;
 	struct user_svc us;
 	struct app app;
 	int rc;
@@ -213,70 +135,19 @@ user_worker(int fd, void *arg)
 	return rc == 0 ? 0 : 1;
 }
 
-/*
- * Reload hook (pool_reload_fn), run in the master on SIGHUP: loads the
- * file again into a fresh snapshot. On any error the running snapshot is
- * kept and -1 returned; otherwise the new one replaces it in place (the
- * pool reads ucf_pool there), workers forked from now on use it, and 0 is
- * returned.
- */
-static int
-user_reload(void *arg)
-{
-	struct user_main *um = arg;
-	struct user_cfg fresh;
-
-	if (user_cfg_load(um->um_path, &fresh) == -1) {
-		log_warnx("reload: %s refused; keeping the running "
-		    "configuration", um->um_path);
-		return -1;
-	}
-	pool_cfg_keep_startup(&um->um_cfg.ucf_pool, &fresh.ucf_pool);
-	user_cfg_release(&um->um_cfg);
-	um->um_cfg = fresh;
-	log_set_level(log_level_parse(um->um_cfg.ucf_level));
-	log_info("reload: %s loaded", um->um_path);
-	return 0;
-}
+static const struct svc_def user_def = {
+	.sd_prog = USER_PROG,
+	.sd_conf = USER_CONF,
+	.sd_size = sizeof(struct user_cfg),
+	.sd_read = user_cfg_read,
+	.sd_release = user_cfg_release,
+	.sd_pool = user_cfg_pool,
+	.sd_level = user_cfg_level,
+	.sd_worker = user_worker,
+};
 
 int
 main(int argc, char *argv[])
 {
-	struct user_main um;
-	int ch, test = 0, rc;
-
-	memset(&um, 0, sizeof(um));
-	um.um_path = USER_CONF;
-	log_init(USER_PROG, LOG_LVL_INFO);
-	while ((ch = getopt(argc, argv, "c:t")) != -1) {
-		switch (ch) {
-		case 'c':
-			um.um_path = optarg;
-			break;
-		case 't':
-			test = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	rc = user_cfg_load(um.um_path, &um.um_cfg);
-	if (test) {
-		fprintf(stderr, "%s: configuration file %s test %s\n",
-		    USER_PROG, um.um_path, rc == 0 ? "is successful" :
-		    "failed");
-		user_cfg_release(&um.um_cfg);
-		return rc == 0 ? 0 : 1;
-	}
-	if (rc == -1)
-		fatalx("%s: configuration refused", um.um_path);
-	log_set_level(log_level_parse(um.um_cfg.ucf_level));
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("curl_global_init failed");
-	rc = pool_run(&um.um_cfg.ucf_pool, user_worker, user_reload, &um);
-	curl_global_cleanup();
-	user_cfg_release(&um.um_cfg);
-	return rc;
+	return svc_main(&user_def, argc, argv);
 }

@@ -1,0 +1,200 @@
+/*
+ * svc: the main() every FastCGI service shares (see svc.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+#include "svc.h"
+#include "util.h"
+
+#define SVC_XSD		"service.xsd"
+
+struct svc_state {
+	const struct svc_def	*ss_def;
+	const char		*ss_path;
+	void			*ss_cfg;	/* pool_run() reads the pool
+						 * settings in place */
+};
+
+void
+svc_read_sections(struct cfg_doc *cd, const struct svc_section *sec,
+    size_t n, void *cfg)
+{
+	xmlNodePtr root = cfg_root(cd), node;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		node = sec[i].ss_name == NULL ? root :
+		    cfg_next(root, NULL, sec[i].ss_name);
+		if (node == NULL && sec[i].ss_required == 1) {
+			cfg_error(cd, root, "<%s> is required",
+			    sec[i].ss_name);
+			continue;
+		}
+		if (node == NULL && sec[i].ss_required == -1)
+			continue;
+		/* An absent optional element: its keys are not attributes
+		 * of the root, so reading the root applies the defaults. */
+		cfg_read(cd, node != NULL ? node : root, sec[i].ss_keys,
+		    *sec[i].ss_nkeys, (char *)cfg + sec[i].ss_off);
+	}
+}
+
+void
+svc_release_sections(const struct svc_section *sec, size_t n, void *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		cfg_release_keys(sec[i].ss_keys, *sec[i].ss_nkeys,
+		    (char *)cfg + sec[i].ss_off);
+}
+
+void
+svc_check_common(struct cfg_doc *cd, const char *name, const char *want,
+    const char *level)
+{
+	xmlNodePtr root = cfg_root(cd);
+
+	if (name != NULL && strcmp(name, want) != 0)
+		cfg_error(cd, root, "service name is \"%s\", this program "
+		    "serves \"%s\"", name, want);
+	if (level != NULL && log_level_parse(level) == -1)
+		cfg_error(cd, cfg_next(root, NULL, "log"),
+		    "unknown log level \"%s\"", level);
+}
+
+int
+svc_load(const struct svc_def *def, const char *path, void *cfg)
+{
+	struct cfg_doc cd;
+	char *xsd = NULL;
+	int rc = -1;
+
+	memset(cfg, 0, def->sd_size);
+	if (access(path, R_OK) == -1) {
+		log_warn("%s", path);
+		goto done;
+	}
+	if ((xsd = cfg_schema_path(path, SVC_XSD)) == NULL) {
+		log_warnx("%s: schema %s not found beside it", path, SVC_XSD);
+		goto done;
+	}
+	if (cfg_load(&cd, path, xsd) == -1)
+		goto done;
+	def->sd_read(&cd, cfg);
+	if (cd.cd_nerr == 0)
+		rc = 0;
+	else
+		log_warnx("%s: %d error(s)", path, cd.cd_nerr);
+	cfg_release(&cd);
+done:
+	if (rc == -1)
+		def->sd_release(cfg);
+	free(xsd);
+	return rc;
+}
+
+static int
+svc_worker(int fd, void *arg)
+{
+	struct svc_state *ss = arg;
+
+	return ss->ss_def->sd_worker(fd, ss->ss_cfg);
+}
+
+/*
+ * Reload hook (pool_reload_fn), in the master on SIGHUP: a fresh snapshot
+ * replaces the running one in place when it loads cleanly; otherwise the
+ * running one stays and -1 is returned.
+ */
+static int
+svc_reload(void *arg)
+{
+	struct svc_state *ss = arg;
+	const struct svc_def *def = ss->ss_def;
+	void *fresh = xmalloc(def->sd_size);
+
+	if (svc_load(def, ss->ss_path, fresh) == -1) {
+		log_warnx("reload: %s refused; keeping the running "
+		    "configuration", ss->ss_path);
+		free(fresh);
+		return -1;
+	}
+	pool_cfg_keep_startup(def->sd_pool(ss->ss_cfg), def->sd_pool(fresh));
+	def->sd_release(ss->ss_cfg);
+	memcpy(ss->ss_cfg, fresh, def->sd_size);
+	free(fresh);
+	log_set_level(log_level_parse(def->sd_level(ss->ss_cfg)));
+	log_info("reload: %s loaded", ss->ss_path);
+	return 0;
+}
+
+static void __attribute__((noreturn))
+svc_usage(const struct svc_def *def)
+{
+	fprintf(stderr, "usage: %s [-t] [-c file]%s\n", def->sd_prog,
+	    def->sd_command != NULL ? " [command ...]" : "");
+	exit(1);
+}
+
+/* Serves until SIGTERM. Returns the exit status. */
+static int
+svc_serve(struct svc_state *ss)
+{
+	const struct svc_def *def = ss->ss_def;
+	int rc;
+
+	log_set_level(log_level_parse(def->sd_level(ss->ss_cfg)));
+	if (def->sd_prepare != NULL && def->sd_prepare(ss->ss_cfg) == -1)
+		return 1;
+	/* Once per program and not thread-safe: here, before the pool
+	 * forks, so every worker inherits it (token keys, service calls). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("curl_global_init failed");
+	rc = pool_run(def->sd_pool(ss->ss_cfg), svc_worker, svc_reload, ss);
+	curl_global_cleanup();
+	return rc;
+}
+
+int
+svc_main(const struct svc_def *def, int argc, char *argv[])
+{
+	struct svc_state ss;
+	int ch, test = 0, rc;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_def = def;
+	ss.ss_path = def->sd_conf;
+	ss.ss_cfg = xcalloc(1, def->sd_size);
+	log_init(def->sd_prog, LOG_LVL_INFO);
+	while ((ch = getopt(argc, argv, "+c:t")) != -1) {
+		if (ch == 'c')
+			ss.ss_path = optarg;
+		else if (ch == 't')
+			test = 1;
+		else
+			svc_usage(def);
+	}
+	if (optind != argc && (def->sd_command == NULL || test))
+		svc_usage(def);
+	rc = svc_load(def, ss.ss_path, ss.ss_cfg);
+	if (test)
+		fprintf(stderr, "%s: configuration file %s test %s\n",
+		    def->sd_prog, ss.ss_path, rc == 0 ? "is successful" :
+		    "failed");
+	else if (rc == -1)
+		fatalx("%s: configuration refused", ss.ss_path);
+	else if (optind != argc)
+		rc = def->sd_command(ss.ss_cfg, argc - optind, argv + optind);
+	else
+		rc = svc_serve(&ss);
+	def->sd_release(ss.ss_cfg);
+	free(ss.ss_cfg);
+	return rc == 0 ? 0 : (rc == -1 ? 1 : rc);
+}
