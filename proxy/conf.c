@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <netdb.h>
@@ -126,6 +128,7 @@ static const struct cfg_key conf_route_keys[] = {
 	    rt_max_body),
 	K("cors", CFG_T_STR, "", 0, 0, struct route, rt_cors),
 	K("auth", CFG_T_STR, "public", 0, 0, struct route, rt_auth),
+	K("offload-root", CFG_T_STR, "", 0, 0, struct route, rt_offload_root),
 };
 
 struct conf_service_attrs {
@@ -312,6 +315,7 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	    rt) == -1)
 		return -1;
 	gc->gc_nroutes++;
+	rt->rt_offload_fd = -1;
 	rt->rt_lidx = -1;
 	for (i = 0; i < gc->gc_nlisten; i++)
 		if (strcmp(gc->gc_listen[i].l_name, rt->rt_listen) == 0)
@@ -338,6 +342,13 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 		rt->rt_auth_kind = ROUTE_AUTH_ROLES;
 	if (rt->rt_max_body == 0)
 		rt->rt_max_body = gc->gc_lim.lim_max_body;
+	if (*rt->rt_offload_root != '\0' && (rt->rt_offload_fd =
+	    open(rt->rt_offload_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1) {
+		cfg_error(cd, n, "route %s: offload-root \"%s\": %s",
+		    rt->rt_prefix, rt->rt_offload_root, strerror(errno));
+		return -1;
+	}
 	for (i = 0; i + 1 < gc->gc_nroutes; i++)
 		if (gc->gc_routes[i].rt_lidx == rt->rt_lidx &&
 		    strcmp(gc->gc_routes[i].rt_prefix, rt->rt_prefix) == 0) {
@@ -632,9 +643,12 @@ conf_free(struct gw_conf *gc)
 		free(gc->gc_listen[i].l_name);
 		free(gc->gc_listen[i].l_addr.ga_text);
 	}
-	for (i = 0; i < gc->gc_nroutes; i++)
+	for (i = 0; i < gc->gc_nroutes; i++) {
+		if (gc->gc_routes[i].rt_offload_fd != -1)
+			close(gc->gc_routes[i].rt_offload_fd);
 		cfg_release_keys(conf_route_keys, NITEMS(conf_route_keys),
 		    &gc->gc_routes[i]);
+	}
 	for (i = 0; i < gc->gc_nservices; i++) {
 		free(gc->gc_services[i].svc_name);
 		free(gc->gc_services[i].svc_ins);

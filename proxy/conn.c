@@ -8,12 +8,15 @@
  *	QUEUED   every instance of the service is at maxconn: wait in line
  *	BACKEND  exchange running: body to the backend, response to us
  *	FLUSH    response complete in c_out, writing it out
+ *	FILE     offload: head in c_out, then the file by sendfile()
  *	CLOSING  unregistered, freed by the before-sleep hook
  * Pipelined requests wait in c_in and are parsed once the response to the
  * previous one is flushed, so responses go out in request order.
  */
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <netinet/in.h>
@@ -36,9 +39,11 @@
 #define CONN_ACCEPT_MAX	64	/* accepts per listener wakeup */
 #define CONN_LINGER_MS	2000	/* lingering close: input discarded */
 #define CONN_DRAIN_GRACE_MS 1000 /* idle keep-alive life once draining */
+#define CONN_FILE_ROUND	(256 * 1024) /* offloaded bytes per loop round */
 
 static const char *const conn_state_names[CONN_ST_COUNT] = {
-	"head", "auth", "queued", "backend", "flush", "linger", "closing",
+	"head", "auth", "queued", "backend", "flush", "file", "linger",
+	"closing",
 };
 
 static struct h1_req	conn_scratch;	/* parse target for whole heads */
@@ -98,6 +103,7 @@ conn_new(struct listener *l, int fd, const struct sockaddr_storage *ss)
 	c->c_fd = fd;
 	c->c_listener = l;
 	c->c_flags = CONN_F_WR;
+	c->c_file_fd = -1;
 	conn_peer(c, ss);
 	if (ev_add(&gw->w_ev, fd, conn_io_cb, c) == -1) {
 		log_warn("epoll add");
@@ -145,11 +151,21 @@ conn_accept_cb(struct ev *ev, int lfd, void *arg, uint32_t events)
 	}
 }
 
+/* Closes the offloaded file, if any. */
+static void
+conn_file_close(struct conn *c)
+{
+	if (c->c_file_fd != -1)
+		close(c->c_file_fd);
+	c->c_file_fd = -1;
+}
+
 void
 conn_close(struct conn *c)
 {
 	if (c->c_state == CONN_ST_CLOSING)
 		return;
+	conn_file_close(c);
 	if (c->c_be != NULL)
 		be_release(c->c_be, 0);
 	if (c->c_state == CONN_ST_QUEUED && c->c_route != NULL)
@@ -344,6 +360,7 @@ conn_fail(struct conn *c, int status, const char *why)
 
 	if (c->c_state == CONN_ST_CLOSING || c->c_state == CONN_ST_LINGER)
 		return;
+	conn_file_close(c);
 	if (c->c_be != NULL)
 		be_release(c->c_be, 0);
 	if (c->c_state == CONN_ST_QUEUED)
@@ -799,6 +816,8 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 		    h->value.len - 7));
 		c->c_token_len = h->value.len - 7;
 	}
+	c->c_a_range = c->c_a_inm = c->c_a_ims = c->c_a_ifrange = SIZE_MAX;
+	c->c_file_status = 0;
 	c->c_a_method = conn_keep(c, req->method_str);
 	c->c_a_target = conn_keep(c, req->target);
 	h = h1_header_find(req, "User-Agent", 10);
@@ -920,6 +939,23 @@ conn_auth_resume(struct conn *c)
 	conn_run(c);
 }
 
+/* Keeps the headers an offloaded file answer needs (the views into c_in
+ * do not live that long). */
+static void
+conn_keep_validators(struct conn *c, const struct h1_req *req)
+{
+	const struct h1_header *h;
+
+	if ((h = h1_header_find(req, "Range", 5)) != NULL)
+		c->c_a_range = conn_keep(c, h->value);
+	if ((h = h1_header_find(req, "If-None-Match", 13)) != NULL)
+		c->c_a_inm = conn_keep(c, h->value);
+	if ((h = h1_header_find(req, "If-Modified-Since", 17)) != NULL)
+		c->c_a_ims = conn_keep(c, h->value);
+	if ((h = h1_header_find(req, "If-Range", 8)) != NULL)
+		c->c_a_ifrange = conn_keep(c, h->value);
+}
+
 /* Host names an absolute-form target may name (anything else: 400). */
 static const char *const conn_own_hosts[] = {
 	"localhost", "127.0.0.1", "[::1]", NULL,
@@ -937,6 +973,8 @@ conn_request(struct conn *c, const struct h1_req *req)
 		return;
 	}
 	c->c_route = route_find(gw->w_conf, c->c_listener->l_idx, req->path);
+	if (c->c_route != NULL && c->c_route->rt_offload_fd != -1)
+		conn_keep_validators(c, req);
 	conn_cors_decide(c);
 	if (conn_preflight(c, req) || conn_builtin(c, req))
 		return;
@@ -1130,6 +1168,7 @@ conn_resp_header_dropped(struct str name)
 	static const char *const drop[] = {
 		"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade",
 		"Trailer", "TE", "Proxy-Connection", "Date", "X-Request-Id",
+		"X-Accel-Redirect",
 	};
 	size_t i;
 
@@ -1147,11 +1186,273 @@ conn_resp_bodiless(const struct conn *c, int status)
 	    (status >= 100 && status < 200);
 }
 
+/*
+ * The X-Accel-Redirect of a backend answer that asks the gateway to serve
+ * a file, or NULL: honoured only on a route with an offload root, and
+ * only with a 2xx status (the backend's go-ahead).
+ */
+static const struct fcgi_cgi_hdr *
+conn_offload_find(const struct conn *c, const struct fcgi_cgi_head *h)
+{
+	if (c->c_route == NULL || c->c_route->rt_offload_fd == -1 ||
+	    h->ch_status < 200 || h->ch_status > 299)
+		return NULL;
+	return fcgi_cgi_header_find(h, "X-Accel-Redirect");
+}
+
+/* Backend headers an offloaded answer replaces with the file's own. */
+static int
+conn_offload_header_dropped(struct str name)
+{
+	static const char *const drop[] = {
+		"Content-Type", "Content-Length", "Content-Range", "ETag",
+		"Last-Modified", "Accept-Ranges", "Location", "Status",
+	};
+	size_t i;
+
+	for (i = 0; i < NITEMS(drop); i++)
+		if (str_caseeq(name, drop[i]))
+			return 1;
+	return conn_resp_header_dropped(name);
+}
+
+/* Whether the client's copy is current (304), RFC 7232 section 6: an
+ * If-None-Match decides alone; If-Modified-Since only without it. */
+static int
+conn_offload_fresh(const struct conn *c, const char *etag, time_t mtime)
+{
+	time_t ims;
+
+	if (c->c_a_inm != SIZE_MAX)
+		return off_etag_match(conn_kept(c, c->c_a_inm), etag, 0);
+	return c->c_a_ims != SIZE_MAX && off_date_parse(conn_kept(c,
+	    c->c_a_ims), &ims) == 0 && mtime <= ims;
+}
+
+/*
+ * The part of the file to send, into c_file_off/c_file_end. Returns 200
+ * (whole file: no Range, not a GET, a stale If-Range or a malformed
+ * Range), 206 or 416.
+ */
+static int
+conn_offload_range(struct conn *c, const char *etag, const struct stat *st)
+{
+	const char *ir;
+	uint64_t a, b;
+	time_t t;
+
+	c->c_file_off = 0;
+	c->c_file_end = st->st_size;
+	if (c->c_a_range == SIZE_MAX || c->c_method != H1_M_GET)
+		return 200;
+	if (c->c_a_ifrange != SIZE_MAX) {
+		ir = conn_kept(c, c->c_a_ifrange);
+		if (*ir == '"' || strncmp(ir, "W/", 2) == 0) {
+			if (!off_etag_match(ir, etag, 1))
+				return 200;
+		} else if (off_date_parse(ir, &t) == -1 || t != st->st_mtime)
+			return 200;
+	}
+	switch (off_range_parse(conn_kept(c, c->c_a_range),
+	    (uint64_t)st->st_size, &a, &b)) {
+	case OFF_RANGE_OK:
+		c->c_file_off = (off_t)a;
+		c->c_file_end = (off_t)b;
+		return 206;
+	case OFF_RANGE_UNSAT:
+		return 416;
+	default:
+		return 200;
+	}
+}
+
+/* Ends a response head the gateway wrote itself. */
+static void
+conn_head_finish(struct conn *c)
+{
+	if (!(c->c_flags & CONN_F_BODYDONE))
+		c->c_flags |= CONN_F_CLOSE;	/* body left unread */
+	conn_cors(c);
+	conn_head_connection(c);
+	buf_append(&c->c_out, "\r\n", 2);
+	c->c_flags |= CONN_F_HEADSENT;
+}
+
+/* 416 with the contract's envelope and the file's size. */
+static void
+conn_offload_416(struct conn *c, const struct stat *st)
+{
+	struct buf body = BUF_INIT;
+
+	env_error_write(&body, 416, "Requested range not satisfiable");
+	conn_head_start(c, 416, conn_reason(416));
+	buf_printf(&c->c_out, "Content-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nContent-Range: bytes */%lld\r\n"
+	    "Accept-Ranges: bytes\r\n", buf_avail(&body),
+	    (long long)st->st_size);
+	conn_head_finish(c);
+	if (!(c->c_flags & CONN_F_HEAD))
+		buf_append(&c->c_out, buf_data(&body), buf_avail(&body));
+	buf_release(&body);
+	c->c_file_end = c->c_file_off;
+}
+
+/* The head of a 200, 206 or 304 for the open file <st>: the backend's
+ * headers but those the file sets, then the file's. */
+static void
+conn_offload_ok(struct conn *c, const struct fcgi_cgi_head *h, int status,
+    const struct stat *st, const char *etag)
+{
+	const struct fcgi_cgi_hdr *ct;
+	char date[64];
+	size_t i;
+
+	off_date(st->st_mtime, date, sizeof(date));
+	conn_head_start(c, status, conn_reason(status));
+	for (i = 0; i < h->ch_nhdrs; i++)
+		if (!conn_offload_header_dropped(h->ch_hdrs[i].name))
+			buf_printf(&c->c_out, "%.*s: %.*s\r\n",
+			    (int)h->ch_hdrs[i].name.len, h->ch_hdrs[i].name.p,
+			    (int)h->ch_hdrs[i].value.len,
+			    h->ch_hdrs[i].value.p);
+	buf_printf(&c->c_out, "ETag: %s\r\nLast-Modified: %s\r\n", etag,
+	    date);
+	if (status != 304) {
+		ct = fcgi_cgi_header_find(h, "Content-Type");
+		buf_printf(&c->c_out, "Content-Type: %.*s\r\n"
+		    "Accept-Ranges: bytes\r\nContent-Length: %lld\r\n",
+		    ct != NULL ? (int)ct->value.len : 24,
+		    ct != NULL ? ct->value.p : "application/octet-stream",
+		    (long long)(c->c_file_end - c->c_file_off));
+	}
+	if (status == 206)
+		buf_printf(&c->c_out, "Content-Range: bytes %lld-%lld/%lld\r\n",
+		    (long long)c->c_file_off, (long long)c->c_file_end - 1,
+		    (long long)st->st_size);
+	conn_head_finish(c);
+	if (status == 304 || (c->c_flags & CONN_F_HEAD))
+		c->c_file_end = c->c_file_off;
+}
+
+/*
+ * The backend named file <x> instead of answering: opens it beneath the
+ * route's root and writes the head of the gateway's own answer. A refusal
+ * (405, 404) is only noted in c_file_status and answered once the
+ * exchange ended, so the backend connection goes back to its pool.
+ */
+static void
+conn_offload_head(struct conn *c, const struct fcgi_cgi_head *h,
+    const struct fcgi_cgi_hdr *x)
+{
+	struct stat st;
+	const char *why;
+	char etag[64];
+	int status;
+
+	c->c_flags |= CONN_F_OFFLOAD;
+	c->c_status = h->ch_status;
+	c->c_resp_left = -1;
+	c->c_resp_bytes = 0;
+	if (c->c_method != H1_M_GET && c->c_method != H1_M_HEAD) {
+		c->c_file_status = 405;
+		return;
+	}
+	c->c_file_fd = off_open(c->c_route->rt_offload_fd, x->value, &st,
+	    &why);
+	if (c->c_file_fd == -1) {
+		log_warnx("rid=%s route=%s: file \"%.*s\" refused: %s",
+		    c->c_reqid, c->c_route->rt_prefix,
+		    (int)(x->value.len > 256 ? 256 : x->value.len),
+		    x->value.p, why);
+		c->c_file_status = 404;
+		return;
+	}
+	off_etag(&st, etag, sizeof(etag));
+	status = conn_offload_fresh(c, etag, st.st_mtime) ? 304 :
+	    conn_offload_range(c, etag, &st);
+	if (status == 416)
+		conn_offload_416(c, &st);
+	else
+		conn_offload_ok(c, h, status, &st, etag);
+}
+
+/* The exchange of an offloaded answer ended: answer a refusal, or send
+ * the file. */
+static void
+conn_offload_start(struct conn *c)
+{
+	if (c->c_file_status != 0) {
+		conn_fail(c, c->c_file_status, c->c_file_status == 405 ?
+		    "Only GET and HEAD fetch a file" : "File not found");
+		return;
+	}
+	if (c->c_file_fd != -1 && c->c_file_off < c->c_file_end) {
+		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
+		conn_set_state(c, CONN_ST_FILE);
+		return;
+	}
+	conn_file_close(c);
+	conn_set_state(c, CONN_ST_FLUSH);
+}
+
+/*
+ * FILE state: the head first, then sendfile() while the socket takes
+ * bytes, at most CONN_FILE_ROUND per loop round so the other connections
+ * of the worker get their turn.
+ */
+static enum step
+conn_step_file(struct conn *c)
+{
+	size_t sent = 0, want;
+	ssize_t n;
+
+	if (buf_avail(&c->c_out) > 0)
+		return STEP_WAIT;
+	while (c->c_file_off < c->c_file_end && (c->c_flags & CONN_F_WR)) {
+		if (sent >= CONN_FILE_ROUND) {
+			conn_later(c);
+			return STEP_WAIT;
+		}
+		want = (size_t)(c->c_file_end - c->c_file_off);
+		if (want > CONN_FILE_ROUND - sent)
+			want = CONN_FILE_ROUND - sent;
+		n = sendfile(c->c_fd, c->c_file_fd, &c->c_file_off, want);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			c->c_flags &= ~CONN_F_WR;
+			break;
+		}
+		if (n <= 0) {
+			/* Client gone, or the file shrank under us: the
+			 * announced length cannot be kept either way. */
+			if (n == 0)
+				log_warnx("rid=%s: offloaded file shrank",
+				    c->c_reqid);
+			conn_close(c);
+			return STEP_DONE;
+		}
+		sent += (size_t)n;
+		c->c_resp_bytes += (uint64_t)n;
+		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
+	}
+	if (c->c_file_off < c->c_file_end)
+		return STEP_WAIT;
+	conn_file_close(c);
+	conn_set_state(c, CONN_ST_FLUSH);
+	return STEP_AGAIN;
+}
+
 int
 conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 {
+	const struct fcgi_cgi_hdr *x;
 	size_t i;
 
+	if ((x = conn_offload_find(c, h)) != NULL) {
+		conn_offload_head(c, h, x);
+		return 0;
+	}
 	conn_head_start(c, h->ch_status, h->ch_reason.len > 0 ?
 	    h->ch_reason : conn_reason(h->ch_status));
 	for (i = 0; i < h->ch_nhdrs; i++)
@@ -1190,7 +1491,8 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 int
 conn_resp_body(struct conn *c, const char *p, size_t len)
 {
-	if (len == 0 || conn_resp_bodiless(c, c->c_status))
+	if (len == 0 || conn_resp_bodiless(c, c->c_status) ||
+	    (c->c_flags & CONN_F_OFFLOAD))
 		return 0;
 	if (c->c_resp_left >= 0) {
 		if ((int64_t)len > c->c_resp_left) {
@@ -1225,6 +1527,10 @@ conn_resp_done(struct conn *c, int ok)
 		c->c_flags |= CONN_F_CLOSE;
 	if (b != NULL)
 		be_release(b, ok);
+	if (c->c_flags & CONN_F_OFFLOAD) {
+		conn_offload_start(c);
+		return;
+	}
 	conn_set_state(c, CONN_ST_FLUSH);
 }
 
@@ -1424,6 +1730,8 @@ conn_step(struct conn *c)
 		 * round again rather than wait for an edge that may not come. */
 		return (c->c_flags & CONN_F_WR) && buf_avail(&c->c_out) > 0 ?
 		    STEP_AGAIN : STEP_WAIT;
+	case CONN_ST_FILE:
+		return conn_step_file(c);
 	case CONN_ST_FLUSH:
 		if (buf_avail(&c->c_out) > 0)
 			return STEP_WAIT;
@@ -1530,13 +1838,26 @@ conn_sweep(uint64_t now)
 	}
 }
 
+static void
+conn_later_cb(struct ev *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;	/* conn_run_later() does the work before sleeping */
+}
+
 /* Connections with work left after a bounded run: resumed in the
  * before-sleep hook, after the other ready connections had their turn. */
 void
 conn_later(struct conn *c)
 {
+	static struct ev_timer now;
+
 	if (c->c_flags & CONN_F_LATER)
 		return;
+	/* Due at once, so the loop polls instead of sleeping while work
+	 * is left (edge-triggered: no new event would wake it). */
+	now.et_cb = conn_later_cb;
+	ev_timer_set(&gw->w_ev, &now, 0);
 	c->c_flags |= CONN_F_LATER;
 	c->c_lnext = gw->w_later;
 	gw->w_later = c;

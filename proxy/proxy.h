@@ -149,6 +149,8 @@ struct route {
 					   or a list of origins */
 	char		*rt_auth;	/* "public", "token" or role list */
 	int		 rt_auth_kind;	/* ROUTE_AUTH_* */
+	char		*rt_offload_root; /* "" = X-Accel-Redirect off */
+	int		 rt_offload_fd;	/* O_DIRECTORY fd of it, or -1 */
 };
 
 #define ROUTE_AUTH_PUBLIC	0	/* token optional, ignored if bad */
@@ -245,6 +247,7 @@ enum conn_state {
 	CONN_ST_QUEUED,		/* waiting for a backend slot */
 	CONN_ST_BACKEND,	/* exchange with a backend running */
 	CONN_ST_FLUSH,		/* response complete, writing it out */
+	CONN_ST_FILE,		/* head in c_out, then an offloaded file */
 	CONN_ST_LINGER,		/* closing: FIN sent, discarding input */
 	CONN_ST_CLOSING,	/* queued for the before-sleep free */
 	CONN_ST_COUNT
@@ -270,6 +273,8 @@ enum conn_state {
 #define CONN_F_KEYWAIT	0x10000	/* waited for the JWKS once already */
 #define CONN_F_RDHUP	0x20000	/* client closed its side: read to EOF */
 #define CONN_F_DISPATCH	0x40000	/* queued request got a slot: dispatch */
+#define CONN_F_OFFLOAD	0x80000	/* backend said X-Accel-Redirect: the
+				   gateway answers, backend body dropped */
 
 /* c_cors: what the CORS policy of the route says about the Origin. */
 #define CONN_CORS_NONE	0	/* no Origin, or not allowed: no headers */
@@ -321,6 +326,14 @@ struct conn {
 	uint32_t		 c_retry_after;	/* 503 Retry-After seconds; 0 none */
 	struct bconn		*c_be;
 	struct instance		*c_ins;
+	/* File offload (CONN_F_OFFLOAD). */
+	size_t			 c_a_range, c_a_inm, c_a_ims, c_a_ifrange;
+					/* request validators in the arena;
+					   SIZE_MAX when absent */
+	int			 c_file_status;	/* error to answer, or 0 */
+	int			 c_file_fd;	/* -1 when none */
+	off_t			 c_file_off;	/* next byte to send */
+	off_t			 c_file_end;	/* one past the last one */
 	/* Lists. */
 	struct conn		*c_next, *c_prev;	/* gw->w_conns */
 	struct conn		*c_qnext;	/* service wait queue */
@@ -373,6 +386,46 @@ void	 conn_fail_unavailable(struct conn *);
 int	 conn_can_retry(const struct conn *);
 /* Sends the current request again, to any instance; 503 if none. */
 void	 conn_retry(struct conn *);
+
+/* offload.c ----------------------------------------------------------- */
+
+struct stat;
+
+enum off_range {
+	OFF_RANGE_IGNORE = 0,	/* malformed: serve the whole file */
+	OFF_RANGE_OK,		/* satisfiable: 206 */
+	OFF_RANGE_UNSAT,	/* 416 */
+	OFF_RANGE_COUNT
+};
+
+/*
+ * Opens <rel>, a path a backend named, beneath the directory <rootfd>: a
+ * leading "/" stands for the root; NUL bytes, "..", empty or over-long
+ * names, symlinks anywhere on the way and anything but a regular file are
+ * refused. Returns the fd (O_NONBLOCK, O_CLOEXEC; the caller closes it)
+ * with its <st>, or -1 with *<why> set for the log.
+ */
+int	 off_open(int rootfd, struct str rel, struct stat *st,
+	    const char **why);
+/* Writes the strong ETag of <st> (quotes included) into <out>/<len>. */
+void	 off_etag(const struct stat *st, char *out, size_t len);
+/* Writes <t> as an IMF-fixdate (RFC 7231) into <out>/<len>. */
+void	 off_date(time_t t, char *out, size_t len);
+/* Parses an IMF-fixdate <s> into <t>. 0, or -1 if it is not one. */
+int	 off_date_parse(const char *s, time_t *t);
+/*
+ * Whether <etag> is in the If-None-Match / If-Range list <list>. <strong>
+ * 0: weak comparison ("W/" ignored, "*" matches); 1: strong (a weak tag
+ * never matches).
+ */
+int	 off_etag_match(const char *list, const char *etag, int strong);
+/*
+ * Parses the Range value <spec> for a file of <size> bytes. The first
+ * range of a list counts. OFF_RANGE_OK sets [<start>, <end>) within the
+ * file; the others leave them alone.
+ */
+enum off_range	 off_range_parse(const char *spec, uint64_t size,
+		    uint64_t *start, uint64_t *end);
 
 /* be.c ---------------------------------------------------------------- */
 

@@ -168,6 +168,25 @@ echo_fail(struct app_req *r)
 	app_fail(r, (int)st, "failing on purpose");
 }
 
+/* GET /offload?path=P&type=T: the gateway serves file P (X-Accel-Redirect)
+ * with type T; no body of our own. */
+static void
+echo_offload(struct app_req *r)
+{
+	static char path[8192], type[256];
+
+	if (app_query_get(r->r_query, "path", path, sizeof(path)) != 1 ||
+	    app_query_get(r->r_query, "type", type, sizeof(type)) != 1) {
+		app_fail(r, 400, "path and type are required");
+		return;
+	}
+	r->r_responded = 1;
+	r->r_status = 200;
+	FCGX_FPrintF(r->r_fx->out, "Status: 200 OK\r\nContent-Type: %s\r\n"
+	    "Cache-Control: private, max-age=60\r\n"
+	    "X-Accel-Redirect: %s\r\n\r\n", type, path);
+}
+
 static const struct app_route echo_routes[] = {
 	{ "GET", "/small", echo_small },
 	{ "GET", "/bytes", echo_bytes },
@@ -178,6 +197,7 @@ static const struct app_route echo_routes[] = {
 	{ "GET", "/stderr", echo_stderr },
 	{ "GET", "/whoami", echo_whoami },
 	{ "GET", "/fail", echo_fail },
+	{ "GET", "/offload", echo_offload },
 };
 
 static int
