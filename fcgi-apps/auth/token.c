@@ -533,12 +533,14 @@ tok_load_user(struct app_req *req, struct tok_ctx *tc, const char *id)
 }
 
 /*
- * Claims the code of the request: returns its row (10 columns of
- * SQL_CODE_GET, <c>) or -1 after responding; a replayed code revokes the
- * family issued from it.
+ * Marks the single-use row <hash> used (<claim_sql>, which matches only an
+ * unused, unexpired row) and reads it back (<get_sql>, 10 columns into
+ * <c>). Returns the rows the claim changed (1: this call won it), or -1
+ * after answering 503.
  */
-static int
-tok_code_claim(struct app_req *req, const char *hash, char **c)
+static long long
+tok_claim(struct app_req *req, const char *claim_sql, const char *get_sql,
+    const char *hash, char **c)
 {
 	struct auth_svc *as = req->r_ctx;
 	struct db_val p[2];
@@ -548,12 +550,27 @@ tok_code_claim(struct app_req *req, const char *hash, char **c)
 	st_time(now, 0);
 	p[0] = DB_STR(hash);
 	p[1] = DB_STR(now);
-	if ((n = st_exec(as->as_db, SQL_CODE_CLAIM, p, 2)) == -1 ||
-	    st_row(as->as_db, SQL_CODE_GET, p, 1, c, 10) == -1) {
+	if ((n = st_exec(as->as_db, claim_sql, p, 2)) == -1 ||
+	    st_row(as->as_db, get_sql, p, 1, c, 10) == -1) {
 		web_oauth_error(req, 503, "temporarily_unavailable",
 		    "Database unavailable", 0);
 		return -1;
 	}
+	return n;
+}
+
+/*
+ * Claims the code of the request: returns its row (10 columns of
+ * SQL_CODE_GET, <c>) or -1 after responding; a replayed code revokes the
+ * family issued from it.
+ */
+static int
+tok_code_claim(struct app_req *req, const char *hash, char **c)
+{
+	long long n;
+
+	if ((n = tok_claim(req, SQL_CODE_CLAIM, SQL_CODE_GET, hash, c)) == -1)
+		return -1;
 	if (n == 1 && c[0] != NULL)
 		return 0;
 	if (c[8] != NULL && strcmp(c[8], "1") == 0 && c[9] != NULL)
@@ -640,20 +657,10 @@ done:
 static int
 tok_refresh_claim(struct app_req *req, const char *hash, char **c)
 {
-	struct auth_svc *as = req->r_ctx;
-	struct db_val p[2];
-	char now[32];
 	long long n;
 
-	st_time(now, 0);
-	p[0] = DB_STR(hash);
-	p[1] = DB_STR(now);
-	if ((n = st_exec(as->as_db, SQL_RT_CLAIM, p, 2)) == -1 ||
-	    st_row(as->as_db, SQL_RT_GET, p, 1, c, 10) == -1) {
-		web_oauth_error(req, 503, "temporarily_unavailable",
-		    "Database unavailable", 0);
+	if ((n = tok_claim(req, SQL_RT_CLAIM, SQL_RT_GET, hash, c)) == -1)
 		return -1;
-	}
 	if (n == 1 && c[0] != NULL)
 		return 0;
 	if (c[8] != NULL && strcmp(c[8], "1") == 0 && strcmp(c[9], "0") == 0)
