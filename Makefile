@@ -128,10 +128,13 @@ FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -Ishared -Iproxy \
 	      -fsanitize=fuzzer,address,undefined
 FUZZ_TIME ?= 60
 
-build/fuzz/fuzz_%: t/fuzz/fuzz_%.c proxy/%.c $(wildcard proxy/*.h shared/*.h)
+# The codec under test lives in proxy/ or in shared/.
+build/fuzz/fuzz_%: t/fuzz/fuzz_%.c $$(wildcard proxy/$$*.c shared/$$*.c) \
+    $(wildcard proxy/*.h shared/*.h)
 	$(E) FUZZ $@
 	@mkdir -p $(dir $@)
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ t/fuzz/fuzz_$*.c proxy/$*.c
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ t/fuzz/fuzz_$*.c \
+	    $(wildcard proxy/$*.c shared/$*.c)
 
 fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do \
