@@ -278,7 +278,8 @@ course_token(struct app_req *req, struct course_svc *cs,
 {
 	memset(id, 0, sizeof(*id));
 	if (cs->cs_az == NULL) {
-		/* XXX no <auth> in the config: nothing can be verified. */
+		/* Configured without <auth>: nothing can be verified
+		 * (conf/README.md), so protected endpoints answer 503. */
 		app_fail(req, 503, "Access token cannot be verified now");
 		return -1;
 	}

@@ -24,41 +24,7 @@
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 #define GUARD_SIZE	(256 * 1024)
 
-/* Readable bytes that end where a PROT_NONE page starts. */
-static char	*guard_map;
-static char	*guard_end;
-static size_t	 guard_maplen;
-
-/* Copies <n> bytes of <s> so that they end right before the guard page. */
-static char *
-at_guard(const char *s, size_t n)
-{
-	assert_true(n <= GUARD_SIZE);
-	memcpy(guard_end - n, s, n);
-	return guard_end - n;
-}
-
-static int
-guard_setup(void **state)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	(void)state;
-	guard_maplen = GUARD_SIZE + pg;
-	guard_map = mmap(NULL, guard_maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guard_map == MAP_FAILED)
-		return -1;
-	guard_end = guard_map + GUARD_SIZE;
-	return mprotect(guard_end, pg, PROT_NONE);
-}
-
-static int
-guard_teardown(void **state)
-{
-	(void)state;
-	return munmap(guard_map, guard_maplen);
-}
+#include "guard.h"
 
 static const struct h1_limits lim_std = {
 	.lim_target = 64,

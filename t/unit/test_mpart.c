@@ -28,39 +28,7 @@
 #define LOG_MAX		(64 * 1024)
 #define BND		"----elpBoundary7MA4YWxkTrZu0gW"
 
-static char	*guard_map;
-static char	*guard_end;
-static size_t	 guard_maplen;
-
-static char *
-at_guard(const char *s, size_t n)
-{
-	assert_true(n <= GUARD_SIZE);
-	memmove(guard_end - n, s, n);
-	return guard_end - n;
-}
-
-static int
-guard_setup(void **state)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	(void)state;
-	guard_maplen = GUARD_SIZE + pg;
-	guard_map = mmap(NULL, guard_maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guard_map == MAP_FAILED)
-		return -1;
-	guard_end = guard_map + GUARD_SIZE;
-	return mprotect(guard_end, pg, PROT_NONE);
-}
-
-static int
-guard_teardown(void **state)
-{
-	(void)state;
-	return munmap(guard_map, guard_maplen);
-}
+#include "guard.h"
 
 static const struct mpart_limits lim_std = {
 	.lim_head = 256,
