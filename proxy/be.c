@@ -167,8 +167,14 @@ be_release(struct bconn *b, int reuse)
 		ins->ins_outstanding--;
 	}
 	b->b_conn = NULL;
-	/* Kept alive only if no other worker waits for this slot. */
+	/*
+	 * Kept alive only if the whole request went out (a backend that
+	 * answered before reading all of STDIN, say a 413 or 415 of an
+	 * upload, would otherwise find the rest, or half a record, in front
+	 * of its next request) and no other worker waits for this slot.
+	 */
 	if (reuse && b->b_state == BE_ST_DONE && buf_avail(&b->b_in) == 0 &&
+	    (b->b_flags & BE_F_STDIN_END) && buf_avail(&b->b_out) == 0 &&
 	    !up_give_back(ins)) {
 		buf_reset(&b->b_out);
 		b->b_flags &= ~BE_F_RD;

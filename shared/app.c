@@ -464,6 +464,29 @@ app_read_body(struct app_req *req)
 	return 0;
 }
 
+int
+app_body_length(struct app_req *req, uint64_t *len)
+{
+	if (app_content_length(req, len) == -1)
+		return -1;
+	return app_param(req, "CONTENT_LENGTH") != NULL;
+}
+
+ssize_t
+app_body_read(struct app_req *req, void *dst, size_t n)
+{
+	int want, got;
+
+	req->r_body_read = 1;
+	if (n == 0)
+		return 0;
+	want = n > APP_CHUNK ? APP_CHUNK : (int)n;
+	got = FCGX_GetStr(dst, want, req->r_fx->in);
+	if (got > 0)
+		return got;
+	return FCGX_GetError(req->r_fx->in) != 0 ? -1 : 0;
+}
+
 json_t *
 app_json_body(struct app_req *req)
 {
@@ -684,6 +707,9 @@ app_drain(struct app_req *req)
 	size_t total = 0;
 	int n;
 
+	/* The response goes out first: a client still sending a body the
+	 * handler refused (413, 415) gets its answer now, not after it. */
+	FCGX_FFlush(fx->out);
 	do {
 		n = FCGX_GetStr(trash, sizeof(trash), fx->in);
 		total += n > 0 ? (size_t)n : 0;

@@ -13,6 +13,8 @@
 #ifndef ELP_APP_H
 #define ELP_APP_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -129,6 +131,19 @@ int	 app_query_int(struct app_req *, const char *name, long long def,
  * large, 400 short/unreadable body).
  */
 int	 app_read_body(struct app_req *);
+
+/*
+ * Streaming access to the body, for handlers that must not hold it in
+ * memory (uploads); do not mix with app_read_body() on one request.
+ * app_body_length() returns 1 with *<len> set from CONTENT_LENGTH, 0 when
+ * the length is unknown (the client sent the body chunked: it ends at the
+ * end of STDIN), or -1 when CONTENT_LENGTH is malformed. app_body_read()
+ * reads up to <n> bytes into <dst> and returns how many, 0 at the end of
+ * STDIN, or -1 when the stream failed (the gateway closed the
+ * connection): an interrupted body ends in 0 or -1 before its length.
+ */
+int	 app_body_length(struct app_req *, uint64_t *len);
+ssize_t	 app_body_read(struct app_req *, void *dst, size_t n);
 
 /*
  * Reads the body and parses it as a JSON object. Returns a new reference

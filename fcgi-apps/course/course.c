@@ -64,6 +64,7 @@ const struct app_route course_routes[] = {
 	{ "GET", "/payment", payment_list },
 	{ "POST", "/payment", payment_submit },
 	{ "POST", "/payment/approval", payment_approve },
+	{ "GET", "/internal/media/{fileName}", media_access },
 	{ "GET", "/health", course_health },
 };
 const size_t course_nroutes = NITEMS(course_routes);

@@ -199,4 +199,8 @@ void	 payment_submit(struct app_req *req);
 /* POST /payment/approval (api.md 4.4.3). */
 void	 payment_approve(struct app_req *req);
 
+/* media.c: GET /internal/media/{fileName}, the media rule for elp-content
+ * (api.md 4.6.2). */
+void	 media_access(struct app_req *req);
+
 #endif
