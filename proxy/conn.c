@@ -411,6 +411,11 @@ conn_cors(struct conn *c)
 		    conn_kept(c, c->c_a_origin));
 	buf_append_str(&c->c_out, "Vary: Origin, Access-Control-Request-Method, "
 	    "Access-Control-Request-Headers\r\n");
+	/* What a script may read beyond the safelisted headers: ranges and
+	 * validators of media, and the reasons of refusals. */
+	buf_append_str(&c->c_out, "Access-Control-Expose-Headers: "
+	    "Content-Range, Accept-Ranges, ETag, Last-Modified, Retry-After, "
+	    "WWW-Authenticate, X-Request-Id\r\n");
 }
 
 /* Whether <origin> is in the space- or comma-separated <list>. */

@@ -89,6 +89,7 @@ test_expect_success 'HEAD gets the headers without a body' '
 test_expect_success 'CORS: any origin on answers and errors, preflight by the gateway' '
 	http GET "http://127.0.0.1:$P$C/bad" -H "Origin: http://localhost:4200" >/dev/null &&
 	grep -qi "^access-control-allow-origin: \*" "$T/headers" &&
+	grep -qi "^access-control-expose-headers: content-range, .*etag.*x-request-id" "$T/headers" &&
 	expect_eq "$(http OPTIONS "http://127.0.0.1:$P$C" -H "Origin: http://localhost:4200" \
 	    -H "Access-Control-Request-Method: POST" \
 	    -H "Access-Control-Request-Headers: authorization,content-type")" 200 &&
