@@ -207,6 +207,9 @@ be_flush(struct bconn *b)
 		if (b->b_conn != NULL)
 			b->b_conn->c_flags |= CONN_F_SENT_BE;
 		buf_consume(&b->b_out, (size_t)n);
+		/* The response timeout runs between bytes moved, both
+		 * ways: a long upload is not a backend slow to answer. */
+		b->b_deadline = util_now_ms() + gw->w_conf->gc_to.to_response;
 	}
 	return 0;
 }
@@ -551,7 +554,14 @@ be_connect_failed(struct bconn *b)
 void
 be_check_timeout(struct bconn *b, uint64_t now)
 {
+	struct conn *c = b->b_conn;
+
 	if (b->b_deadline == 0 || now < b->b_deadline)
+		return;
+	/* Still waiting for the client's body: its body-idle timeout
+	 * governs; the backend's clock starts again with the next bytes. */
+	if (b->b_state == BE_ST_SEND && c != NULL &&
+	    !(c->c_flags & CONN_F_BODYDONE) && buf_avail(&b->b_out) == 0)
 		return;
 	if (b->b_state == BE_ST_CONNECTING) {
 		log_warnx("%s: connect timed out", b->b_ins->ins_name);

@@ -36,6 +36,16 @@ test_expect_success 'a 200 MB upload streams through (length and sha256 as sent)
 	rm -f "$T/big"
 '
 
+test_expect_success 'an upload longer than the response timeout (1.5 s) is not cut off' '
+	head -c 3000000 /dev/urandom >"$T/slow" &&
+	start=$(date +%s%N) &&
+	curl -s -o "$T/body" --limit-rate 1M -T "$T/slow" -X POST "$E/count" &&
+	end=$(date +%s%N) &&
+	[ $(( (end - start) / 1000000 )) -gt 2000 ] &&
+	expect_eq "$(json "j[\"responseBody\"][\"bytes\"]")" 3000000 &&
+	rm -f "$T/slow"
+'
+
 test_expect_success 'a 200 MB download streams through with its Content-Length' '
 	curl -s -o "$T/dl" -D "$T/headers" "$E/bytes?n=209715200" &&
 	expect_eq "$(stat -c %s "$T/dl")" 209715200 &&
