@@ -44,13 +44,20 @@ say() {
 	printf '# %s\n' "$*"
 }
 
+# test_run_ COMMANDS: runs a step as a function body, so that a "return N"
+# in it ends the step with that status instead of returning from
+# test_expect_success before the step is counted.
+test_run_() {
+	eval "$1"
+}
+
 # test_expect_success TITLE COMMANDS
 test_expect_success() {
 	test_count=$((test_count + 1))
 	if [ "${ELP_TEST_VERBOSE:-0}" = 1 ]; then
-		eval "$2"
+		test_run_ "$2"
 	else
-		eval "$2" >"$T/log/step-$test_count.out" 2>&1
+		test_run_ "$2" >"$T/log/step-$test_count.out" 2>&1
 	fi
 	rc=$?
 	if [ $rc -eq 0 ]; then

@@ -8,6 +8,8 @@ request (until the empty STDIN record) and then, by MODE:
   close     closes without answering
   noend     sends a complete STDOUT response, then closes (no END_REQUEST)
   split     a valid response, one byte per write with small pauses
+  nul-offload  200 with X-Accel-Redirect naming "small.txt", a NUL byte,
+            and ".mp4" (what no libelp service could send)
 """
 import os
 import socket
@@ -58,6 +60,11 @@ def serve(c):
                 break
             if mode == "close":
                 break
+            if mode == "nul-offload":
+                c.sendall(record(6, b"Status: 200 OK\r\nX-Accel-Redirect: "
+                                 b"small.txt\0.mp4\r\n\r\n") + record(6, b"") +
+                          record(3, struct.pack(">IB3x", 0, 0)))
+                continue
             if mode == "noend":
                 c.sendall(record(6, b"Status: 200 OK\r\nContent-Length: 11"
                                  b"\r\n\r\n" + body))
