@@ -7,6 +7,7 @@
 #   make start/stop the same stack in the background
 #   make fuzz       longer libFuzzer runs of the codecs
 #   make bench      gateway vs nginx benchmark (docs/benchmarks.md)
+#   make install    programs, configuration and systemd units (DESTDIR, PREFIX)
 
 CC	?= cc
 SAN	?= 0
@@ -64,7 +65,7 @@ HELPER_BINS := $(HELPER_SRC:t/helper/%.c=$(BUILD)/t/helper/%)
 ALL_BINS  := $(GATEWAY) $(APP_BINS) $(HELPER_BINS)
 
 .PHONY: all test test-once unit integ fuzz fuzz-short bench run start stop \
-	check-headers clean install-deps db-start db-stop format
+	check-headers clean install install-deps db-start db-stop format
 all: $(ALL_BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -85,7 +86,9 @@ $(GATEWAY): $(BUILD)/proxy/main.o $(LIBPROXY) $(LIBELP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Each app links its own objects with libelp.
+# Each app links its own objects with libelp. Objects reached only through
+# that rule would count as intermediate and be deleted after the link.
+.SECONDARY:
 .SECONDEXPANSION:
 $(BUILD)/bin/elp-%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard fcgi-apps/$$*/*.c)))) $(LIBELP)
 	$(E) LD $@
@@ -164,6 +167,51 @@ stop:
 
 bench: all
 	$(Q)./scripts/bench
+
+# --- installing -------------------------------------------------------------
+# make install [DESTDIR=...] [PREFIX=/usr/local]: programs, configuration
+# (a file that exists is never replaced: sysadmins edit them; schemas are),
+# systemd units, sysusers/tmpfiles snippets, logrotate, and the database
+# scripts with the migrations. conf/systemd/README.md says what then.
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+DATADIR	?= $(PREFIX)/share/elp
+SYSCONFDIR ?= /etc
+CONFDIR	?= $(SYSCONFDIR)/elp
+STATEDIR ?= /var/lib/elp
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSLIBDIR ?= $(PREFIX)/lib
+SUBST	 = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' \
+	   -e 's|@STATEDIR@|$(STATEDIR)|g'
+
+install: all
+	$(E) INSTALL "$(DESTDIR)"
+	$(Q)install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CONFDIR)/schema \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSLIBDIR)/sysusers.d \
+	    $(DESTDIR)$(SYSLIBDIR)/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
+	    $(DESTDIR)$(DATADIR)/scripts
+	$(Q)install -m 0755 $(GATEWAY) $(APP_BINS) $(DESTDIR)$(SBINDIR)/
+	$(Q)install -m 0644 conf/schema/*.xsd $(DESTDIR)$(CONFDIR)/schema/
+	$(Q)cd conf && find gateway.xml services.xml services templates -type f \
+	    2>/dev/null | while read -r f; do \
+		d=$(DESTDIR)$(CONFDIR)/$$f; \
+		if [ -e "$$d" ]; then echo "  kept   $$d"; continue; fi; \
+		install -D -m 0640 "$$f" "$$d" || exit 1; \
+	done
+	$(Q)for u in elp-gateway.service elp@.service; do \
+		$(SUBST) conf/systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	$(Q)install -m 0644 conf/systemd/elp.target $(DESTDIR)$(UNITDIR)/
+	$(Q)$(SUBST) conf/systemd/elp.sysusers.in \
+	    >$(DESTDIR)$(SYSLIBDIR)/sysusers.d/elp.conf
+	$(Q)$(SUBST) conf/systemd/elp.tmpfiles.in \
+	    >$(DESTDIR)$(SYSLIBDIR)/tmpfiles.d/elp.conf
+	$(Q)$(SUBST) conf/systemd/elp.logrotate.in \
+	    >$(DESTDIR)$(SYSCONFDIR)/logrotate.d/elp
+	$(Q)install -m 0755 scripts/db scripts/auth $(DESTDIR)$(DATADIR)/scripts/
+	$(Q)for m in fcgi-apps/*/migrations/*.sql; do \
+		install -D -m 0644 "$$m" "$(DESTDIR)$(DATADIR)/$$m" || exit 1; \
+	done
 
 # --- hygiene ----------------------------------------------------------------
 HEADERS := $(sort $(wildcard shared/*.h proxy/*.h fcgi-apps/*/*.h))

@@ -7,7 +7,9 @@
  *            if not, log why and keep serving on the old one.
  *   SIGTERM  stop accepting, let workers drain (timeouts drain=), exit.
  *   SIGUSR1  reopen the log files.
- * "elp-gateway -t -c FILE" checks a configuration and exits.
+ * "elp-gateway -t -c FILE" checks a configuration and exits. Under
+ * systemd (NOTIFY_SOCKET set, Type=notify) it reports READY=1 once
+ * serving, RELOADING=1 and READY=1 around a reload, STOPPING=1.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -25,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "log.h"
 #include "proxy.h"
@@ -246,6 +250,32 @@ main_reap(struct master *m)
 	}
 }
 
+/* The new configuration, loaded, assigned and bound; NULL if refused. */
+static struct gw_conf *
+main_reload_load(struct master *m)
+{
+	struct gw_conf *gc;
+
+	if ((gc = conf_load(m->m_confpath)) == NULL) {
+		log_warnx("reload refused, still serving the old "
+		    "configuration");
+		return NULL;
+	}
+	/* Health, breaker and counters carry over by instance key. */
+	if (shm_assign(gc) == -1) {
+		log_warnx("reload refused: shared state full");
+		conf_free(gc);
+		return NULL;
+	}
+	if (main_listen(gc, m->m_conf) == -1) {
+		log_warnx("reload refused: cannot open listeners");
+		shm_prune(m->m_conf);
+		conf_free(gc);
+		return NULL;
+	}
+	return gc;
+}
+
 /* SIGHUP: new config aside; swap only when it is valid and bound. */
 static void
 main_reload(struct master *m)
@@ -254,21 +284,10 @@ main_reload(struct master *m)
 	int i;
 
 	log_info("reloading %s", m->m_confpath);
-	if ((gc = conf_load(m->m_confpath)) == NULL) {
-		log_warnx("reload refused, still serving the old "
-		    "configuration");
-		return;
-	}
-	/* Health, breaker and counters carry over by instance key. */
-	if (shm_assign(gc) == -1) {
-		log_warnx("reload refused: shared state full");
-		conf_free(gc);
-		return;
-	}
-	if (main_listen(gc, m->m_conf) == -1) {
-		log_warnx("reload refused: cannot open listeners");
-		shm_prune(m->m_conf);
-		conf_free(gc);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)util_now_ms() * 1000);
+	if ((gc = main_reload_load(m)) == NULL) {
+		sd_notify(0, "READY=1");
 		return;
 	}
 	for (i = 0; i < GW_MAX_WORKERS; i++) {
@@ -285,6 +304,7 @@ main_reload(struct master *m)
 	main_spawn_all(m);
 	log_info("reload done: %d workers on the new configuration",
 	    gc->gc_workers);
+	sd_notify(0, "READY=1");
 }
 
 static int
@@ -316,6 +336,7 @@ main_shutdown(struct master *m, const sigset_t *set)
 	uint64_t deadline;
 
 	log_info("shutting down");
+	sd_notify(0, "STOPPING=1");
 	main_signal_all(m->m_pids, SIGTERM);
 	main_signal_all(m->m_old, SIGTERM);
 	deadline = util_now_ms() + m->m_conf->gc_to.to_drain + 1000;
@@ -449,6 +470,7 @@ main(int argc, char *argv[])
 	main_pidfile(m.m_conf->gc_pidfile);
 	log_info("started: %zu listeners, %d workers", m.m_conf->gc_nlisten,
 	    m.m_conf->gc_workers);
+	sd_notify(0, "READY=1");
 	main_loop(&m, &set);
 	if (*m.m_conf->gc_pidfile != '\0')
 		(void)unlink(m.m_conf->gc_pidfile);
