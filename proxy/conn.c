@@ -1539,10 +1539,37 @@ conn_resp_done(struct conn *c, int ok)
 	conn_set_state(c, CONN_ST_FLUSH);
 }
 
+/*
+ * Copies request target <in> into <out> (<len> bytes) with the value of
+ * every access_token query parameter (RFC 6750 section 2.3) replaced, so
+ * bearer tokens never reach the access log.
+ */
+void
+conn_log_target(const char *in, char *out, size_t len)
+{
+	static const char key[] = "access_token=";
+	const char *q = strchr(in, '?'), *p = in;
+	size_t n = 0, k;
+
+	if (len == 0)
+		return;
+	while (*p != '\0' && n + 1 < len) {
+		if (q != NULL && p > q && (p[-1] == '?' || p[-1] == '&') &&
+		    strncmp(p, key, sizeof(key) - 1) == 0) {
+			k = snprintf(out + n, len - n, "%sREDACTED", key);
+			n = k >= len - n ? len - 1 : n + k;
+			p += strcspn(p, "&");
+			continue;
+		}
+		out[n++] = *p++;
+	}
+	out[n] = '\0';
+}
+
 static void
 conn_access_log(struct conn *c)
 {
-	char line[2048], when[64];
+	char line[2048], when[64], target[600];
 	struct tm tm;
 	time_t now;
 	uint64_t t = util_now_ms();
@@ -1550,13 +1577,14 @@ conn_access_log(struct conn *c)
 
 	if (gw->w_access_fd == -1 || c->c_status == 0)
 		return;
+	conn_log_target(conn_kept(c, c->c_a_target), target, 513);
 	now = time(NULL);
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
 	n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %.512s HTTP/1.%d\" "
 	    "%d %llu \"%.256s\" \"%.256s\" rid=%s route=%s ins=%s up=%.3f "
 	    "rt=%.3f\n", c->c_peer, when, conn_kept(c, c->c_a_method),
-	    conn_kept(c, c->c_a_target), c->c_minor, c->c_status,
+	    target, c->c_minor, c->c_status,
 	    (unsigned long long)c->c_resp_bytes, conn_kept(c, c->c_a_ref),
 	    conn_kept(c, c->c_a_ua),
 	    c->c_reqid, c->c_route != NULL ? c->c_route->rt_prefix : "-",

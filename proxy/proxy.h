@@ -387,6 +387,9 @@ int	 conn_can_retry(const struct conn *);
 /* Sends the current request again, to any instance; 503 if none. */
 void	 conn_retry(struct conn *);
 
+/* Request target <in> for logs: access_token values replaced. */
+void	 conn_log_target(const char *in, char *out, size_t len);
+
 /* offload.c ----------------------------------------------------------- */
 
 struct stat;

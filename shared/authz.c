@@ -548,8 +548,7 @@ struct authz_rule {
 	const char		*ar_field;	/* its name, for the 400 */
 };
 
-/* Answers the 401 or 503 for a request without a usable token. */
-static void
+void
 authz_deny(struct app_req *req, const struct authz_id *id,
     enum authz_res res)
 {

@@ -193,6 +193,13 @@ int	 authz_is_self(const struct authz_id *id, const char *userid);
  */
 int	 authz_require_token(struct app_req *req, struct authz *az,
 	    struct authz_id *id);
+/*
+ * Answers the 401 (missing or refused token, with WWW-Authenticate) or
+ * 503 (keys unavailable) for a check result <res> other than AUTHZ_OK,
+ * as the rules above do; <id> is the identity the check left.
+ */
+void	 authz_deny(struct app_req *req, const struct authz_id *id,
+	    enum authz_res res);
 /* A token whose roles hold <role> ("ADMIN", or "USER" for USER-role). */
 int	 authz_require_role(struct app_req *req, struct authz *az,
 	    struct authz_id *id, const char *role);

@@ -318,6 +318,19 @@ test_expect_success 'the user pays, an ADMIN approves: now the user streams it' 
 	cmp "$MP4" "$T/body"
 '
 
+test_expect_success 'a <video src> can carry the token as access_token (RFC 6750 2.3), kept out of the log' '
+	expect_eq "$(http GET "$VS?access_token=$USR" -H "Range: bytes=100-199")" 206 &&
+	tail -c +101 "$MP4" | head -c 100 | cmp - "$T/body" &&
+	expect_eq "$(http GET "$VS?access_token=$OTH")" 403 &&
+	expect_eq "$(http GET "$VS?access_token=not.a.token")" 401 &&
+	hdr WWW-Authenticate | grep -q "invalid_token" &&
+	expect_eq "$(http GET "$VS?access_token=")" 401 &&
+	expect_eq "$(msg)" "Missing access token" &&
+	loggrep access.log "access_token=REDACTED" &&
+	! grep -qF "$USR" "$T/log/access.log" &&
+	! grep -qF "$OTH" "$T/log/access.log"
+'
+
 test_expect_success 'ranges on the stream: first bytes, middle, suffix, open end' '
 	expect_eq "$(http GET "$VS" -H "Authorization: Bearer $USR" -H "Range: bytes=0-99")" 206 &&
 	head -c 100 "$MP4" | cmp - "$T/body" &&

@@ -11,7 +11,8 @@
  *
  * A name must pass media_name_ok() and be a regular file directly in the
  * storage directory (no symlink), else 404. Lecture media follow the media
- * rule (access.c); other files are public. The type is the one recorded
+ * rule (access.c); other files are public. The token comes from the
+ * Authorization header or, failing that, an access_token query parameter. The type is the one recorded
  * at upload, or, for files put there by other means (the demo media),
  * detected from the leading bytes. The stream path answers video types as
  * they are and everything else as application/octet-stream (api.md
@@ -39,6 +40,7 @@
 #define SERVE_STREAM_404	"File not found"
 #define SERVE_OCTET		"application/octet-stream"
 #define SQL_TYPE		"SELECT mime FROM file WHERE name = ?"
+#define SERVE_TOKEN_MAX		8192	/* bytes of an access_token */
 
 const char *
 serve_sniff(magic_t m, const char *buf, size_t len)
@@ -92,57 +94,92 @@ serve_type(struct content_svc *cs, const char *name)
 }
 
 /*
+ * The caller's bearer token as an Authorization value: the header, or
+ * else the access_token query parameter of RFC 6750 section 2.3, which a
+ * <video src> or <img src> can carry where a page cannot add headers
+ * (the gateway keeps its value out of the access log). NULL when there
+ * is neither; *<fromq> says whether it came from the query.
+ */
+static const char *
+serve_token(struct app_req *req, char *buf, size_t len, int *fromq)
+{
+	const char *hdr = app_param(req, "HTTP_AUTHORIZATION");
+	char tok[SERVE_TOKEN_MAX + 1];
+	int r;
+
+	*fromq = 0;
+	if (hdr != NULL)
+		return hdr;
+	r = app_query_get(req->r_query, "access_token", tok, sizeof(tok));
+	if (r == 0 || (r == 1 && tok[0] == '\0'))
+		return NULL;
+	/* Too long or malformed: a token that cannot verify. */
+	snprintf(buf, len, "Bearer %s", r == 1 ? tok : "-");
+	explicit_bzero(tok, sizeof(tok));
+	*fromq = 1;
+	return buf;
+}
+
+/*
  * Applies the media rule to <name>. Returns the verdict (PUBLIC or
  * GRANTED) to go on with, or -1 after responding.
  */
 static int
 serve_access(struct app_req *req, struct content_svc *cs, const char *name)
 {
-	const char *hdr = app_param(req, "HTTP_AUTHORIZATION");
+	char qbuf[SERVE_TOKEN_MAX + 8];
+	const char *hdr;
+	enum authz_res res = AUTHZ_ANON;
 	enum access_verdict v;
 	struct authz_id id;
 	char sub[sizeof(id.ai_sub)] = "";
+	int fromq, rc;
 
 	if (cs->cs_access == NULL)
 		return ACCESS_PUBLIC;
 	memset(&id, 0, sizeof(id));
-	if (cs->cs_az != NULL && hdr != NULL &&
-	    authz_check(cs->cs_az, req, &id) == AUTHZ_OK) {
+	hdr = serve_token(req, qbuf, sizeof(qbuf), &fromq);
+	if (cs->cs_az != NULL && hdr != NULL)
+		res = authz_check_header(cs->cs_az, hdr, fromq ? NULL :
+		    app_param(req, "AUTH_SUB"), &id);
+	if (res == AUTHZ_OK) {
 		snprintf(sub, sizeof(sub), "%s", id.ai_sub);
-		if (authz_has_role(&id, "ADMIN")) {
-			authz_id_release(&id);
-			return ACCESS_GRANTED;
-		}
-	}
-	authz_id_release(&id);
-	v = access_check(cs->cs_access, name, hdr, sub);
+		v = authz_has_role(&id, "ADMIN") ? ACCESS_GRANTED :
+		    access_check(cs->cs_access, name, hdr, sub);
+	} else
+		v = access_check(cs->cs_access, name, hdr, sub);
+	explicit_bzero(qbuf, sizeof(qbuf));
+	rc = -1;
 	switch (v) {
 	case ACCESS_PUBLIC:
 	case ACCESS_GRANTED:
-		return v;
+		rc = (int)v;
+		break;
 	case ACCESS_TOKEN:
-		if (cs->cs_az == NULL) {
+		if (cs->cs_az == NULL)
 			app_fail(req, 503, "Access token cannot be verified "
 			    "now");
-			return -1;
+		else if (res != AUTHZ_OK)
+			/* 401 with the reason: missing or refused. */
+			authz_deny(req, &id, res);
+		else {
+			/* Valid here, not there: the two key sets differ
+			 * for a moment (a key rotation). */
+			app_header(req, "Retry-After", "1");
+			app_fail(req, 503, "Media access cannot be checked "
+			    "now");
 		}
-		/* Answers 401 with the reason (missing or refused). */
-		if (authz_require_token(req, cs->cs_az, &id) == -1)
-			return -1;
-		/* Valid here, not there: the two key sets differ for a
-		 * moment (a key rotation). */
-		authz_id_release(&id);
-		app_header(req, "Retry-After", "1");
-		app_fail(req, 503, "Media access cannot be checked now");
-		return -1;
+		break;
 	case ACCESS_DENIED:
 		app_fail(req, 403, "Access Denied");
-		return -1;
+		break;
 	default:
 		app_header(req, "Retry-After", "5");
 		app_fail(req, 503, "Media access cannot be checked now");
-		return -1;
+		break;
 	}
+	authz_id_release(&id);
+	return rc;
 }
 
 static void
