@@ -12,6 +12,9 @@
  * forked once p_restart_at has passed). Workers being retired (old
  * generation after SIGHUP, or everyone on SIGTERM) move to p_old[] with a
  * deadline after which they get SIGKILL.
+ *
+ * The optional background process has its own slot (p_bg_pid) and its own
+ * restart pacing; when retired it joins p_old like a worker.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -63,11 +66,21 @@ struct pool_old {
 	uint64_t	 po_kill_at;	/* ms; POOL_KILLED once SIGKILL sent */
 };
 
+/* Restart pacing of one kind of child (workers, background process). */
+struct pool_pace {
+	uint64_t	 pp_restart_at;	/* ms; nothing is forked before */
+	unsigned	 pp_streak;	/* quick deaths in a row */
+};
+
 struct pool {
 	const struct pool_cfg	*p_cfg;
 	pool_worker_fn		 p_fn;
+	pool_bg_fn		 p_bg;		/* NULL: no background process */
 	pool_reload_fn		 p_reload;
 	void			*p_arg;
+	pid_t			 p_bg_pid;	/* 0: not running */
+	uint64_t		 p_bg_born;	/* ms it was forked */
+	struct pool_pace	 p_bg_pace;
 	int			 p_fd;		/* listening socket */
 	pid_t			*p_slot;	/* current workers; 0 = empty */
 	uint64_t		*p_born;	/* ms each slot was forked */
@@ -75,8 +88,7 @@ struct pool {
 	struct pool_old		*p_old;		/* workers being retired */
 	size_t			 p_nold;
 	size_t			 p_oldcap;
-	uint64_t		 p_restart_at;	/* ms; empty slots wait */
-	unsigned		 p_streak;	/* quick deaths in a row */
+	struct pool_pace	 p_pace;	/* of the worker slots */
 	int			 p_stopping;	/* SIGTERM/SIGINT received */
 };
 
@@ -395,7 +407,7 @@ pool_spawn(struct pool *p, size_t i)
 
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
-		p->p_restart_at = util_now_ms() + POOL_BACKOFF_MIN;
+		p->p_pace.pp_restart_at = util_now_ms() + POOL_BACKOFF_MIN;
 		return -1;
 	}
 	if (pid == 0)
@@ -411,11 +423,47 @@ pool_spawn_missing(struct pool *p)
 {
 	size_t i;
 
-	if (p->p_stopping || util_now_ms() < p->p_restart_at)
+	if (p->p_stopping || util_now_ms() < p->p_pace.pp_restart_at)
 		return;
 	for (i = 0; i < p->p_nslot; i++)
 		if (p->p_slot[i] == 0 && pool_spawn(p, i) == -1)
 			return;
+}
+
+static void __attribute__((noreturn))
+pool_bg_child(struct pool *p)
+{
+	sigset_t none;
+	int rc;
+
+	pool_worker_signals(NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* It serves no requests: the socket stays with the workers. */
+	close(p->p_fd);
+	rc = p->p_bg(p->p_arg);
+	_exit(rc & 0xff);
+}
+
+/* Forks the background process when one is wanted and due. */
+static void
+pool_spawn_bg(struct pool *p)
+{
+	pid_t pid;
+
+	if (p->p_bg == NULL || p->p_bg_pid != 0 || p->p_stopping ||
+	    util_now_ms() < p->p_bg_pace.pp_restart_at)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		p->p_bg_pace.pp_restart_at = util_now_ms() + POOL_BACKOFF_MIN;
+		return;
+	}
+	if (pid == 0)
+		pool_bg_child(p);
+	p->p_bg_pid = pid;
+	p->p_bg_born = util_now_ms();
+	log_info("background process %ld started", (long)pid);
 }
 
 static int
@@ -429,9 +477,23 @@ pool_has_empty(const struct pool *p)
 	return 0;
 }
 
+/* Appends <pid> to the retiring list with SIGKILL due at <deadline>. */
+static void
+pool_old_add(struct pool *p, pid_t pid, uint64_t deadline)
+{
+	if (p->p_nold == p->p_oldcap) {
+		p->p_oldcap = p->p_oldcap ? p->p_oldcap * 2 : 8;
+		p->p_old = xrealloc(p->p_old, p->p_oldcap * sizeof(*p->p_old));
+	}
+	p->p_old[p->p_nold].po_pid = pid;
+	p->p_old[p->p_nold].po_kill_at = deadline;
+	p->p_nold++;
+}
+
 /*
- * Moves every current worker to the retiring list with a drain deadline;
- * sends nothing. Returns the index of the first moved entry.
+ * Moves every current worker and the background process to the retiring
+ * list with a drain deadline; sends nothing. Returns the index of the
+ * first moved entry.
  */
 static size_t
 pool_slots_retire(struct pool *p)
@@ -442,15 +504,13 @@ pool_slots_retire(struct pool *p)
 	for (i = 0; i < p->p_nslot; i++) {
 		if (p->p_slot[i] == 0)
 			continue;
-		if (p->p_nold == p->p_oldcap) {
-			p->p_oldcap = p->p_oldcap ? p->p_oldcap * 2 : 8;
-			p->p_old = xrealloc(p->p_old,
-			    p->p_oldcap * sizeof(*p->p_old));
-		}
-		p->p_old[p->p_nold].po_pid = p->p_slot[i];
-		p->p_old[p->p_nold].po_kill_at = deadline;
-		p->p_nold++;
+		pool_old_add(p, p->p_slot[i], deadline);
 		p->p_slot[i] = 0;
+	}
+	/* The background process drains with the same deadline. */
+	if (p->p_bg_pid != 0) {
+		pool_old_add(p, p->p_bg_pid, deadline);
+		p->p_bg_pid = 0;
 	}
 	return first;
 }
@@ -478,30 +538,54 @@ pool_status_str(int st, char *out, size_t outlen)
 	return out;
 }
 
+/*
+ * A child of kind <what> born at <born> died: a quick death backs off the
+ * next start of that kind (1 s doubling to 30 s); a death after running a
+ * while resets the pacing.
+ */
+static void
+pool_pace_death(struct pool_pace *pp, uint64_t born, const char *what)
+{
+	uint64_t now = util_now_ms(), delay;
+
+	if (now - born >= POOL_QUICK_MS) {
+		pp->pp_streak = 0;
+		return;
+	}
+	/* Children dying together count as one failure. */
+	if (pp->pp_restart_at > now)
+		return;
+	delay = (uint64_t)POOL_BACKOFF_MIN << (pp->pp_streak < 5 ?
+	    pp->pp_streak : 5);
+	if (delay > POOL_BACKOFF_MAX)
+		delay = POOL_BACKOFF_MAX;
+	pp->pp_streak++;
+	pp->pp_restart_at = now + delay;
+	log_warnx("%s die right after starting; next start in %llu ms", what,
+	    (unsigned long long)delay);
+}
+
 /* Slot <i>'s worker died unexpectedly: log it and pace its restart. */
 static void
 pool_died(struct pool *p, size_t i, pid_t pid, int st)
 {
 	char why[32];
-	uint64_t now = util_now_ms(), delay;
 
 	log_warnx("worker %ld exited with %s, restarting", (long)pid,
 	    pool_status_str(st, why, sizeof(why)));
-	if (now - p->p_born[i] >= POOL_QUICK_MS) {
-		p->p_streak = 0;
-		return;
-	}
-	/* Workers dying together count as one failure. */
-	if (p->p_restart_at > now)
-		return;
-	delay = (uint64_t)POOL_BACKOFF_MIN << (p->p_streak < 5 ?
-	    p->p_streak : 5);
-	if (delay > POOL_BACKOFF_MAX)
-		delay = POOL_BACKOFF_MAX;
-	p->p_streak++;
-	p->p_restart_at = now + delay;
-	log_warnx("workers die right after starting; next start in %llu ms",
-	    (unsigned long long)delay);
+	pool_pace_death(&p->p_pace, p->p_born[i], "workers");
+}
+
+/* The background process died unexpectedly: log it, pace its restart. */
+static void
+pool_bg_died(struct pool *p, pid_t pid, int st)
+{
+	char why[32];
+
+	p->p_bg_pid = 0;
+	log_warnx("background process %ld exited with %s, restarting",
+	    (long)pid, pool_status_str(st, why, sizeof(why)));
+	pool_pace_death(&p->p_bg_pace, p->p_bg_born, "background processes");
 }
 
 /* Forgets <pid> if it is a retiring worker. Returns 1 if it was. */
@@ -530,6 +614,10 @@ pool_reap(struct pool *p)
 		if (pool_old_remove(p, pid)) {
 			log_debug("%s: retired worker %ld gone", __func__,
 			    (long)pid);
+			continue;
+		}
+		if (pid == p->p_bg_pid) {
+			pool_bg_died(p, pid, st);
 			continue;
 		}
 		for (i = 0; i < p->p_nslot; i++) {
@@ -591,9 +679,12 @@ pool_reload(struct pool *p)
 	/* New generation first, so accepting never pauses. */
 	first = pool_slots_retire(p);
 	pool_slots_alloc(p);
-	p->p_restart_at = 0;
-	p->p_streak = 0;
+	p->p_pace.pp_restart_at = 0;
+	p->p_pace.pp_streak = 0;
+	p->p_bg_pace.pp_restart_at = 0;
+	p->p_bg_pace.pp_streak = 0;
 	pool_spawn_missing(p);
+	pool_spawn_bg(p);
 	pool_signal_old(p, first, SIGTERM);
 	log_info("reloaded: %zu new workers, %zu retiring", p->p_nslot,
 	    p->p_nold);
@@ -609,6 +700,8 @@ pool_reopen(struct pool *p)
 	for (i = 0; i < p->p_nslot; i++)
 		if (p->p_slot[i] != 0)
 			kill(p->p_slot[i], SIGUSR1);
+	if (p->p_bg_pid != 0)
+		kill(p->p_bg_pid, SIGUSR1);
 	pool_signal_old(p, 0, SIGUSR1);
 }
 
@@ -620,7 +713,10 @@ pool_timeout(const struct pool *p, struct timespec *ts)
 	size_t i;
 
 	if (!p->p_stopping && pool_has_empty(p))
-		next = p->p_restart_at;
+		next = p->p_pace.pp_restart_at;
+	if (!p->p_stopping && p->p_bg != NULL && p->p_bg_pid == 0 &&
+	    p->p_bg_pace.pp_restart_at < next)
+		next = p->p_bg_pace.pp_restart_at;
 	for (i = 0; i < p->p_nold; i++)
 		if (p->p_old[i].po_kill_at < next)
 			next = p->p_old[i].po_kill_at;
@@ -657,6 +753,7 @@ pool_step(struct pool *p, const sigset_t *set)
 	}
 	pool_kill_overdue(p);
 	pool_spawn_missing(p);
+	pool_spawn_bg(p);
 }
 
 static void
@@ -690,14 +787,27 @@ int
 pool_run(const struct pool_cfg *cfg, pool_worker_fn fn,
     pool_reload_fn reload, void *arg)
 {
+	struct pool_fns fns;
+
+	memset(&fns, 0, sizeof(fns));
+	fns.pf_worker = fn;
+	fns.pf_reload = reload;
+	fns.pf_arg = arg;
+	return pool_run_fns(cfg, &fns);
+}
+
+int
+pool_run_fns(const struct pool_cfg *cfg, const struct pool_fns *fns)
+{
 	struct pool p;
 	sigset_t set, omask;
 
 	memset(&p, 0, sizeof(p));
 	p.p_cfg = cfg;
-	p.p_fn = fn;
-	p.p_reload = reload;
-	p.p_arg = arg;
+	p.p_fn = fns->pf_worker;
+	p.p_bg = fns->pf_background;
+	p.p_reload = fns->pf_reload;
+	p.p_arg = fns->pf_arg;
 	pool_sigset(&set);
 	sigprocmask(SIG_BLOCK, &set, &omask);
 	/* SIGCHLD ignored would reap our workers behind our back. */
@@ -705,6 +815,7 @@ pool_run(const struct pool_cfg *cfg, pool_worker_fn fn,
 	pool_start(&p);
 	pool_slots_alloc(&p);
 	pool_spawn_missing(&p);
+	pool_spawn_bg(&p);
 	sd_notify(0, "READY=1");
 	log_info("%zu worker(s) on %s", p.p_nslot, cfg->pc_listen);
 	while (!p.p_stopping || p.p_nold > 0)

@@ -10,6 +10,12 @@
  *   SIGHUP          call the reload hook; if it succeeds, start new
  *                   workers and retire the old ones gracefully.
  *   SIGUSR1         reopen logs (master and workers).
+ *
+ * A pool may also run one background process beside the workers (e.g. a
+ * delivery loop): forked by the master, restarted when it dies (with the
+ * same backoff when it dies right after starting), sent SIGTERM on stop
+ * (SIGKILL after the drain timeout), and replaced by a fresh one after a
+ * successful reload.
  */
 #ifndef ELP_POOL_H
 #define ELP_POOL_H
@@ -38,6 +44,17 @@ typedef int (*pool_worker_fn)(int fd, void *arg);
 /* Runs in the master on SIGHUP; returns 0 to replace workers, -1 to keep
  * the old ones (reason already logged). */
 typedef int (*pool_reload_fn)(void *arg);
+/* Runs in the background process (without the listening socket); returns
+ * the exit code. Should return soon after pool_should_stop() turns on. */
+typedef int (*pool_bg_fn)(void *arg);
+
+/* What a pool runs; every member but pf_worker may be NULL. */
+struct pool_fns {
+	pool_worker_fn	 pf_worker;
+	pool_bg_fn	 pf_background;	/* NULL: no background process */
+	pool_reload_fn	 pf_reload;
+	void		*pf_arg;	/* passed to each of them */
+};
 
 /*
  * Opens the socket, runs the pool until SIGTERM, returns the process exit
@@ -53,6 +70,13 @@ typedef int (*pool_reload_fn)(void *arg);
  */
 int	 pool_run(const struct pool_cfg *, pool_worker_fn, pool_reload_fn,
 	    void *arg);
+
+/*
+ * pool_run() with the functions of <fns>, including the optional
+ * background process (see the top of this file). Its signals are those of
+ * a worker (pool_worker_signals(NULL)).
+ */
+int	 pool_run_fns(const struct pool_cfg *, const struct pool_fns *fns);
 
 /* In a worker: nonzero once the master asked it to stop. */
 int	 pool_should_stop(void);

@@ -108,6 +108,14 @@ svc_worker(int fd, void *arg)
 	return ss->ss_def->sd_worker(fd, ss->ss_cfg);
 }
 
+static int
+svc_background(void *arg)
+{
+	struct svc_state *ss = arg;
+
+	return ss->ss_def->sd_background(ss->ss_cfg);
+}
+
 /*
  * Reload hook (pool_reload_fn), in the master on SIGHUP: a fresh snapshot
  * replaces the running one in place when it loads cleanly; otherwise the
@@ -148,6 +156,7 @@ static int
 svc_serve(struct svc_state *ss)
 {
 	const struct svc_def *def = ss->ss_def;
+	struct pool_fns fns;
 	int rc;
 
 	log_set_level(log_level_parse(def->sd_level(ss->ss_cfg)));
@@ -157,7 +166,13 @@ svc_serve(struct svc_state *ss)
 	 * forks, so every worker inherits it (token keys, service calls). */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("curl_global_init failed");
-	rc = pool_run(def->sd_pool(ss->ss_cfg), svc_worker, svc_reload, ss);
+	memset(&fns, 0, sizeof(fns));
+	fns.pf_worker = svc_worker;
+	fns.pf_background = def->sd_background != NULL ? svc_background :
+	    NULL;
+	fns.pf_reload = svc_reload;
+	fns.pf_arg = ss;
+	rc = pool_run_fns(def->sd_pool(ss->ss_cfg), &fns);
 	curl_global_cleanup();
 	return rc;
 }

@@ -36,6 +36,9 @@ struct svc_def {
 	int		(*sd_command)(void *cfg, int argc, char *argv[]);
 	/* Optional: last checks before serving; -1 stops the program. */
 	int		(*sd_prepare)(void *cfg);
+	/* Optional: the pool's background process (pool_bg_fn); <cfg> is
+	 * the snapshot current when it was forked. NULL: none. */
+	int		(*sd_background)(void *cfg);
 };
 
 /* One element of a service configuration and where its keys go. */

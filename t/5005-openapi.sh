@@ -34,6 +34,9 @@ PY
 
 test_expect_success 'start the stack with the routes of conf/gateway.xml' '
 	db_up && auth_up && course_up &&
+	# elp-messaging serves /messaging-api; its routes come from
+	# conf/gateway.xml below like the others.
+	R=$ROUTES && messaging_up && ROUTES=$R &&
 	mkdir -p "$T/conf/services" &&
 	sed -e "s|unix:var/run/user.sock|unix:$T/run/user.sock|" \
 	    -e "s|var/mariadb/mysqld.sock|$T/var/mariadb/mysqld.sock|" \

@@ -173,7 +173,8 @@ db_start() {
 	ELP_VAR=${1:-$T/var} "$ROOT/scripts/db" start >>"$T/log/db.out" 2>&1
 }
 
-# course_conf NAME SOCKET [WORKERS]: writes conf/services/NAME.xml.
+# course_conf NAME SOCKET [WORKERS]: writes conf/services/NAME.xml
+# ($COURSE_EXTRA: more elements, e.g. <messaging>).
 course_conf() {
 	mkdir -p "$T/conf/services"
 	cat >"$T/conf/services/$1.xml" <<XML
@@ -187,6 +188,7 @@ course_conf() {
   <auth jwks-url="http://127.0.0.1:$ADMIN_PORT/realms/e-learning-platform/protocol/openid-connect/certs"
         issuer="http://127.0.0.1:$IDP_PORT/realms/e-learning-platform"
         audience="elp-api"/>
+${COURSE_EXTRA:-}
 </service>
 XML
 }
@@ -224,6 +226,12 @@ auth_conf() {
     <client id="admin-cli" public="yes" grants="password refresh_token"/>
     <client id="elp-user" grants="client_credentials"
             secret-file="$T/var/secrets/auth-elp-user.secret"
+            roles="admin-service messaging-service"/>
+    <client id="elp-course" grants="client_credentials"
+            secret-file="$T/var/secrets/auth-elp-course.secret"
+            roles="messaging-service"/>
+    <client id="elp-messaging" grants="client_credentials"
+            secret-file="$T/var/secrets/auth-elp-messaging.secret"
             roles="admin-service"/>
   </realm>
 </service>
@@ -336,4 +344,123 @@ loggrep() {
 		printf 'no line matching [%s] in %s\n' "$2" "$1" >&2
 		return 1
 	}
+}
+
+# messaging
+
+# The SMTP sink needs Debian's python3 (python3-aiosmtpd), whatever
+# python3 comes first in PATH.
+SMTP_PYTHON=${SMTP_PYTHON:-/usr/bin/python3}
+SMTP_PORT=$(free_port)
+
+# messaging_conf NAME SOCKET: writes conf/services/NAME.xml for
+# elp-messaging: SMTP on $SMTP_PORT without TLS, the templates of conf/,
+# a short poll; $MSG_OUTBOX (attributes of <outbox>) and $MSG_SMTP_TIMEOUT
+# override the outbox and SMTP timing.
+messaging_conf() {
+	msg_outbox=${MSG_OUTBOX:-"poll='100ms' lease='6s' max-attempts='5' backoff-base='200ms' backoff-max='1s'"}
+	mkdir -p "$T/conf/services"
+	cat >"$T/conf/services/$1.xml" <<XML
+<service name="messaging">
+  <log level="${MSG_LOG_LEVEL:-info}"/>
+  <pool listen="unix:$2" workers="2" mode="0660" drain="5s"/>
+  <database socket="$T/var/mariadb/mysqld.sock" name="elp_messaging"
+            user="elp_messaging" password-file="$T/var/secrets/db-messaging.pw"
+            connect-timeout="1s" timeout="3s"/>
+  <limits max-body="64k" max-page-size="100"/>
+  <auth jwks-url="http://127.0.0.1:$ADMIN_PORT/realms/e-learning-platform/protocol/openid-connect/certs"
+        issuer="http://127.0.0.1:$IDP_PORT/realms/e-learning-platform"
+        audience="elp-api" refresh-min="1s"/>
+  <idp base-url="http://127.0.0.1:$ADMIN_PORT" client-id="elp-messaging"
+       secret-file="$T/var/secrets/auth-elp-messaging.secret" timeout="3s"/>
+  <events role="messaging-service" admin-role="ADMIN" max-recipients="50"/>
+  <smtp url="smtp://127.0.0.1:$SMTP_PORT/test.localhost" tls="none"
+        from="noreply@elp.test" from-name="E-Learning Platform"
+        message-id-domain="elp.test" connect-timeout="1s"
+        timeout="${MSG_SMTP_TIMEOUT:-5s}"/>
+  <outbox $msg_outbox/>
+  <templates dir="$ROOT/conf/templates/messaging"/>
+</service>
+XML
+}
+
+# messaging_up [NAME]: starts elp-messaging on run/NAME.sock and adds its
+# routes (public API, internal API, health) to $ROUTES and its instance to
+# $SERVICES_EXTRA; call it after auth_up, before gateway_up.
+messaging_up() {
+	n=${1:-messaging}
+	messaging_conf "$n" "$T/run/$n.sock" &&
+	spawn "$n" "$BIN/elp-messaging" -c "$T/conf/services/$n.xml" &&
+	wait_for test -S "$T/run/$n.sock" || return 1
+	ROUTES="$ROUTES
+  <route listen='api' prefix='/messaging-api' service='messaging' rewrite='/messaging' auth='token'/>
+  <route listen='admin' prefix='/internal/messaging' service='messaging' rewrite='/internal' auth='messaging-service'/>
+  <route listen='admin' prefix='/health/messaging' service='messaging' rewrite='/health'/>"
+	SERVICES_EXTRA="${SERVICES_EXTRA:-}
+  <service name='messaging'>
+    <instance address='unix:$T/run/$n.sock' maxconn='2'/>
+  </service>"
+}
+
+# messaging_notify CLIENT: a <messaging> element for elp-course or elp-user
+# posting as CLIENT (for $COURSE_EXTRA and the like).
+messaging_notify() {
+	printf '%s\n' "<messaging url=\"http://127.0.0.1:$ADMIN_PORT/internal/messaging\"
+    token-url=\"http://127.0.0.1:$ADMIN_PORT/realms/e-learning-platform/protocol/openid-connect/token\"
+    client-id=\"$1\" secret-file=\"$T/var/secrets/auth-$1.secret\" timeout=\"3s\"/>"
+}
+
+# smtp_up [ARGS...]: starts t/helper/smtp-sink.py on $SMTP_PORT storing
+# messages in $T/mail (ARGS: its behaviours); log in log/smtp.log.
+smtp_up() {
+	spawn smtp "$SMTP_PYTHON" "$ROOT/t/helper/smtp-sink.py" \
+	    --port "$SMTP_PORT" --dir "$T/mail" "$@" &&
+	wait_for grep -q "^LISTEN $SMTP_PORT" "$T/log/smtp.log"
+}
+
+# smtp_down: stops the sink started last (TERM, waited for).
+smtp_down() {
+	stop_pid "$pid_smtp"
+}
+
+# mail_ids: the Message-ID of every stored message, one per line, sorted
+# (a message stored twice appears twice).
+mail_ids() {
+	for f in "$T"/mail/*.eml; do
+		[ -f "$f" ] || continue
+		sed -n 's/^Message-ID: *\(<[^>]*>\).*/\1/p' "$f" | tr -d '\r'
+	done | sort
+}
+
+# svc_token CLIENT: a client-credentials access token of CLIENT.
+svc_token() {
+	curl -s -u "$1:$(head -n 1 "$T/var/secrets/auth-$1.secret")" \
+	    -d grant_type=client_credentials \
+	    "http://127.0.0.1:$ADMIN_PORT/realms/e-learning-platform/protocol/openid-connect/token" |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+# msg_sql SQL: runs SQL in elp_messaging as the server's admin account;
+# rows tab-separated, no headers.
+msg_sql() {
+	if [ "$(id -u)" -eq 0 ]; then u=root; else u=$(id -un); fi
+	mariadb --no-defaults --socket="$T/var/mariadb/mysqld.sock" \
+	    --user="$u" elp_messaging -N -B -e "$1"
+}
+
+# outbox_settled: true once no outbox row is pending.
+outbox_settled() {
+	[ "$(msg_sql "SELECT COUNT(*) FROM outbox WHERE state = 'pending'")" = 0 ]
+}
+
+# wait_long SECONDS CMD...: like wait_for, for up to SECONDS.
+wait_long() {
+	wl_max=$(($1 * 10))
+	shift
+	i=0
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt "$wl_max" ] || return 1
+		sleep 0.1
+	done
 }

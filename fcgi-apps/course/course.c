@@ -17,6 +17,7 @@
 #include "db.h"
 #include "fld.h"
 #include "log.h"
+#include "page.h"
 #include "util.h"
 #include "uuid.h"
 
@@ -334,58 +335,25 @@ course_cap_uuid(struct app_req *req, const char *name, const char *fail,
 	return -1;
 }
 
-/*
- * Reads paging parameter <name> into <out> (left as is when absent or
- * empty). Returns 0, or -1 after answering 400 when it is not an integer.
- */
-static int
-course_page_arg(struct app_req *req, const char *fail, const char *name,
-    long long *out)
-{
-	char v[64];
-	int rc;
-
-	rc = app_query_get(req->r_query, name, v, sizeof(v));
-	if (rc == 0 || (rc == 1 && v[0] == '\0'))
-		return 0;
-	if (rc == 1 && app_query_int(req, name, *out, out) == 0)
-		return 0;
-	app_fail(req, 400, "%sInvalid value for %s: %s", fail, name,
-	    rc == 1 ? v : "(malformed or too long)");
-	return -1;
-}
-
 int
 course_page_parse(struct app_req *req, const struct course_svc *cs,
     const char *fail, struct course_page *pg)
 {
-	const char *why = NULL;
+	struct page p = { pg->cp_page, pg->cp_limit };
 
-	if (course_page_arg(req, fail, "pageNumber", &pg->cp_page) == -1 ||
-	    course_page_arg(req, fail, "limit", &pg->cp_limit) == -1)
+	if (page_parse(req, cs->cs_max_page, fail, &p) == -1)
 		return -1;
-	if (pg->cp_page < 0)
-		why = "Page index must not be less than zero";
-	else if (pg->cp_limit < 1)
-		why = "Page size must not be less than one";
-	else if (pg->cp_limit > cs->cs_max_page) {
-		app_fail(req, 400, "%sPage size must not be greater than %lld",
-		    fail, (long long)cs->cs_max_page);
-		return -1;
-	}
-	if (why == NULL)
-		return 0;
-	app_fail(req, 400, "%s%s", fail, why);
-	return -1;
+	pg->cp_page = p.pg_page;
+	pg->cp_limit = p.pg_limit;
+	return 0;
 }
 
 int
 course_page_offset(const struct course_page *pg, long long *offset)
 {
-	if (pg->cp_page > LLONG_MAX / pg->cp_limit)
-		return -1;
-	*offset = pg->cp_page * pg->cp_limit;
-	return 0;
+	struct page p = { pg->cp_page, pg->cp_limit };
+
+	return page_offset(&p, offset);
 }
 
 /* Row callback: stores COUNT(*) in the long long at <arg>. */

@@ -15,6 +15,7 @@
 #include "course.h"
 #include "db.h"
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
 #include "svc.h"
 #include "util.h"
@@ -31,6 +32,8 @@ struct course_cfg {
 	uint64_t	 cc_max_body;	/* <limits max-body>, bytes */
 	int64_t		 cc_max_page;	/* <limits max-page-size> */
 	struct authz_cfg cc_auth;	/* <auth>; azc_jwks_url NULL when
+					   absent */
+	struct notify_cfg cc_msg;	/* <messaging>; nc_url NULL when
 					   absent */
 };
 
@@ -65,6 +68,8 @@ static const struct svc_section course_sections[] = {
 	{ "limits", limits_keys, &limits_nkeys, 0, 0 },
 	{ "auth", authz_cfg_keys, &authz_cfg_nkeys,
 	    offsetof(struct course_cfg, cc_auth), -1 },
+	{ "messaging", notify_cfg_keys, &notify_cfg_nkeys,
+	    offsetof(struct course_cfg, cc_msg), -1 },
 };
 
 static void
@@ -112,6 +117,8 @@ course_worker(int fd, void *arg)
 	memset(&cs, 0, sizeof(cs));
 	cs.cs_db = db_new(&cc->cc_db);
 	cs.cs_max_page = cc->cc_max_page;
+	if (cc->cc_msg.nc_url != NULL)
+		cs.cs_notify = notify_new(&cc->cc_msg);
 	if (cc->cc_auth.azc_jwks_url != NULL)
 		cs.cs_az = authz_new(&cc->cc_auth);
 	else
@@ -127,11 +134,25 @@ course_worker(int fd, void *arg)
 	app.a_max_body = cc->cc_max_body;
 	app.a_ctx = &cs;
 	rc = app_worker_loop(&app, fd);
+	notify_free(cs.cs_notify);
+	cs.cs_notify = NULL;
 	authz_free(cs.cs_az);
 	cs.cs_az = NULL;
 	db_free(cs.cs_db);
 	cs.cs_db = NULL;
 	return rc == 0 ? 0 : 1;
+}
+
+/* Says once, at start, when payment events go nowhere. */
+static int
+course_prepare(void *arg)
+{
+	const struct course_cfg *cc = arg;
+
+	if (cc->cc_msg.nc_url == NULL)
+		log_info("no <messaging> configured: payment events are not "
+		    "posted");
+	return 0;
 }
 
 static const struct svc_def course_def = {
@@ -143,6 +164,7 @@ static const struct svc_def course_def = {
 	.sd_pool = course_cfg_pool,
 	.sd_level = course_cfg_level,
 	.sd_worker = course_worker,
+	.sd_prepare = course_prepare,
 };
 
 int

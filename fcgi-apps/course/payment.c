@@ -4,6 +4,7 @@
  * payment and the enrollment in one transaction.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -14,6 +15,7 @@
 #include "db.h"
 #include "fld.h"
 #include "log.h"
+#include "notify.h"
 #include "util.h"
 #include "uuid.h"
 
@@ -47,6 +49,10 @@
 	"SELECT course_id, user_id FROM payment WHERE trx_id = ? "	\
 	"FOR UPDATE"
 #define SQL_DECIDE	"UPDATE payment SET status = ? WHERE trx_id = ?"
+#define SQL_EVENT							\
+	"SELECT p.payment_id, p.course_id, p.user_id, p.amount, "	\
+	"c.course_name, p.trx_id FROM payment p JOIN course c "		\
+	"ON c.course_id = p.course_id WHERE p.trx_id = ?"
 
 static const struct course_key payment_keys[PAYMENT_NCOLS] = {
 	{ "paymentId", CK_STR },
@@ -107,6 +113,54 @@ struct payment_owner {
 	char	po_user[UUID_STR_LEN + 1];
 	int	po_found;
 };
+
+/* Event keys, in the column order of SQL_EVENT. */
+static const char *const payment_event_keys[] = {
+	"paymentId", "courseId", "userId", "amount", "courseName", "trxId",
+};
+
+/* Row callback: the event fields of a payment into the object <arg>. */
+static int
+payment_event_row(void *arg, const struct db_val *cols, size_t ncol)
+{
+	size_t i;
+
+	if (ncol != NITEMS(payment_event_keys))
+		return -1;
+	for (i = 0; i < ncol; i++) {
+		if (cols[i].dv_type == DB_T_NULL)
+			continue;
+		if (strcmp(payment_event_keys[i], "amount") == 0)
+			json_object_set_new(arg, payment_event_keys[i],
+			    json_integer(strtoll(cols[i].dv_s, NULL, 10)));
+		else
+			json_object_set_new(arg, payment_event_keys[i],
+			    json_stringn(cols[i].dv_s, cols[i].dv_len));
+	}
+	return 0;
+}
+
+/*
+ * Posts event <type> about the payment <trx> to elp-messaging, after the
+ * change committed. Never fails the request: a failure is logged (here or
+ * by notify_post) and the event is lost.
+ */
+static void
+payment_event(struct course_svc *cs, const char *type, const struct db_val *trx)
+{
+	json_t *fields;
+
+	if (cs->cs_notify == NULL)
+		return;
+	fields = json_object();
+	if (db_exec(cs->cs_db, SQL_EVENT, trx, 1, payment_event_row,
+	    fields) != 1)
+		log_warnx("messaging: %s event for payment %s not posted: %s",
+		    type, fld_str(trx), db_errmsg(cs->cs_db));
+	else
+		notify_post(cs->cs_notify, type, fields, NULL);
+	json_decref(fields);
+}
 
 /* Row callback: appends the PaymentInfo to the JSON array at <arg>. */
 static int
@@ -245,6 +299,8 @@ payment_submit(struct app_req *req)
 	}
 	f.fo_v[PF_ID] = DB_STR(f.fo_id[PF_ID]);
 	rc = course_tx(req, cs, "payment submit", payment_submit_tx, &f);
+	if (rc == 0)
+		payment_event(cs, "payment.submitted", &f.fo_v[PF_TRX]);
 	payment_submit_answer(req, rc, &f);
 done:
 	authz_id_release(&id);
@@ -326,9 +382,14 @@ payment_approve(struct app_req *req)
 	if (rc == PR_NO_PAYMENT)
 		app_fail(req, 417, DECIDE_FAIL "Payment with transaction id - "
 		    "%s doesn't exists!", fld_str(&f.fo_v[DF_TRX]));
-	else if (rc == 0)
+	else if (rc == 0) {
+		if (strcmp(fld_str(&f.fo_v[DF_STATUS]), ST_APPROVED) == 0)
+			payment_event(cs, "payment.approved", &f.fo_v[DF_TRX]);
+		else if (strcmp(fld_str(&f.fo_v[DF_STATUS]), ST_DENIED) == 0)
+			payment_event(cs, "payment.rejected", &f.fo_v[DF_TRX]);
 		app_ok(req, 200, json_pack("{s:s}", "message",
 		    "Successfully updated payment status"));
+	}
 done:
 	json_decref(body);
 }

@@ -1,35 +1,21 @@
 /*
  * idp: the client of elp-auth's admin API (fcgi-apps/auth/README.md,
- * "Admin API (for the user service)").
- *
- * Calls are plain blocking libcurl transfers, like the JWKS fetch of
- * authz: a FastCGI worker serves one request at a time, and each transfer
- * is bounded by the configured timeout and response size, restricted to
- * http and https, and follows no redirects. The bearer token is a
- * client-credentials token of the configured client, fetched from the
- * realm's token endpoint and kept until shortly before it expires; an
- * admin call answered 401 drops it and is tried once more with a fresh
- * one. The client secret is read from its file at each token fetch (so a
- * new secret needs no restart) and never logged.
+ * "Admin API"). Transfers, the client-credentials token and the secret
+ * file are libelp's service client (svcc.h); this file knows the URLs and
+ * the shapes of the answers.
  */
-#include <sys/stat.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
-#include "buf.h"
 #include "cfg.h"
 #include "log.h"
+#include "svcc.h"
 #include "user.h"
 #include "util.h"
 #include "uuid.h"
-
-#define IDP_SECRET_MAX	1024	/* bytes of the secret file */
-#define IDP_TOKEN_SLACK	30000	/* ms: refetch this long before expiry */
 
 #define K(name, type, def, min, max, field) \
 	{ name, type, def, min, max, offsetof(struct idp_cfg, field) }
@@ -49,28 +35,7 @@ const size_t idp_cfg_nkeys = NITEMS(idp_cfg_keys);
 
 struct idp {
 	char		*ip_admin;	/* base + "/admin/realms/<realm>" */
-	char		*ip_token_url;
-	char		*ip_client;
-	char		*ip_secret_file;
-	long		 ip_timeout;	/* ms */
-	size_t		 ip_max;	/* response bytes */
-	char		*ip_token;	/* NULL: none held */
-	uint64_t	 ip_token_until; /* monotonic ms */
-	int		 ip_failing;	/* the last call failed, logged */
-};
-
-/* One HTTP exchange. */
-struct idp_xfer {
-	const char	*x_method;
-	const char	*x_url;
-	const char	*x_ctype;	/* of x_body; NULL: no body */
-	const char	*x_body;
-	const char	*x_key;		/* Idempotency-Key or NULL */
-	const char	*x_token;	/* bearer token or NULL */
-	long		 x_status;	/* out: HTTP status */
-	struct buf	 x_resp;	/* out: response body */
-	int		 x_over;	/* out: response over ip_max */
-	size_t		 x_max;
+	struct svcc	*ip_svcc;	/* token and transfers */
 };
 
 void
@@ -82,20 +47,27 @@ idp_cfg_release(struct idp_cfg *cfg)
 struct idp *
 idp_new(const struct idp_cfg *cfg)
 {
+	struct svcc_def def;
 	struct idp *ip;
 	size_t n = strlen(cfg->ic_base_url);
+	char *token_url;
 
 	while (n > 0 && cfg->ic_base_url[n - 1] == '/')
 		n--;
 	ip = xcalloc(1, sizeof(*ip));
 	ip->ip_admin = xasprintf("%.*s/admin/realms/%s", (int)n,
 	    cfg->ic_base_url, cfg->ic_realm);
-	ip->ip_token_url = xasprintf("%.*s/realms/%s/protocol/"
-	    "openid-connect/token", (int)n, cfg->ic_base_url, cfg->ic_realm);
-	ip->ip_client = xstrdup(cfg->ic_client_id);
-	ip->ip_secret_file = xstrdup(cfg->ic_secret_file);
-	ip->ip_timeout = (long)cfg->ic_timeout;
-	ip->ip_max = (size_t)cfg->ic_max_size;
+	token_url = xasprintf("%.*s/realms/%s/protocol/openid-connect/token",
+	    (int)n, cfg->ic_base_url, cfg->ic_realm);
+	memset(&def, 0, sizeof(def));
+	def.sv_name = "idp";
+	def.sv_token_url = token_url;
+	def.sv_client = cfg->ic_client_id;
+	def.sv_secret_file = cfg->ic_secret_file;
+	def.sv_timeout = cfg->ic_timeout;
+	def.sv_max = cfg->ic_max_size;
+	ip->ip_svcc = svcc_new(&def);
+	free(token_url);
 	return ip;
 }
 
@@ -105,266 +77,8 @@ idp_free(struct idp *ip)
 	if (ip == NULL)
 		return;
 	free(ip->ip_admin);
-	free(ip->ip_token_url);
-	free(ip->ip_client);
-	free(ip->ip_secret_file);
-	free(ip->ip_token);
+	svcc_free(ip->ip_svcc);
 	free(ip);
-}
-
-/* curl write callback: appends to the exchange, refusing past x_max. */
-static size_t
-idp_write_cb(char *p, size_t size, size_t nmemb, void *arg)
-{
-	struct idp_xfer *x = arg;
-	size_t n = size * nmemb;
-
-	if (n > x->x_max - buf_avail(&x->x_resp)) {
-		x->x_over = 1;
-		return 0;	/* curl stops with CURLE_WRITE_ERROR */
-	}
-	buf_append(&x->x_resp, p, n);
-	return n;
-}
-
-/* Builds the request headers of <x>; NULL when there are none. */
-static struct curl_slist *
-idp_headers(const struct idp_xfer *x)
-{
-	struct curl_slist *h = NULL, *t;
-	char *line[3] = { NULL, NULL, NULL };
-	size_t i;
-
-	if (x->x_ctype != NULL)
-		line[0] = xasprintf("Content-Type: %s", x->x_ctype);
-	if (x->x_key != NULL)
-		line[1] = xasprintf("Idempotency-Key: %s", x->x_key);
-	if (x->x_token != NULL)
-		line[2] = xasprintf("Authorization: Bearer %s", x->x_token);
-	for (i = 0; i < NITEMS(line); i++) {
-		if (line[i] == NULL)
-			continue;
-		if ((t = curl_slist_append(h, line[i])) == NULL)
-			fatalx("curl_slist_append: out of memory");
-		h = t;
-		free(line[i]);
-		line[i] = NULL;
-	}
-	return h;
-}
-
-/* Sets every option of <x>; the first failure is returned. */
-static CURLcode
-idp_setup(CURL *cu, const struct idp *ip, struct idp_xfer *x,
-    struct curl_slist *hdrs, char *errbuf)
-{
-	CURLcode rc;
-
-	rc = curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, errbuf);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_URL, x->x_url);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 0L);
-	if (rc == CURLE_OK)	/* the admin listener is internal */
-		rc = curl_easy_setopt(cu, CURLOPT_PROXY, "");
-	if (rc == CURLE_OK)	/* timeouts without SIGALRM */
-		rc = curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, ip->ip_timeout);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS,
-		    ip->ip_timeout);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_CUSTOMREQUEST, x->x_method);
-	if (rc == CURLE_OK && x->x_body != NULL)
-		rc = curl_easy_setopt(cu, CURLOPT_POSTFIELDS, x->x_body);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_HTTPHEADER, hdrs);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, idp_write_cb);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_WRITEDATA, x);
-	return rc;
-}
-
-/*
- * Performs <x>. Returns 0 with x_status and x_resp set, or -1 (logged at
- * debug level; the caller logs the outage) when no complete answer came.
- */
-static int
-idp_perform(const struct idp *ip, struct idp_xfer *x)
-{
-	char errbuf[CURL_ERROR_SIZE];
-	struct curl_slist *hdrs;
-	CURL *cu;
-	CURLcode rc;
-	int ret = -1;
-
-	errbuf[0] = '\0';
-	x->x_max = ip->ip_max;
-	if ((cu = curl_easy_init()) == NULL) {
-		log_warnx("idp: cannot create a curl handle");
-		return -1;
-	}
-	hdrs = idp_headers(x);
-	rc = idp_setup(cu, ip, x, hdrs, errbuf);
-	if (rc == CURLE_OK)
-		rc = curl_easy_perform(cu);
-	if (rc == CURLE_OK)
-		rc = curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE,
-		    &x->x_status);
-	if (rc == CURLE_OK && !x->x_over)
-		ret = 0;
-	else
-		log_debug("%s: %s %s: %s", __func__, x->x_method, x->x_url,
-		    x->x_over ? "response too large" : errbuf[0] != '\0' ?
-		    errbuf : curl_easy_strerror(rc));
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(cu);
-	return ret;
-}
-
-/*
- * Reads the client secret into a heap string (caller frees). NULL, logged,
- * when the file is missing, empty, or readable by group or others.
- */
-static char *
-idp_secret(const struct idp *ip)
-{
-	struct stat st;
-	char *s = NULL;
-
-	if (stat(ip->ip_secret_file, &st) == -1 ||
-	    util_read_file(ip->ip_secret_file, IDP_SECRET_MAX, &s, NULL)
-	    == -1) {
-		log_warn("idp: %s", ip->ip_secret_file);
-		return NULL;
-	}
-	if ((st.st_mode & 077) != 0) {
-		log_warnx("idp: %s is readable by group or others; refused",
-		    ip->ip_secret_file);
-		free(s);
-		return NULL;
-	}
-	s[strcspn(s, "\r\n")] = '\0';
-	if (s[0] == '\0') {
-		log_warnx("idp: %s is empty", ip->ip_secret_file);
-		free(s);
-		return NULL;
-	}
-	return s;
-}
-
-/* The form body of a client-credentials request, or NULL. Caller frees. */
-static char *
-idp_token_form(const struct idp *ip)
-{
-	char *secret, *es = NULL, *ec = NULL, *form = NULL;
-	CURL *cu;
-
-	if ((secret = idp_secret(ip)) == NULL)
-		return NULL;
-	if ((cu = curl_easy_init()) != NULL) {
-		ec = curl_easy_escape(cu, ip->ip_client, 0);
-		es = curl_easy_escape(cu, secret, 0);
-		if (ec != NULL && es != NULL)
-			form = xasprintf("grant_type=client_credentials&"
-			    "client_id=%s&client_secret=%s", ec, es);
-		curl_free(ec);
-		curl_free(es);
-		curl_easy_cleanup(cu);
-	}
-	explicit_bzero(secret, strlen(secret));
-	free(secret);
-	return form;
-}
-
-/* Keeps the access token of a 200 token answer <body>. 0 or -1. */
-static int
-idp_token_keep(struct idp *ip, const struct buf *body)
-{
-	json_t *j;
-	const char *tok;
-	json_int_t ttl;
-	uint64_t slack;
-
-	j = json_loadb(buf_data(body), buf_avail(body), 0, NULL);
-	tok = json_string_value(json_object_get(j, "access_token"));
-	ttl = json_integer_value(json_object_get(j, "expires_in"));
-	if (tok == NULL || ttl <= 0) {
-		json_decref(j);
-		return -1;
-	}
-	free(ip->ip_token);
-	ip->ip_token = xstrdup(tok);
-	/* Short-lived tokens are renewed at half their life. */
-	slack = (uint64_t)ttl * 1000 / 2;
-	if (slack > IDP_TOKEN_SLACK)
-		slack = IDP_TOKEN_SLACK;
-	ip->ip_token_until = util_now_ms() + (uint64_t)ttl * 1000 - slack;
-	json_decref(j);
-	return 0;
-}
-
-/* Drops the held token. */
-static void
-idp_token_drop(struct idp *ip)
-{
-	free(ip->ip_token);
-	ip->ip_token = NULL;
-	ip->ip_token_until = 0;
-}
-
-/*
- * Makes sure a token is held, fetching one when there is none or it is
- * about to expire. Returns 0, or -1 (logged) when none can be had.
- */
-static int
-idp_token(struct idp *ip)
-{
-	struct idp_xfer x;
-	char *form;
-	int rc = -1;
-
-	if (ip->ip_token != NULL && util_now_ms() < ip->ip_token_until)
-		return 0;
-	idp_token_drop(ip);
-	if ((form = idp_token_form(ip)) == NULL)
-		return -1;
-	memset(&x, 0, sizeof(x));
-	x.x_method = "POST";
-	x.x_url = ip->ip_token_url;
-	x.x_ctype = "application/x-www-form-urlencoded";
-	x.x_body = form;
-	if (idp_perform(ip, &x) == -1)
-		goto done;
-	if (x.x_status != 200) {
-		if (x.x_status < 502 || x.x_status > 504)
-			log_warnx("idp: token endpoint answered %ld for client "
-			    "%s", x.x_status, ip->ip_client);
-		goto done;
-	}
-	if ((rc = idp_token_keep(ip, &x.x_resp)) == -1)
-		log_warnx("idp: token endpoint answer has no usable token");
-done:
-	explicit_bzero(form, strlen(form));
-	free(form);
-	buf_release(&x.x_resp);
-	return rc;
-}
-
-/* Logs the transition into or out of an outage. */
-static void
-idp_note(struct idp *ip, int failed)
-{
-	if (failed && !ip->ip_failing)
-		log_warnx("idp: identity provider unavailable at %s",
-		    ip->ip_admin);
-	else if (!failed && ip->ip_failing)
-		log_info("idp: identity provider reachable again");
-	ip->ip_failing = failed;
 }
 
 /*
@@ -377,49 +91,12 @@ static int
 idp_call(struct idp *ip, const char *method, const char *path,
     json_t *body, const char *key, json_t **out)
 {
-	struct idp_xfer x;
-	char *url, *text = NULL;
-	int attempt, status = IDP_UNAVAILABLE;
+	char *url = xasprintf("%s%s", ip->ip_admin, path);
+	int rc;
 
-	if (out != NULL)
-		*out = NULL;
-	url = xasprintf("%s%s", ip->ip_admin, path);
-	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
-		fatalx("json_dumps: out of memory");
-	memset(&x, 0, sizeof(x));
-	for (attempt = 0; attempt < 2; attempt++) {
-		buf_release(&x.x_resp);
-		memset(&x, 0, sizeof(x));
-		if (idp_token(ip) == -1)
-			break;
-		x.x_method = method;
-		x.x_url = url;
-		x.x_ctype = text != NULL ? "application/json" : NULL;
-		x.x_body = text;
-		x.x_key = key;
-		x.x_token = ip->ip_token;
-		if (idp_perform(ip, &x) == -1)
-			break;
-		status = (int)x.x_status;
-		/* The gateway's own answers when elp-auth is down. */
-		if (status == 502 || status == 503 || status == 504) {
-			status = IDP_UNAVAILABLE;
-			break;
-		}
-		if (status != 401)
-			break;
-		/* Revoked, or signed with a key since rotated away. */
-		idp_token_drop(ip);
-		status = IDP_UNAVAILABLE;
-	}
-	idp_note(ip, status == IDP_UNAVAILABLE);
-	if (out != NULL && status != IDP_UNAVAILABLE && buf_avail(&x.x_resp))
-		*out = json_loadb(buf_data(&x.x_resp), buf_avail(&x.x_resp),
-		    0, NULL);
-	buf_release(&x.x_resp);
-	free(text);
+	rc = svcc_call(ip->ip_svcc, method, url, body, key, out);
 	free(url);
-	return status;
+	return rc == SVCC_UNAVAILABLE ? IDP_UNAVAILABLE : rc;
 }
 
 /* Copies the errorMessage of <ans> (or a generic text) to <why>. */

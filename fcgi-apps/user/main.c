@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
 #include "svc.h"
 #include "user.h"
@@ -33,6 +34,8 @@ struct user_cfg {
 	uint64_t	 ucf_max_body;	/* <limits max-body>, bytes */
 	struct authz_cfg ucf_auth;	/* <auth> */
 	struct idp_cfg	 ucf_idp;	/* <idp> */
+	struct notify_cfg ucf_msg;	/* <messaging>; nc_url NULL when
+					   absent */
 };
 
 /* Process state: lives for the whole run in the master. */
@@ -55,7 +58,6 @@ static const size_t log_nkeys = NITEMS(log_keys);
 static const size_t limits_nkeys = NITEMS(limits_keys);
 
 /* The elements of <service> and where their keys go. */
-/* The elements of <service> and where their keys go. */
 static const struct svc_section user_sections[] = {
 	{ NULL, service_keys, &service_nkeys, 0, 1 },
 	{ "log", log_keys, &log_nkeys, 0, 0 },
@@ -68,6 +70,8 @@ static const struct svc_section user_sections[] = {
 	    offsetof(struct user_cfg, ucf_auth), 1 },
 	{ "idp", idp_cfg_keys, &idp_cfg_nkeys,
 	    offsetof(struct user_cfg, ucf_idp), 1 },
+	{ "messaging", notify_cfg_keys, &notify_cfg_nkeys,
+	    offsetof(struct user_cfg, ucf_msg), -1 },
 };
 
 static void
@@ -116,6 +120,8 @@ user_worker(int fd, void *arg)
 	us.us_db = db_new(&ucf->ucf_db);
 	us.us_az = authz_new(&ucf->ucf_auth);
 	us.us_idp = idp_new(&ucf->ucf_idp);
+	if (ucf->ucf_msg.nc_url != NULL)
+		us.us_notify = notify_new(&ucf->ucf_msg);
 	/* Failure is logged by db_connect(); each call retries. */
 	if (db_connect(us.us_db) == -1)
 		log_info("serving anyway: database requests answer 503 until "
@@ -126,6 +132,8 @@ user_worker(int fd, void *arg)
 	app.a_max_body = ucf->ucf_max_body;
 	app.a_ctx = &us;
 	rc = app_worker_loop(&app, fd);
+	notify_free(us.us_notify);
+	us.us_notify = NULL;
 	idp_free(us.us_idp);
 	us.us_idp = NULL;
 	authz_free(us.us_az);
@@ -133,6 +141,18 @@ user_worker(int fd, void *arg)
 	db_free(us.us_db);
 	us.us_db = NULL;
 	return rc == 0 ? 0 : 1;
+}
+
+/* Says once, at start, when registration events go nowhere. */
+static int
+user_prepare(void *arg)
+{
+	const struct user_cfg *ucf = arg;
+
+	if (ucf->ucf_msg.nc_url == NULL)
+		log_info("no <messaging> configured: registration events are "
+		    "not posted");
+	return 0;
 }
 
 static const struct svc_def user_def = {
@@ -144,6 +164,7 @@ static const struct svc_def user_def = {
 	.sd_pool = user_cfg_pool,
 	.sd_level = user_cfg_level,
 	.sd_worker = user_worker,
+	.sd_prepare = user_prepare,
 };
 
 int

@@ -17,6 +17,7 @@
 #include "authz.h"
 #include "db.h"
 #include "log.h"
+#include "notify.h"
 #include "pwrule.h"
 #include "user.h"
 #include "util.h"
@@ -509,6 +510,22 @@ user_reg_profile(struct app_req *req, const struct user_reg *rg,
 	return -1;
 }
 
+/*
+ * Posts user.registered for the new account <id> (after both steps
+ * succeeded). Never fails the registration: notify_post() logs a failure.
+ */
+static void
+user_reg_event(struct user_svc *us, const char *id)
+{
+	json_t *fields;
+
+	if (us->us_notify == NULL)
+		return;
+	fields = json_pack("{s:s}", "userId", id);
+	notify_post(us->us_notify, "user.registered", fields, NULL);
+	json_decref(fields);
+}
+
 /* POST /user/register and /user/register/admin, after the access rule. */
 static void
 user_register_as(struct app_req *req, const struct user_reg *rg)
@@ -539,6 +556,7 @@ user_register_as(struct app_req *req, const struct user_reg *rg)
 	    user_reg_profile(req, rg, id, email, &uf, shown) == -1)
 		goto done;
 	log_info("registered account %s as %s", id, rg->rg_role);
+	user_reg_event(req->r_ctx, id);
 	app_ok(req, 201, json_pack("{s:s}", "message", rg->rg_ok));
 done:
 	json_decref(in);

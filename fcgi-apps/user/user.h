@@ -15,6 +15,7 @@
 #include "authz.h"
 #include "cfg.h"
 #include "db.h"
+#include "notify.h"
 #include "uuid.h"
 
 #define USER_FIELD_MAX	255	/* bytes of a stored text field */
@@ -93,6 +94,8 @@ struct user_svc {
 	struct db	*us_db;		/* this worker's connection */
 	struct authz	*us_az;		/* token checks */
 	struct idp	*us_idp;	/* elp-auth admin API client */
+	struct notify	*us_notify;	/* events to elp-messaging; NULL
+					   without <messaging> */
 };
 
 /* The route table served by elp-user. */

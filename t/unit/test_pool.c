@@ -92,6 +92,16 @@ w_stubborn(int fd, void *arg)
 	return 0;
 }
 
+/* A background process: idles until asked to stop. */
+static int
+b_idle(void *arg)
+{
+	(void)arg;
+	while (!pool_should_stop())
+		usleep(20 * 1000);
+	return 0;
+}
+
 static int
 r_hook(void *arg)
 {
@@ -193,6 +203,29 @@ start(struct tp *t, pool_worker_fn fn, int64_t workers, uint64_t drain)
 	assert_true(t->master != -1);
 	if (t->master == 0)
 		_exit(pool_run(&t->cfg, fn, r_hook, t));
+}
+
+/* Like start(), with one w_echo worker and the background process b_idle. */
+static void
+start_bg(struct tp *t)
+{
+	struct pool_fns fns;
+
+	memset(&fns, 0, sizeof(fns));
+	fns.pf_worker = w_echo;
+	fns.pf_background = b_idle;
+	fns.pf_reload = r_hook;
+	fns.pf_arg = t;
+	t->cfg.pc_listen = t->listen;
+	t->cfg.pc_workers = 1;
+	t->cfg.pc_backlog = 16;
+	t->cfg.pc_mode = 0600;
+	t->cfg.pc_drain = 2000;
+	t->cfg.pc_pidfile = t->pidfile;
+	t->master = fork();
+	assert_true(t->master != -1);
+	if (t->master == 0)
+		_exit(pool_run_fns(&t->cfg, &fns));
 }
 
 static int
@@ -416,6 +449,32 @@ test_pool_cfg_keys(void **state)
 	pool_cfg_release(&pc);
 }
 
+/* The background process: beside the worker, restarted when it dies,
+ * replaced on reload, stopped with the pool. */
+static void
+test_pool_background(void **state)
+{
+	struct tp *t = *state;
+	pid_t a[MAXW], b[MAXW], c[MAXW], worker, bg;
+
+	start_bg(t);
+	assert_int_equal(wait_workers(t, 2, NULL, 0, a, 2000), 2);
+	worker = ask(t);
+	assert_true(contains(a, 2, worker));
+	bg = a[0] == worker ? a[1] : a[0];
+	/* It never answers requests: the worker does, every time. */
+	assert_int_equal(ask(t), worker);
+	usleep(1100 * 1000);
+	kill(bg, SIGKILL);
+	assert_int_equal(wait_workers(t, 2, &bg, 1, b, 1000), 2);
+	assert_true(contains(b, 2, worker));
+	kill(t->master, SIGHUP);
+	assert_int_equal(wait_workers(t, 2, b, 2, c, 3000), 2);
+	assert_true(contains(c, 2, ask(t)));
+	stop_clean(t);
+	assert_int_equal(children(getpid(), c, MAXW), 0);
+}
+
 int
 main(void)
 {
@@ -424,6 +483,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test(test_pool_cfg_keys),
 		cmocka_unit_test_setup_teardown(test_pool_restart, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pool_background, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pool_reload, setup,
 		    teardown),
