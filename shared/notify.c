@@ -15,7 +15,6 @@
 #include "uuid.h"
 
 #define NOTIFY_MAX_RESPONSE	(64 * 1024)
-#define NOTIFY_TRIES		2
 
 #define K(name, type, def, min, max, field) \
 	{ name, type, def, min, max, offsetof(struct notify_cfg, field) }
@@ -26,6 +25,9 @@ const struct cfg_key notify_cfg_keys[] = {
 	K("client-id", CFG_T_STR, NULL, 0, 0, nc_client_id),
 	K("secret-file", CFG_T_STR, NULL, 0, 0, nc_secret_file),
 	K("timeout", CFG_T_DURATION, "2s", 1, 60000, nc_timeout),
+	K("poll", CFG_T_DURATION, "1s", 10, 3600000, nc_poll),
+	K("backoff-max", CFG_T_DURATION, "5m", 1000, 86400000,
+	    nc_backoff_max),
 };
 const size_t notify_cfg_nkeys = NITEMS(notify_cfg_keys);
 
@@ -75,37 +77,7 @@ notify_free(struct notify *n)
 }
 
 int
-notify_post(struct notify *n, const char *type, json_t *fields,
-    char id[UUID_STR_LEN + 1])
+notify_send(struct notify *n, json_t *event)
 {
-	char eid[UUID_STR_LEN + 1];
-	json_t *ev;
-	int rc = SVCC_UNAVAILABLE, try;
-
-	if (n == NULL)
-		return -1;
-	if (uuid_v4(eid) == -1) {
-		log_warnx("messaging: no event id for %s; event lost", type);
-		return -1;
-	}
-	if (id != NULL)
-		memcpy(id, eid, sizeof(eid));
-	ev = json_deep_copy(fields);
-	json_object_set_new(ev, "eventId", json_string(eid));
-	json_object_set_new(ev, "type", json_string(type));
-	/* The same eventId both times: the receiver keeps one. */
-	for (try = 0; try < NOTIFY_TRIES && rc == SVCC_UNAVAILABLE; try++)
-		rc = svcc_call(n->n_svcc, "POST", n->n_url, ev, NULL, NULL);
-	json_decref(ev);
-	if (rc >= 200 && rc <= 299) {
-		log_debug("%s: event %s (%s) accepted", __func__, eid, type);
-		return 0;
-	}
-	if (rc == SVCC_UNAVAILABLE)
-		log_warnx("messaging: event %s (%s) not delivered: no answer; "
-		    "its notifications are lost", eid, type);
-	else
-		log_warnx("messaging: event %s (%s) refused with status %d",
-		    eid, type, rc);
-	return -1;
+	return svcc_call(n->n_svcc, "POST", n->n_url, event, NULL, NULL);
 }

@@ -3,14 +3,8 @@
  * (fcgi-apps/messaging/README.md), configured by an optional <messaging>
  * element. An event is a JSON object {"eventId", "type", ...fields};
  * elp-messaging stores one notification per recipient, idempotently per
- * eventId.
- *
- * Delivery is best effort and never fails the caller's request: the post
- * happens after the caller's own transaction committed, is bounded by the
- * configured timeout, is sent a second time with the same eventId when the
- * first try got no answer (the receiver deduplicates), and a failure is
- * logged as a warning naming the event. An event whose two tries both got
- * no answer is lost: at most once on the sender's side.
+ * eventId. Services do not post from their handlers: they queue events in
+ * their own database (libelp evq) and a background process posts them.
  */
 #ifndef ELP_NOTIFY_H
 #define ELP_NOTIFY_H
@@ -30,12 +24,14 @@ struct notify_cfg {
 	char		*nc_client_id;	/* confidential client */
 	char		*nc_secret_file; /* its secret */
 	uint64_t	 nc_timeout;	/* ms per transfer */
+	uint64_t	 nc_poll;	/* ms between looks at an idle queue */
+	uint64_t	 nc_backoff_max; /* ms, longest wait between tries */
 };
 
 /*
  * Key table for a <messaging> element (see cfg.h); dst is struct
  * notify_cfg. url, token-url, client-id and secret-file are required;
- * timeout 2s (1ms..1m).
+ * timeout 2s (1ms..1m), poll 1s (10ms..1h), backoff-max 5m (1s..1d).
  */
 extern const struct cfg_key	notify_cfg_keys[];
 extern const size_t		notify_cfg_nkeys;
@@ -51,13 +47,10 @@ struct notify	*notify_new(const struct notify_cfg *cfg);
 void		 notify_free(struct notify *);
 
 /*
- * Posts event <type> with the members of <fields> (borrowed; it must not
- * hold eventId or type) under a new eventId, written to <id> when <id> is
- * not NULL. Returns 0 when elp-messaging accepted it (2xx), -1 when it
- * refused it or could not be reached (logged as a warning with the event
- * id and type, never the token). A NULL <n> does nothing and returns -1.
+ * Posts <event> (the whole object, eventId and type included). Returns
+ * the HTTP status, or SVCC_UNAVAILABLE when no answer came (logged on
+ * transitions by svcc, never with the token).
  */
-int	 notify_post(struct notify *n, const char *type, json_t *fields,
-	    char id[UUID_STR_LEN + 1]);
+int	 notify_send(struct notify *n, json_t *event);
 
 #endif

@@ -35,9 +35,19 @@ test_expect_success 'malformed CGI response head: 502' '
 	expect_eq "$(http GET "$A/badhead/x")" 502
 '
 
+# retries NAME: elp_retries_total of service NAME (0 when not listed).
+retries() {
+	n=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" |
+	    sed -n "s/^elp_retries_total{service=\"$1\"} //p")
+	echo "${n:-0}"
+}
+
 test_expect_success 'backend closes without answering: 502 after the retry, POST not retried' '
+	r0=$(retries close) &&
 	expect_eq "$(http GET "$A/close/x")" 502 &&
-	expect_eq "$(http POST "$A/close/x" -d "a=1")" 502
+	expect_eq "$(retries close)" $((r0 + 1)) &&
+	expect_eq "$(http POST "$A/close/x" -d "a=1")" 502 &&
+	expect_eq "$(retries close)" $((r0 + 1))
 '
 
 test_expect_success 'response without END_REQUEST: the client does not hang' '

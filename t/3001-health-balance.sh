@@ -113,13 +113,15 @@ test_expect_success 'a service whose only instance is gone: 503 envelope' '
 	expect_eq "$(json "j[\"errorBody\"][\"errorMessage\"]")" "Service course is unavailable"
 '
 
+# Whether killing b caused a retry depends on whether a request reached b
+# before the health check marked it down; t/2003 counts retries exactly.
 test_expect_success '/metrics: histogram, connections, retries, rejections' '
 	curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$T/metrics" &&
 	grep -q "^elp_upstream_latency_seconds_bucket{service=\"echo\",le=\"+Inf\"} [1-9]" "$T/metrics" &&
 	grep -q "^elp_upstream_latency_seconds_count{service=\"echo\"} [1-9]" "$T/metrics" &&
 	grep -q "^elp_active_connections [1-9]" "$T/metrics" &&
 	grep -q "^elp_requests_total{listener=\"api\",route=\"/e\",service=\"echo\",code=\"2xx\"} [1-9]" "$T/metrics" &&
-	grep -q "^elp_retries_total{service=\"echo\"} [1-9]" "$T/metrics" &&
+	grep -q "^elp_retries_total{service=\"echo\"} [0-9]" "$T/metrics" &&
 	grep -q "^elp_rejected_total{reason=\"no_healthy_instance\"} [1-9]" "$T/metrics" &&
 	grep -q "^elp_breaker_state{service=\"echo\",instance=\"$A\"} 0" "$T/metrics" &&
 	grep -q "^# TYPE elp_upstream_latency_seconds histogram" "$T/metrics"

@@ -146,10 +146,17 @@ test_expect_success 'internal API: bad bodies are 400 naming the problem; nothin
 	expect_eq "$(msg_sql "SELECT COUNT(*) FROM notification")" "$before"
 '
 
+# notified TOKEN N: the caller has N notifications.
+notified() {
+	[ "$(call "$1" GET "$M")" = 200 ] &&
+	    [ "$(json "len(j[\"responseBody\"][\"notifications\"])")" = "$2" ]
+}
+
 test_expect_success 'registration through elp-user: the new user gets a welcome' '
 	expect_eq "$(call "" POST "$A/user-management-api/register" "{\"email\":\"alice@example.com\",\"password\":\"$PW\",\"firstName\":\"Alice\",\"lastName\":\"Liddell\"}")" 201 &&
 	TAL=$(token alice@example.com) && echo "$TAL" >"$T/tal" &&
-	wait_for loggrep messaging.log "event [0-9a-f-]+ \(user.registered\): 1 notification" &&
+	# Queued with the profile, posted by elp-user'"'"'s background process.
+	wait_for notified "$TAL" 1 &&
 	expect_eq "$(call "$TAL" GET "$M")" 200 &&
 	expect_eq "$(json "[(n[\"type\"], n[\"title\"], n[\"read\"]) for n in j[\"responseBody\"][\"notifications\"]]")" \
 	    "[[\"user.registered\", \"Welcome to the E-Learning Platform, Alice Liddell\", false]]"
@@ -181,6 +188,26 @@ test_expect_success 'approval through elp-course: the payer gets one; IN-REVIEW 
 	expect_eq "$(json "[n[\"type\"] for n in j[\"responseBody\"][\"notifications\"]]")" \
 	    "[\"payment.approved\", \"user.registered\"]" &&
 	expect_eq "$(msg_sql "SELECT COUNT(*) FROM notification WHERE kind LIKE \"payment.%\"")" 3
+'
+
+# course_sql SQL: runs SQL in elp_course as the server's admin account.
+course_sql() {
+	mariadb --no-defaults --socket="$T/var/mariadb/mysqld.sock" \
+	    --user=root elp_course -N -B -e "$1"
+}
+
+test_expect_success 'elp-messaging down: the payment succeeds, its event waits in elp-course and arrives once' '
+	TAL=$(cat "$T/tal") && ALICE=$(cat "$T/alice.id") &&
+	stop_pid $pid_messaging &&
+	expect_eq "$(call "$TAL" POST "$A/payment-management-api" "{\"courseId\":\"550e8400-e29b-41d4-a716-446655440000\",\"userId\":\"$ALICE\",\"trxId\":\"TRX-8002\",\"amount\":900}")" 200 &&
+	expect_eq "$(course_sql "SELECT type FROM event_outbox")" payment.submitted &&
+	wait_for loggrep course.log "events: [0-9a-f-]+ \(payment.submitted\) not delivered" &&
+	expect_eq "$(course_sql "SELECT COUNT(*) FROM event_outbox WHERE state = \"pending\"")" 1 &&
+	spawn messaging "$BIN/elp-messaging" -c "$T/conf/services/messaging.xml" &&
+	wait_long 60 sh -c "test \"\$(mariadb --no-defaults --socket=$T/var/mariadb/mysqld.sock --user=root elp_course -N -B -e \"SELECT COUNT(*) FROM event_outbox\")\" = 0" &&
+	expect_eq "$(msg_sql "SELECT COUNT(*) FROM notification WHERE kind = \"payment.submitted\"")" 4 &&
+	sleep 1.5 &&
+	expect_eq "$(msg_sql "SELECT COUNT(*) FROM notification WHERE kind = \"payment.submitted\"")" 4
 '
 
 test_expect_success 'list: paged, newest first, unread count; bad paging 400' '
@@ -235,14 +262,20 @@ test_expect_success 'read-all: marks the rest, leaves other users alone' '
 	call "$TAL" GET "$M" >/dev/null &&
 	expect_eq "$(json "j[\"responseBody\"][\"unreadCount\"]")" 0 &&
 	call "$TA" GET "$M" >/dev/null &&
-	expect_eq "$(json "j[\"responseBody\"][\"unreadCount\"]")" 1 &&
+	# The two payment.submitted of TRX-8001 and TRX-8002.
+	expect_eq "$(json "j[\"responseBody\"][\"unreadCount\"]")" 2 &&
 	expect_eq "$(call "$TAL" POST "$M/read-all")" 200 &&
 	expect_eq "$(json "j[\"responseBody\"][\"updated\"]")" 0
 '
 
+# all_mailed: as many stored messages as outbox rows.
+all_mailed() {
+	[ "$(mail_ids | wc -l)" -eq "$(msg_sql "SELECT COUNT(*) FROM outbox")" ]
+}
+
 test_expect_success 'every notification went out once by mail, with its Message-ID' '
 	wait_long 30 outbox_settled &&
-	wait_long 10 test "$(mail_ids | wc -l)" -eq "$(msg_sql "SELECT COUNT(*) FROM outbox")" &&
+	wait_long 10 all_mailed &&
 	expect_eq "$(mail_ids | uniq -d)" "" &&
 	expect_eq "$(mail_ids)" "$(msg_sql "SELECT message_id FROM outbox ORDER BY message_id" | sort)" &&
 	expect_eq "$(msg_sql "SELECT COUNT(*) FROM outbox WHERE state <> \"sent\"")" 0 &&

@@ -19,7 +19,6 @@
 #include "app.h"
 #include "authz.h"
 #include "db.h"
-#include "notify.h"
 #include "uuid.h"
 
 /* Per-worker state, handed to every handler as r_ctx. */
@@ -27,8 +26,8 @@ struct course_svc {
 	struct db	*cs_db;		/* this worker's connection */
 	struct authz	*cs_az;		/* token checks; NULL without <auth> */
 	int64_t		 cs_max_page;	/* largest accepted page size */
-	struct notify	*cs_notify;	/* events to elp-messaging; NULL
-					   without <messaging> */
+	int		 cs_events;	/* queue events for elp-messaging
+					   (<messaging> configured) */
 };
 
 /*

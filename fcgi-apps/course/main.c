@@ -15,6 +15,7 @@
 #include "course.h"
 #include "db.h"
 #include "log.h"
+#include "evq.h"
 #include "notify.h"
 #include "pool.h"
 #include "svc.h"
@@ -117,8 +118,7 @@ course_worker(int fd, void *arg)
 	memset(&cs, 0, sizeof(cs));
 	cs.cs_db = db_new(&cc->cc_db);
 	cs.cs_max_page = cc->cc_max_page;
-	if (cc->cc_msg.nc_url != NULL)
-		cs.cs_notify = notify_new(&cc->cc_msg);
+	cs.cs_events = cc->cc_msg.nc_url != NULL;
 	if (cc->cc_auth.azc_jwks_url != NULL)
 		cs.cs_az = authz_new(&cc->cc_auth);
 	else
@@ -134,13 +134,20 @@ course_worker(int fd, void *arg)
 	app.a_max_body = cc->cc_max_body;
 	app.a_ctx = &cs;
 	rc = app_worker_loop(&app, fd);
-	notify_free(cs.cs_notify);
-	cs.cs_notify = NULL;
 	authz_free(cs.cs_az);
 	cs.cs_az = NULL;
 	db_free(cs.cs_db);
 	cs.cs_db = NULL;
 	return rc == 0 ? 0 : 1;
+}
+
+/* The background process: posts the queued payment events. */
+static int
+course_background(void *arg)
+{
+	const struct course_cfg *cc = arg;
+
+	return evq_run(&cc->cc_db, &cc->cc_msg);
 }
 
 /* Says once, at start, when payment events go nowhere. */
@@ -165,6 +172,7 @@ static const struct svc_def course_def = {
 	.sd_level = course_cfg_level,
 	.sd_worker = course_worker,
 	.sd_prepare = course_prepare,
+	.sd_background = course_background,
 };
 
 int

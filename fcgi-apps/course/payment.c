@@ -15,7 +15,7 @@
 #include "db.h"
 #include "fld.h"
 #include "log.h"
-#include "notify.h"
+#include "evq.h"
 #include "util.h"
 #include "uuid.h"
 
@@ -141,25 +141,25 @@ payment_event_row(void *arg, const struct db_val *cols, size_t ncol)
 }
 
 /*
- * Posts event <type> about the payment <trx> to elp-messaging, after the
- * change committed. Never fails the request: a failure is logged (here or
- * by notify_post) and the event is lost.
+ * Queues event <type> about the payment <trx> for elp-messaging, inside
+ * the transaction that made the change (libelp evq): the event exists if
+ * and only if the change committed. Returns 0, or -1 (the transaction
+ * fails as a whole).
  */
-static void
+static int
 payment_event(struct course_svc *cs, const char *type, const struct db_val *trx)
 {
 	json_t *fields;
+	int rc = -1;
 
-	if (cs->cs_notify == NULL)
-		return;
+	if (!cs->cs_events)
+		return 0;
 	fields = json_object();
 	if (db_exec(cs->cs_db, SQL_EVENT, trx, 1, payment_event_row,
-	    fields) != 1)
-		log_warnx("messaging: %s event for payment %s not posted: %s",
-		    type, fld_str(trx), db_errmsg(cs->cs_db));
-	else
-		notify_post(cs->cs_notify, type, fields, NULL);
+	    fields) == 1)
+		rc = evq_add(cs->cs_db, type, fields);
 	json_decref(fields);
+	return rc;
 }
 
 /* Row callback: appends the PaymentInfo to the JSON array at <arg>. */
@@ -242,8 +242,10 @@ payment_submit_tx(struct course_svc *cs, void *arg)
 	if (db_exec(cs->cs_db, SQL_INSERT, f->fo_v, PF_COUNT, NULL, NULL) ==
 	    -1)
 		return db_error(cs->cs_db) == DB_E_DUP ? PR_DUP_TRX : -1;
-	return enroll_set(cs, f->fo_id[PF_COURSE], f->fo_id[PF_USER],
-	    ST_REVIEW);
+	if ((rc = enroll_set(cs, f->fo_id[PF_COURSE], f->fo_id[PF_USER],
+	    ST_REVIEW)) != 0)
+		return rc;
+	return payment_event(cs, "payment.submitted", &f->fo_v[PF_TRX]);
 }
 
 /* Answers the outcome <rc> of payment_submit_tx() on <f>. */
@@ -299,8 +301,6 @@ payment_submit(struct app_req *req)
 	}
 	f.fo_v[PF_ID] = DB_STR(f.fo_id[PF_ID]);
 	rc = course_tx(req, cs, "payment submit", payment_submit_tx, &f);
-	if (rc == 0)
-		payment_event(cs, "payment.submitted", &f.fo_v[PF_TRX]);
 	payment_submit_answer(req, rc, &f);
 done:
 	authz_id_release(&id);
@@ -332,8 +332,10 @@ static int
 payment_decide_tx(struct course_svc *cs, void *arg)
 {
 	struct fld_out *f = arg;
+	const char *status = fld_str(&f->fo_v[DF_STATUS]);
 	struct payment_owner po;
 	struct db_val p[2];
+	int rc;
 
 	memset(&po, 0, sizeof(po));
 	if (db_exec(cs->cs_db, SQL_LOCK, &f->fo_v[DF_TRX], 1,
@@ -345,8 +347,13 @@ payment_decide_tx(struct course_svc *cs, void *arg)
 	p[1] = f->fo_v[DF_TRX];
 	if (db_exec(cs->cs_db, SQL_DECIDE, p, NITEMS(p), NULL, NULL) == -1)
 		return -1;
-	return enroll_set(cs, po.po_course, po.po_user,
-	    fld_str(&f->fo_v[DF_STATUS]));
+	if ((rc = enroll_set(cs, po.po_course, po.po_user, status)) != 0)
+		return rc;
+	if (strcmp(status, ST_APPROVED) == 0)
+		return payment_event(cs, "payment.approved", &f->fo_v[DF_TRX]);
+	if (strcmp(status, ST_DENIED) == 0)
+		return payment_event(cs, "payment.rejected", &f->fo_v[DF_TRX]);
+	return 0;
 }
 
 /* Whether <s> is one of the three statuses of api.md 6. */
@@ -382,14 +389,9 @@ payment_approve(struct app_req *req)
 	if (rc == PR_NO_PAYMENT)
 		app_fail(req, 417, DECIDE_FAIL "Payment with transaction id - "
 		    "%s doesn't exists!", fld_str(&f.fo_v[DF_TRX]));
-	else if (rc == 0) {
-		if (strcmp(fld_str(&f.fo_v[DF_STATUS]), ST_APPROVED) == 0)
-			payment_event(cs, "payment.approved", &f.fo_v[DF_TRX]);
-		else if (strcmp(fld_str(&f.fo_v[DF_STATUS]), ST_DENIED) == 0)
-			payment_event(cs, "payment.rejected", &f.fo_v[DF_TRX]);
+	else if (rc == 0)
 		app_ok(req, 200, json_pack("{s:s}", "message",
 		    "Successfully updated payment status"));
-	}
 done:
 	json_decref(body);
 }

@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "evq.h"
 #include "notify.h"
 #include "pool.h"
 #include "svc.h"
@@ -120,8 +121,7 @@ user_worker(int fd, void *arg)
 	us.us_db = db_new(&ucf->ucf_db);
 	us.us_az = authz_new(&ucf->ucf_auth);
 	us.us_idp = idp_new(&ucf->ucf_idp);
-	if (ucf->ucf_msg.nc_url != NULL)
-		us.us_notify = notify_new(&ucf->ucf_msg);
+	us.us_events = ucf->ucf_msg.nc_url != NULL;
 	/* Failure is logged by db_connect(); each call retries. */
 	if (db_connect(us.us_db) == -1)
 		log_info("serving anyway: database requests answer 503 until "
@@ -132,8 +132,6 @@ user_worker(int fd, void *arg)
 	app.a_max_body = ucf->ucf_max_body;
 	app.a_ctx = &us;
 	rc = app_worker_loop(&app, fd);
-	notify_free(us.us_notify);
-	us.us_notify = NULL;
 	idp_free(us.us_idp);
 	us.us_idp = NULL;
 	authz_free(us.us_az);
@@ -141,6 +139,15 @@ user_worker(int fd, void *arg)
 	db_free(us.us_db);
 	us.us_db = NULL;
 	return rc == 0 ? 0 : 1;
+}
+
+/* The background process: posts the queued registration events. */
+static int
+user_background(void *arg)
+{
+	const struct user_cfg *ucf = arg;
+
+	return evq_run(&ucf->ucf_db, &ucf->ucf_msg);
 }
 
 /* Says once, at start, when registration events go nowhere. */
@@ -165,6 +172,7 @@ static const struct svc_def user_def = {
 	.sd_level = user_cfg_level,
 	.sd_worker = user_worker,
 	.sd_prepare = user_prepare,
+	.sd_background = user_background,
 };
 
 int

@@ -17,7 +17,7 @@
 #include "authz.h"
 #include "db.h"
 #include "log.h"
-#include "notify.h"
+#include "evq.h"
 #include "pwrule.h"
 #include "user.h"
 #include "util.h"
@@ -475,9 +475,44 @@ user_reg_account(struct app_req *req, const struct user_reg *rg,
 }
 
 /*
- * Inserts the profile of new account <id>; when that fails, deletes the
- * account again so nothing of the registration remains. 0 or -1 after
- * answering.
+ * Inserts the profile of new account <id> and, with <messaging>, queues
+ * its user.registered event in the same transaction (libelp evq). Returns
+ * 0, or -1 with the database error in *<e>.
+ */
+static int
+user_reg_store(struct user_svc *us, const char *id, const char *email,
+    const struct user_fields *uf, enum db_err *e)
+{
+	json_t *fields;
+	int rc = -1;
+
+	if (!us->us_events) {
+		if (user_insert(us, id, email, uf) != -1)
+			return 0;
+		*e = db_error(us->us_db);
+		return -1;
+	}
+	if (db_begin(us->us_db) == -1) {
+		*e = db_error(us->us_db);
+		return -1;
+	}
+	fields = json_pack("{s:s}", "userId", id);
+	if (user_insert(us, id, email, uf) != -1 &&
+	    evq_add(us->us_db, "user.registered", fields) == 0 &&
+	    db_commit(us->us_db) == 0)
+		rc = 0;
+	json_decref(fields);
+	if (rc == -1) {
+		*e = db_error(us->us_db);
+		db_rollback(us->us_db);
+	}
+	return rc;
+}
+
+/*
+ * Inserts the profile of new account <id> (and queues its event); when
+ * that fails, deletes the account again so nothing of the registration
+ * remains. 0 or -1 after answering.
  */
 static int
 user_reg_profile(struct app_req *req, const struct user_reg *rg,
@@ -488,9 +523,8 @@ user_reg_profile(struct app_req *req, const struct user_reg *rg,
 	enum db_err e;
 	int rc;
 
-	if (user_insert(us, id, email, uf) != -1)
+	if (user_reg_store(us, id, email, uf, &e) == 0)
 		return 0;
-	e = db_error(us->us_db);
 	if (e != DB_E_DUP)
 		log_error("profile insert: %s: %s", db_err_str(e),
 		    db_errmsg(us->us_db));
@@ -508,22 +542,6 @@ user_reg_profile(struct app_req *req, const struct user_reg *rg,
 	else
 		app_fail(req, 500, "Internal server error");
 	return -1;
-}
-
-/*
- * Posts user.registered for the new account <id> (after both steps
- * succeeded). Never fails the registration: notify_post() logs a failure.
- */
-static void
-user_reg_event(struct user_svc *us, const char *id)
-{
-	json_t *fields;
-
-	if (us->us_notify == NULL)
-		return;
-	fields = json_pack("{s:s}", "userId", id);
-	notify_post(us->us_notify, "user.registered", fields, NULL);
-	json_decref(fields);
 }
 
 /* POST /user/register and /user/register/admin, after the access rule. */
@@ -556,7 +574,6 @@ user_register_as(struct app_req *req, const struct user_reg *rg)
 	    user_reg_profile(req, rg, id, email, &uf, shown) == -1)
 		goto done;
 	log_info("registered account %s as %s", id, rg->rg_role);
-	user_reg_event(req->r_ctx, id);
 	app_ok(req, 201, json_pack("{s:s}", "message", rg->rg_ok));
 done:
 	json_decref(in);

@@ -15,7 +15,6 @@
 #include "authz.h"
 #include "cfg.h"
 #include "db.h"
-#include "notify.h"
 #include "uuid.h"
 
 #define USER_FIELD_MAX	255	/* bytes of a stored text field */
@@ -94,8 +93,8 @@ struct user_svc {
 	struct db	*us_db;		/* this worker's connection */
 	struct authz	*us_az;		/* token checks */
 	struct idp	*us_idp;	/* elp-auth admin API client */
-	struct notify	*us_notify;	/* events to elp-messaging; NULL
-					   without <messaging> */
+	int		 us_events;	/* queue events for elp-messaging
+					   (<messaging> configured) */
 };
 
 /* The route table served by elp-user. */
