@@ -1,11 +1,9 @@
 /*
  * evq: a sending service's queue of events for elp-messaging (see evq.h).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -193,18 +191,6 @@ evq_step(struct db *db, struct notify *n, uint64_t backoff_max)
 	return 1;
 }
 
-/* Sleeps <ms>, or less when a signal arrives (SIGTERM: stop). */
-static void
-evq_pause(uint64_t ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	if (nanosleep(&ts, NULL) == -1 && errno != EINTR)
-		log_warn("nanosleep");
-}
-
 int
 evq_run(const struct db_cfg *dbc, const struct notify_cfg *cfg)
 {
@@ -215,7 +201,7 @@ evq_run(const struct db_cfg *dbc, const struct notify_cfg *cfg)
 	if (cfg->nc_url == NULL) {
 		while (!pool_should_stop()) {
 			pool_worker_idle();
-			evq_pause(60000);
+			pool_worker_pause(60000);
 		}
 		return 0;
 	}
@@ -230,7 +216,7 @@ evq_run(const struct db_cfg *dbc, const struct notify_cfg *cfg)
 			/* An unreachable server is logged by db, once. */
 			if (rc == -1 && db_error(db) != DB_E_CONN)
 				log_warnx("events: %s", db_errmsg(db));
-			evq_pause(cfg->nc_poll);
+			pool_worker_pause(cfg->nc_poll);
 		}
 	}
 	log_info("events: delivery process %ld stopped", (long)getpid());

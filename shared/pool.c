@@ -139,6 +139,17 @@ pool_should_stop(void)
 }
 
 void
+pool_worker_pause(uint64_t ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	if (nanosleep(&ts, NULL) == -1 && errno != EINTR)
+		log_warn("nanosleep");
+}
+
+void
 pool_worker_idle(void)
 {
 	if (pool_reopen_flag) {

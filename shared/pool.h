@@ -99,6 +99,12 @@ void	 pool_worker_signals(void (*stop_hook)(void));
 void	 pool_worker_idle(void);
 
 /*
+ * In a worker or the background process: sleeps <ms>, or less when a
+ * signal arrives (so SIGTERM stops a long pause at once).
+ */
+void	 pool_worker_pause(uint64_t ms);
+
+/*
  * Opens a listening socket for "unix:/path" (stale socket removed, mode
  * applied) or "host:port" (IPv4/IPv6, SO_REUSEADDR), non-blocking off.
  * Returns the fd or -1 with the reason logged.

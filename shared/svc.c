@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
+#include "app.h"
+#include "db.h"
 #include "log.h"
 #include "svc.h"
 #include "util.h"
@@ -212,4 +215,18 @@ svc_main(const struct svc_def *def, int argc, char *argv[])
 	def->sd_release(ss.ss_cfg);
 	free(ss.ss_cfg);
 	return rc == 0 ? 0 : (rc == -1 ? 1 : rc);
+}
+
+void
+svc_health(struct app_req *req, struct db *db)
+{
+	if (db_ping(db) == -1) {
+		if (db_error(db) != DB_E_CONN)
+			log_error("health check: %s: %s",
+			    db_err_str(db_error(db)), db_errmsg(db));
+		app_fail(req, 503, "Database unavailable");
+		return;
+	}
+	app_ok(req, 200, json_pack("{s:s, s:s}", "status", "UP", "database",
+	    "UP"));
 }

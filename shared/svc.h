@@ -14,7 +14,9 @@
 
 #include <stddef.h>
 
+#include "app.h"
 #include "cfg.h"
+#include "db.h"
 #include "pool.h"
 
 struct svc_def {
@@ -75,6 +77,14 @@ void	 svc_check_common(struct cfg_doc *cd, const char *name,
  * <cfg> released.
  */
 int	 svc_load(const struct svc_def *def, const char *path, void *cfg);
+
+/*
+ * GET /health of a service (what the gateway's health checks call): 200
+ * {"status":"UP","database":"UP"} when <db> answers a ping, else 503
+ * "Database unavailable" (a failure other than an unreachable server is
+ * logged).
+ */
+void	 svc_health(struct app_req *req, struct db *db);
 
 /* The whole life of the program; returns its exit status. */
 int	 svc_main(const struct svc_def *def, int argc, char *argv[]);

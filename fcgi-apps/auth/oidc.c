@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "svc.h"
 #include "util.h"
 
 #define OIDC_P	"/realms/{realm}/protocol/openid-connect"
@@ -269,14 +270,5 @@ oidc_health(struct app_req *req)
 {
 	struct auth_svc *as = req->r_ctx;
 
-	if (db_ping(as->as_db) == -1) {
-		if (db_error(as->as_db) != DB_E_CONN)
-			log_error("health check: %s: %s",
-			    db_err_str(db_error(as->as_db)),
-			    db_errmsg(as->as_db));
-		app_fail(req, 503, "Database unavailable");
-		return;
-	}
-	app_ok(req, 200, json_pack("{s:s, s:s}", "status", "UP", "database",
-	    "UP"));
+	svc_health(req, as->as_db);
 }

@@ -103,16 +103,7 @@ content_health(struct app_req *req)
 		app_fail(req, 503, "Storage unavailable");
 		return;
 	}
-	if (db_ping(cs->cs_db) == -1) {
-		if (db_error(cs->cs_db) != DB_E_CONN)
-			log_error("health check: %s: %s",
-			    db_err_str(db_error(cs->cs_db)),
-			    db_errmsg(cs->cs_db));
-		app_fail(req, 503, "Database unavailable");
-		return;
-	}
-	app_ok(req, 200, json_pack("{s:s, s:s, s:s}", "status", "UP",
-	    "database", "UP", "storage", "UP"));
+	svc_health(req, cs->cs_db);
 }
 
 /* Splits <storage types> into cc_allowed; unknown names are errors. */

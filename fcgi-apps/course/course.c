@@ -18,6 +18,7 @@
 #include "fld.h"
 #include "log.h"
 #include "page.h"
+#include "svc.h"
 #include "util.h"
 #include "uuid.h"
 
@@ -562,14 +563,5 @@ course_health(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
 
-	if (db_ping(cs->cs_db) == -1) {
-		if (db_error(cs->cs_db) != DB_E_CONN)
-			log_error("health check: %s: %s",
-			    db_err_str(db_error(cs->cs_db)),
-			    db_errmsg(cs->cs_db));
-		app_fail(req, 503, "Database unavailable");
-		return;
-	}
-	app_ok(req, 200, json_pack("{s:s, s:s}", "status", "UP", "database",
-	    "UP"));
+	svc_health(req, cs->cs_db);
 }

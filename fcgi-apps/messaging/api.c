@@ -15,6 +15,7 @@
 #include "log.h"
 #include "messaging.h"
 #include "page.h"
+#include "svc.h"
 #include "util.h"
 #include "uuid.h"
 
@@ -246,14 +247,5 @@ msg_health(struct app_req *req)
 {
 	struct msg_svc *ms = req->r_ctx;
 
-	if (db_ping(ms->ms_db) == -1) {
-		if (db_error(ms->ms_db) != DB_E_CONN)
-			log_error("health check: %s: %s",
-			    db_err_str(db_error(ms->ms_db)),
-			    db_errmsg(ms->ms_db));
-		app_fail(req, 503, "Database unavailable");
-		return;
-	}
-	app_ok(req, 200, json_pack("{s:s, s:s}", "status", "UP", "database",
-	    "UP"));
+	svc_health(req, ms->ms_db);
 }

@@ -18,7 +18,6 @@
  * the row is marked; the message then goes out again with the same
  * Message-ID. README.md explains why SMTP leaves no way around it.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,18 +307,6 @@ outbox_step(struct outbox *ob)
 	return 1;
 }
 
-/* Sleeps <ms>, or less when a signal arrives (SIGTERM: stop). */
-static void
-outbox_pause(uint64_t ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	if (nanosleep(&ts, NULL) == -1 && errno != EINTR)
-		log_warn("nanosleep");
-}
-
 int
 outbox_run(const struct msg_cfg *mc)
 {
@@ -334,7 +321,7 @@ outbox_run(const struct msg_cfg *mc)
 		pool_worker_idle();
 		/* A busy queue is drained without pauses. */
 		if ((rc = outbox_step(&ob)) != 1 && !pool_should_stop())
-			outbox_pause(mc->mc_outbox.oc_poll);
+			pool_worker_pause(mc->mc_outbox.oc_poll);
 	}
 	log_info("outbox: delivery process %ld stopped", (long)getpid());
 	db_free(ob.ob_db);

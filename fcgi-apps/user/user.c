@@ -19,6 +19,7 @@
 #include "log.h"
 #include "evq.h"
 #include "pwrule.h"
+#include "svc.h"
 #include "user.h"
 #include "util.h"
 #include "uuid.h"
@@ -1046,14 +1047,5 @@ user_health(struct app_req *req)
 {
 	struct user_svc *us = req->r_ctx;
 
-	if (db_ping(us->us_db) == -1) {
-		if (db_error(us->us_db) != DB_E_CONN)
-			log_error("health check: %s: %s",
-			    db_err_str(db_error(us->us_db)),
-			    db_errmsg(us->us_db));
-		app_fail(req, 503, "Database unavailable");
-		return;
-	}
-	app_ok(req, 200, json_pack("{s:s, s:s}", "status", "UP", "database",
-	    "UP"));
+	svc_health(req, us->us_db);
 }
