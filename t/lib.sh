@@ -356,7 +356,8 @@ SMTP_PORT=$(free_port)
 # messaging_conf NAME SOCKET: writes conf/services/NAME.xml for
 # elp-messaging: SMTP on $SMTP_PORT without TLS, the templates of conf/,
 # a short poll; $MSG_OUTBOX (attributes of <outbox>) and $MSG_SMTP_TIMEOUT
-# override the outbox and SMTP timing.
+# override the outbox and SMTP timing, $MSG_SMTP_SECURITY the tls, ca-file,
+# username and password-file attributes of <smtp>.
 messaging_conf() {
 	msg_outbox=${MSG_OUTBOX:-"poll='100ms' lease='6s' max-attempts='5' backoff-base='200ms' backoff-max='1s'"}
 	mkdir -p "$T/conf/services"
@@ -374,7 +375,7 @@ messaging_conf() {
   <idp base-url="http://127.0.0.1:$ADMIN_PORT" client-id="elp-messaging"
        secret-file="$T/var/secrets/auth-elp-messaging.secret" timeout="3s"/>
   <events role="messaging-service" admin-role="ADMIN" max-recipients="50"/>
-  <smtp url="smtp://127.0.0.1:$SMTP_PORT/test.localhost" tls="none"
+  <smtp url="smtp://127.0.0.1:$SMTP_PORT/test.localhost" ${MSG_SMTP_SECURITY:-tls='none'}
         from="noreply@elp.test" from-name="E-Learning Platform"
         message-id-domain="elp.test" connect-timeout="1s"
         timeout="${MSG_SMTP_TIMEOUT:-5s}"/>

@@ -18,6 +18,14 @@ Behaviours for chosen recipients (substring match on the RCPT address):
                                         answering 250 ("HOLD <id>" logged
                                         once stored)
 
+Security:
+  --tls-cert F --tls-key F              offer STARTTLS and require it
+                                        before MAIL (every DATA line says
+                                        tls=yes or tls=no)
+  --auth USER:PASSWORD                  require SMTP AUTH (PLAIN/LOGIN,
+                                        only after STARTTLS when TLS is on);
+                                        "AUTH ok|fail <login>" is logged
+
 usage: smtp-sink.py --port P --dir DIR [behaviours]
 Stops on SIGTERM or SIGINT.
 """
@@ -26,10 +34,12 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import sys
 import threading
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 MSGID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]+>)", re.I | re.M)
 
@@ -84,8 +94,18 @@ class Sink:
         if self.match(self.a.hold_rcpt, rcpts):
             self.say("HOLD", mid)
             await asyncio.sleep(self.a.hold)
-        self.say("DATA", mid, rcpt, 250)
+        self.say("DATA", mid, rcpt, 250,
+                 "tls=yes" if session.ssl is not None else "tls=no")
         return "250 OK stored"
+
+    def authenticate(self, server, session, envelope, mechanism, data):
+        user, _, password = self.a.auth.partition(":")
+        login = getattr(data, "login", b"") or b""
+        ok = (login.decode("utf-8", "replace") == user and
+              (getattr(data, "password", b"") or b"") == password.encode())
+        self.say("AUTH", "ok" if ok else "fail",
+                 login.decode("utf-8", "replace"))
+        return AuthResult(success=ok)
 
 
 def main():
@@ -100,12 +120,23 @@ def main():
     p.add_argument("--delay", type=float, default=5)
     p.add_argument("--hold-rcpt")
     p.add_argument("--hold", type=float, default=5)
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--auth")
     args = p.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     # Numbering goes on after what an earlier run stored.
     sink = Sink(args)
     sink.n = len([f for f in os.listdir(args.dir) if f.endswith(".eml")])
-    ctl = Controller(sink, hostname="127.0.0.1", port=args.port)
+    kw = {}
+    if args.tls_cert:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        kw.update(tls_context=ctx, require_starttls=True)
+    if args.auth:
+        kw.update(authenticator=sink.authenticate, auth_required=True,
+                  auth_require_tls=bool(args.tls_cert))
+    ctl = Controller(sink, hostname="127.0.0.1", port=args.port, **kw)
     ctl.start()
     print("LISTEN", args.port, flush=True)
     done = threading.Event()
