@@ -210,9 +210,14 @@ static int
 conn_flush(struct conn *c)
 {
 	ssize_t n;
+	/* The head of an offloaded file: the file follows at once, so let
+	 * the kernel put both in full segments (like TCP_CORK). */
+	int more = c->c_state == CONN_ST_FILE &&
+	    c->c_file_off < c->c_file_end ? MSG_MORE : 0;
 
 	while (buf_avail(&c->c_out) > 0 && (c->c_flags & CONN_F_WR)) {
-		n = write(c->c_fd, buf_data(&c->c_out), buf_avail(&c->c_out));
+		n = send(c->c_fd, buf_data(&c->c_out), buf_avail(&c->c_out),
+		    MSG_NOSIGNAL | more);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
