@@ -159,4 +159,19 @@ test_expect_success 'in all: every sent row once, except the one mail of the kil
 	expect_eq "$(msg_sql "SELECT COUNT(*) FROM outbox WHERE state = \"failed\"")" 2
 '
 
+no_sent() {	# no_sent: the outbox holds no sent row any more
+	[ "$(msg_sql "SELECT COUNT(*) FROM outbox WHERE state = 'sent'")" = 0 ]
+}
+
+test_expect_success 'reload with keep=1s: sent rows go; failed rows and notifications stay' '
+	n=$(msg_sql "SELECT COUNT(*) FROM notification") &&
+	MSG_OUTBOX="$MSG_OUTBOX keep='"'"'1s'"'"'" \
+	    messaging_conf messaging "$T/run/messaging.sock" &&
+	kill -HUP "$pid_messaging2" &&
+	wait_long 20 no_sent &&
+	loggrep messaging2.log "outbox: [0-9]+ sent message\(s\) older than the keep time removed" &&
+	expect_eq "$(msg_sql "SELECT COUNT(*) FROM outbox WHERE state = \"failed\"")" 2 &&
+	expect_eq "$(msg_sql "SELECT COUNT(*) FROM notification")" "$n"
+'
+
 test_done

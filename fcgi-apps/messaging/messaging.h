@@ -89,6 +89,7 @@ struct outbox_cfg {
 	int64_t		 oc_max_attempts;
 	uint64_t	 oc_backoff_base; /* ms */
 	uint64_t	 oc_backoff_max;  /* ms */
+	uint64_t	 oc_keep;	/* ms a sent row is kept; 0: always */
 };
 
 /* One configuration snapshot. */

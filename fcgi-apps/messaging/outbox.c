@@ -47,6 +47,7 @@ const struct cfg_key outbox_cfg_keys[] = {
 	    oc_backoff_base),
 	K("backoff-max", CFG_T_DURATION, "1h", 1, 7 * 86400000LL,
 	    oc_backoff_max),
+	K("keep", CFG_T_DURATION, "720h", 0, 3650 * 86400000LL, oc_keep),
 };
 const size_t outbox_cfg_nkeys = NITEMS(outbox_cfg_keys);
 
@@ -77,11 +78,18 @@ const size_t outbox_cfg_nkeys = NITEMS(outbox_cfg_keys);
 	"last_error = ?, claim_id = NULL, claimed_until = NULL "	\
 	"WHERE id = ? AND claim_id = ?"
 
+#define OUTBOX_SWEEP_MS		60000	/* between sweeps of sent rows */
+#define OUTBOX_SWEEP_ROWS	1000	/* deleted per sweep */
+#define SQL_SWEEP							\
+	"DELETE FROM outbox WHERE state = 'sent' AND "			\
+	"sent_at < NOW(3) - INTERVAL ? MICROSECOND LIMIT ?"
+
 struct outbox {
 	const struct msg_cfg	*ob_cfg;
 	struct db		*ob_db;
 	int			 ob_smtp_down;	/* logged once per outage */
 	int			 ob_db_down;	/* logged once per outage */
+	uint64_t		 ob_swept;	/* monotonic ms of the last sweep */
 };
 
 /* A claimed row. */
@@ -307,6 +315,29 @@ outbox_step(struct outbox *ob)
 	return 1;
 }
 
+/*
+ * Deletes sent rows older than <outbox keep>, at most OUTBOX_SWEEP_ROWS at
+ * a time, once per OUTBOX_SWEEP_MS (or per keep, when shorter). Failed
+ * rows stay for the operator; notifications stay for their users.
+ */
+static void
+outbox_sweep(struct outbox *ob)
+{
+	uint64_t keep = ob->ob_cfg->mc_outbox.oc_keep, now = util_now_ms();
+	uint64_t every = keep < OUTBOX_SWEEP_MS ? keep : OUTBOX_SWEEP_MS;
+	struct db_val p[2];
+	long long n;
+
+	if (keep == 0 || (ob->ob_swept != 0 && now - ob->ob_swept < every))
+		return;
+	ob->ob_swept = now;
+	p[0] = DB_INT((long long)keep * 1000);
+	p[1] = DB_INT(OUTBOX_SWEEP_ROWS);
+	if ((n = db_exec(ob->ob_db, SQL_SWEEP, p, 2, NULL, NULL)) > 0)
+		log_info("outbox: %lld sent message(s) older than the keep "
+		    "time removed", n);
+}
+
 int
 outbox_run(const struct msg_cfg *mc)
 {
@@ -320,8 +351,10 @@ outbox_run(const struct msg_cfg *mc)
 	while (!pool_should_stop()) {
 		pool_worker_idle();
 		/* A busy queue is drained without pauses. */
-		if ((rc = outbox_step(&ob)) != 1 && !pool_should_stop())
+		if ((rc = outbox_step(&ob)) != 1 && !pool_should_stop()) {
+			outbox_sweep(&ob);
 			pool_worker_pause(mc->mc_outbox.oc_poll);
+		}
 	}
 	log_info("outbox: delivery process %ld stopped", (long)getpid());
 	db_free(ob.ob_db);
