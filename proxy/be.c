@@ -120,22 +120,49 @@ fail:
 	return NULL;
 }
 
+/* Whether idle pooled <b> was closed by the app meanwhile (a worker
+ * that exited): a request written to it would be lost. */
+static int
+be_idle_dead(struct bconn *b)
+{
+	char byte;
+	ssize_t n;
+
+	n = recv(b->b_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return !(n == -1 && (errno == EAGAIN || errno == EINTR));
+}
+
+/* The first live idle pooled connection of <ins>, or NULL. */
+static struct bconn *
+be_take_idle(struct instance *ins)
+{
+	struct bconn *b;
+
+	while ((b = ins->ins_idle) != NULL) {
+		ins->ins_idle = b->b_next;
+		b->b_next = NULL;
+		if (!be_idle_dead(b))
+			return b;
+		be_close(b);
+	}
+	return NULL;
+}
+
 int
 be_start(struct conn *c, struct instance *ins)
 {
 	struct bconn *b;
 	int busy;
 
-	if ((b = ins->ins_idle) != NULL) {
-		ins->ins_idle = b->b_next;
-		b->b_next = NULL;
+	if ((b = be_take_idle(ins)) != NULL) {
 		b->b_flags |= BE_F_REUSED;
 		be_set_state(b, BE_ST_SEND);
 	} else if ((b = be_connect(ins, &busy)) == NULL)
 		return busy ? BE_BUSY : -1;
 	else
 		b->b_flags &= ~BE_F_REUSED;
-	b->b_flags &= ~(BE_F_HEADDONE | BE_F_GOTBYTE | BE_F_STDIN_END);
+	b->b_flags &= ~(BE_F_HEADDONE | BE_F_GOTBYTE | BE_F_STDIN_END |
+	    BE_F_PAUSED);
 	b->b_conn = c;
 	b->b_reqid = 1;
 	fcgi_dec_init(&b->b_dec, b->b_reqid);
@@ -250,7 +277,8 @@ be_fail(struct bconn *b, int status, const char *why)
 {
 	struct conn *c = b->b_conn;
 
-	log_warnx("%s: %s", b->b_ins->ins_name, why);
+	log_warnx("rid=%s: %s: %s", c != NULL ? c->c_reqid : "-",
+	    b->b_ins->ins_name, why);
 	b->b_conn = NULL;
 	if (c != NULL) {
 		c->c_be = NULL;
@@ -467,10 +495,29 @@ be_decode(struct bconn *b)
 }
 
 /*
+ * Detaches the client of <b> (which is closed) for a retry of <why>,
+ * and sends the request again. <c> must be attached.
+ */
+static void
+be_retry(struct bconn *b, enum metrics_retry why)
+{
+	struct conn *c = b->b_conn;
+	struct instance *ins = b->b_ins;
+
+	c->c_be = NULL;
+	b->b_conn = NULL;
+	ins->ins_outstanding--;
+	be_close(b);
+	conn_retry(c, ins, why);
+	up_slot_freed(ins);
+}
+
+/*
  * The backend closed or reset before END_REQUEST. A request nothing of
- * which was answered is retried (on any instance) when the connection was
- * a reused pooled one or the method is idempotent; never one whose body
- * bytes already left the client buffer.
+ * which was answered is sent again when conn_can_retry() allows: a dead
+ * pooled connection or a worker killed while serving it says nothing of
+ * the instance, so only a connection that was not reused counts for the
+ * breaker.
  */
 static void
 be_eof(struct bconn *b)
@@ -478,17 +525,10 @@ be_eof(struct bconn *b)
 	struct conn *c = b->b_conn;
 
 	if (c != NULL && !(b->b_flags & BE_F_GOTBYTE) &&
-	    ((b->b_flags & BE_F_REUSED) || c->c_method == H1_M_GET ||
-	    c->c_method == H1_M_HEAD) && conn_can_retry(c)) {
-		/* A pooled connection the app closed while idle never saw
-		 * the request; GET and HEAD are safe to send again anyway. */
-		log_info("%s: closed before answering, retrying",
-		    b->b_ins->ins_name);
-		c->c_be = NULL;
-		b->b_conn = NULL;
-		b->b_ins->ins_outstanding--;
-		be_close(b);
-		conn_retry(c);
+	    conn_can_retry(c, METRICS_RETRY_RESET)) {
+		if (!(b->b_flags & BE_F_REUSED))
+			up_report(b->b_ins, 0);
+		be_retry(b, METRICS_RETRY_RESET);
 		return;
 	}
 	be_fail(b, 502, b->b_flags & BE_F_GOTBYTE ?
@@ -502,8 +542,14 @@ be_read(struct bconn *b)
 {
 	ssize_t n;
 
-	while ((b->b_flags & BE_F_RD) && b->b_conn != NULL &&
-	    conn_out_room(b->b_conn)) {
+	b->b_flags &= ~BE_F_PAUSED;
+	while ((b->b_flags & BE_F_RD) && b->b_conn != NULL) {
+		if (!conn_out_room(b->b_conn)) {
+			/* The client is behind: it, not the backend, holds
+			 * the exchange up (be_check_timeout). */
+			b->b_flags |= BE_F_PAUSED;
+			break;
+		}
 		buf_reserve(&b->b_in, BE_READ_CHUNK);
 		n = read(b->b_fd, buf_tail(&b->b_in), buf_room(&b->b_in));
 		if (n == -1 && errno == EINTR)
@@ -544,8 +590,8 @@ be_connect_failed(struct bconn *b)
 		return;
 	c->c_be = NULL;
 	b->b_ins->ins_outstanding--;
-	if (conn_can_retry(c))
-		conn_retry(c);
+	if (conn_can_retry(c, METRICS_RETRY_CONNECT))
+		conn_retry(c, b->b_ins, METRICS_RETRY_CONNECT);
 	else
 		conn_fail_unavailable(c);
 	up_slot_freed(b->b_ins);
@@ -561,8 +607,14 @@ be_check_timeout(struct bconn *b, uint64_t now)
 	/* Still waiting for the client's body: its body-idle timeout
 	 * governs; the backend's clock starts again with the next bytes. */
 	if (b->b_state == BE_ST_SEND && c != NULL &&
-	    !(c->c_flags & CONN_F_BODYDONE) && buf_avail(&b->b_out) == 0)
+	    !(c->c_flags & CONN_F_BODYREAD) && buf_avail(&b->b_out) == 0)
 		return;
+	/* Reading paused because the client does not take the response:
+	 * its send timeout decides, never the backend's. */
+	if (b->b_flags & BE_F_PAUSED) {
+		b->b_deadline = now + gw->w_conf->gc_to.to_response;
+		return;
+	}
 	if (b->b_state == BE_ST_CONNECTING) {
 		log_warnx("%s: connect timed out", b->b_ins->ins_name);
 		be_connect_failed(b);
@@ -599,9 +651,11 @@ be_pump(struct bconn *b)
 	if (b->b_conn == NULL)
 		return;		/* the client side failed the request */
 	if (be_flush(b) == -1) {
-		if ((b->b_flags & BE_F_REUSED) && !(c->c_flags &
-		    CONN_F_SENT_BE) && conn_can_retry(c)) {
-			be_eof(b);
+		/* Not a byte accepted: provably unsent, whatever the
+		 * method (a pooled connection whose worker is gone). */
+		if (!(c->c_flags & CONN_F_SENT_BE) &&
+		    conn_can_retry(c, METRICS_RETRY_UNSENT)) {
+			be_retry(b, METRICS_RETRY_UNSENT);
 			return;
 		}
 		be_fail(b, 502, "cannot send the request to the backend");

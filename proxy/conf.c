@@ -117,6 +117,24 @@ static const struct cfg_key conf_limit_keys[] = {
 	    lim_response_head),
 	K("buffer", CFG_T_SIZE, "64k", 4096, 16777216, struct gw_limits,
 	    lim_buffer),
+	K("queue-length", CFG_T_INT, "1024", 1, 1000000, struct gw_limits,
+	    lim_queue_length),
+	K("min-body-rate", CFG_T_SIZE, "0", 0, 1073741824, struct gw_limits,
+	    lim_min_body_rate),
+};
+
+static const struct cfg_key conf_buffering_keys[] = {
+	K("request", CFG_T_BOOL, "on", 0, 0, struct gw_buffering, bu_request),
+	K("response", CFG_T_BOOL, "on", 0, 0, struct gw_buffering,
+	    bu_response),
+	K("request-memory", CFG_T_SIZE, "64k", 0, 1073741824,
+	    struct gw_buffering, bu_request_memory),
+	K("response-memory", CFG_T_SIZE, "64k", 4096, 1073741824,
+	    struct gw_buffering, bu_response_memory),
+	K("max-temp-file", CFG_T_SIZE, "1g", 0, INT64_MAX,
+	    struct gw_buffering, bu_max_temp_file),
+	K("temp-dir", CFG_T_STR, "/tmp", 0, 0, struct gw_buffering,
+	    bu_temp_dir),
 };
 
 static const struct cfg_key conf_route_keys[] = {
@@ -129,6 +147,13 @@ static const struct cfg_key conf_route_keys[] = {
 	K("cors", CFG_T_STR, "", 0, 0, struct route, rt_cors),
 	K("auth", CFG_T_STR, "public", 0, 0, struct route, rt_auth),
 	K("offload-root", CFG_T_STR, "", 0, 0, struct route, rt_offload_root),
+	K("request-buffering", CFG_T_STR, "", 0, 0, struct route,
+	    rt_req_buf_text),
+	K("response-buffering", CFG_T_STR, "", 0, 0, struct route,
+	    rt_resp_buf_text),
+	K("min-body-rate", CFG_T_SIZE, "0", 0, 1073741824, struct route,
+	    rt_min_body_rate),
+	K("retries", CFG_T_INT, "1", 0, 10, struct route, rt_retries),
 };
 
 struct conf_service_attrs {
@@ -269,6 +294,23 @@ conf_user(struct cfg_doc *cd, struct gw_conf *gc)
 	gc->gc_gid = pw->pw_gid;
 }
 
+/* The buffering directory must exist and take unlinked files now, not
+ * at the first large body. */
+static void
+conf_temp_dir(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
+{
+	int fd;
+
+	if (gc->gc_buf.bu_temp_dir == NULL)
+		return;
+	if ((fd = spool_tmpfile(gc->gc_buf.bu_temp_dir)) == -1) {
+		cfg_error(cd, n, "buffering temp-dir \"%s\": %s",
+		    gc->gc_buf.bu_temp_dir, strerror(errno));
+		return;
+	}
+	close(fd);
+}
+
 static int
 conf_listen(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 {
@@ -342,6 +384,12 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 		rt->rt_auth_kind = ROUTE_AUTH_ROLES;
 	if (rt->rt_max_body == 0)
 		rt->rt_max_body = gc->gc_lim.lim_max_body;
+	if (rt->rt_min_body_rate == 0)
+		rt->rt_min_body_rate = gc->gc_lim.lim_min_body_rate;
+	rt->rt_req_buffering = *rt->rt_req_buf_text == '\0' ?
+	    gc->gc_buf.bu_request : strcmp(rt->rt_req_buf_text, "on") == 0;
+	rt->rt_resp_buffering = *rt->rt_resp_buf_text == '\0' ?
+	    gc->gc_buf.bu_response : strcmp(rt->rt_resp_buf_text, "on") == 0;
 	if (*rt->rt_offload_root != '\0' && (rt->rt_offload_fd =
 	    open(rt->rt_offload_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1) {
@@ -395,6 +443,10 @@ conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 	n = cfg_next(root, NULL, "limits");
 	cfg_read(cd, n != NULL ? n : root, conf_limit_keys,
 	    NITEMS(conf_limit_keys), &gc->gc_lim);
+	n = cfg_next(root, NULL, "buffering");
+	cfg_read(cd, n != NULL ? n : root, conf_buffering_keys,
+	    NITEMS(conf_buffering_keys), &gc->gc_buf);
+	conf_temp_dir(cd, n != NULL ? n : root, gc);
 	n = NULL;
 	while ((n = cfg_next(root, n, "listen")) != NULL &&
 	    gc->gc_nlisten < GW_MAX_LISTEN)
@@ -430,6 +482,7 @@ conf_instance(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc,
 	ins->ins_weight = a.weight;
 	ins->ins_id = (int)gc->gc_ninstances++;
 	ins->ins_svc = svc;
+	ins->ins_sidx = (int)svc->svc_nins;
 	svc->svc_ins[svc->svc_nins++] = ins;
 	rc = 0;
 done:
@@ -663,6 +716,8 @@ conf_free(struct gw_conf *gc)
 	cfg_release_keys(conf_log_keys, NITEMS(conf_log_keys), gc);
 	cfg_release_keys(conf_cors_keys, NITEMS(conf_cors_keys), gc);
 	cfg_release_keys(conf_auth_keys, NITEMS(conf_auth_keys), &gc->gc_auth);
+	cfg_release_keys(conf_buffering_keys, NITEMS(conf_buffering_keys),
+	    &gc->gc_buf);
 	free(gc->gc_routes);
 	free(gc->gc_services);
 	free(gc->gc_instances);

@@ -41,9 +41,15 @@
 #define CONN_DRAIN_GRACE_MS 1000 /* idle keep-alive life once draining */
 #define CONN_FILE_ROUND	(256 * 1024) /* offloaded bytes per loop round */
 
+#define CONN_RATE_GRACE_MS 5000 /* body time before min-body-rate counts */
+
 static const char *const conn_state_names[CONN_ST_COUNT] = {
-	"head", "auth", "queued", "backend", "flush", "file", "linger",
-	"closing",
+	"head", "auth", "body", "queued", "backend", "flush", "file",
+	"linger", "closing",
+};
+
+static const char *const conn_end_names[CONN_END_COUNT] = {
+	"ok", "client-abort", "client-slow", "cut",
 };
 
 static struct h1_req	conn_scratch;	/* parse target for whole heads */
@@ -65,6 +71,9 @@ conn_set_state(struct conn *c, enum conn_state st)
 static void	conn_io_cb(struct ev *, int, void *, uint32_t);
 static void	conn_cors(struct conn *);
 static void	conn_forward(struct conn *);
+static void	conn_forward_first(struct conn *);
+static void	conn_access_log(struct conn *);
+static void	conn_request_release(struct conn *);
 
 static const char	*conn_h1_reason(int);
 
@@ -104,6 +113,9 @@ conn_new(struct listener *l, int fd, const struct sockaddr_storage *ss)
 	c->c_listener = l;
 	c->c_flags = CONN_F_WR;
 	c->c_file_fd = -1;
+	c->c_rf_fd = -1;
+	c->c_content_length = -1;
+	spool_init(&c->c_body);
 	conn_peer(c, ss);
 	if (ev_add(&gw->w_ev, fd, conn_io_cb, c) == -1) {
 		log_warn("epoll add");
@@ -160,11 +172,31 @@ conn_file_close(struct conn *c)
 	c->c_file_fd = -1;
 }
 
+/*
+ * A request still open when its connection closes: the client went away
+ * (499 when no head had gone out, as nginx logs it) or was too slow.
+ */
+static void
+conn_close_log(struct conn *c)
+{
+	if (c->c_t_start == 0 || (c->c_flags & CONN_F_LOGGED))
+		return;
+	if (c->c_end == CONN_END_OK)
+		c->c_end = CONN_END_ABORT;
+	if (c->c_end == CONN_END_ABORT)
+		metrics_client_abort();
+	if (!(c->c_flags & CONN_F_HEADSENT))
+		c->c_status = 499;
+	conn_access_log(c);
+	metrics_request(c->c_route, c->c_status);
+}
+
 void
 conn_close(struct conn *c)
 {
 	if (c->c_state == CONN_ST_CLOSING)
 		return;
+	conn_close_log(c);
 	conn_file_close(c);
 	if (c->c_be != NULL)
 		be_release(c->c_be, 0);
@@ -172,6 +204,8 @@ conn_close(struct conn *c)
 		up_dequeue(c->c_route->rt_svc, c);
 	if (c->c_state == CONN_ST_AUTH)
 		tok_unwait(c);
+	json_decref(c->c_claims);
+	c->c_claims = NULL;
 	ev_del(&gw->w_ev, c->c_fd);
 	conn_set_state(c, CONN_ST_CLOSING);
 	if (c->c_prev != NULL)
@@ -200,12 +234,64 @@ conn_reap(void)
 		buf_release(&c->c_arena);
 		buf_release(&c->c_rhead);
 		buf_release(&c->c_fcgi);
+		conn_request_release(c);
 		free(c->c_req);
 		free(c);
 	}
 }
 
-/* Writes c_out. Returns 0, or -1 when the client is gone. */
+/* Bytes of the response waiting to go out, in memory or the file. */
+static int
+conn_out_pending(const struct conn *c)
+{
+	return buf_avail(&c->c_out) > 0 || c->c_rf_off < c->c_rf_len;
+}
+
+/* Sends the spilled part of a buffered response with sendfile(). Returns
+ * 0, or -1 when the client is gone or the file broke. */
+static int
+conn_flush_file(struct conn *c)
+{
+	size_t sent = 0, want;
+	off_t off;
+	ssize_t n;
+
+	while (c->c_rf_off < c->c_rf_len && (c->c_flags & CONN_F_WR)) {
+		if (sent >= CONN_FILE_ROUND) {
+			conn_later(c);	/* the others get their turn */
+			break;
+		}
+		want = (size_t)(c->c_rf_len - c->c_rf_off);
+		if (want > CONN_FILE_ROUND)
+			want = CONN_FILE_ROUND;
+		off = (off_t)c->c_rf_off;
+		n = sendfile(c->c_fd, c->c_rf_fd, &off, want);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			c->c_flags &= ~CONN_F_WR;
+			break;
+		}
+		if (n <= 0)
+			return -1;
+		c->c_rf_off += (uint64_t)n;
+		c->c_sent += (uint64_t)n;
+		sent += (size_t)n;
+		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
+	}
+	/* Caught up: the file starts over, so it never grows beyond what
+	 * the client is behind by. */
+	if (c->c_rf_fd != -1 && c->c_rf_off == c->c_rf_len &&
+	    c->c_rf_len > 0) {
+		if (ftruncate(c->c_rf_fd, 0) == -1)
+			return -1;
+		c->c_rf_off = c->c_rf_len = 0;
+	}
+	return 0;
+}
+
+/* Writes c_out, then the spilled part. Returns 0, or -1 when the client
+ * is gone. */
 static int
 conn_flush(struct conn *c)
 {
@@ -228,10 +314,18 @@ conn_flush(struct conn *c)
 			return -1;
 		}
 		buf_consume(&c->c_out, (size_t)n);
+		c->c_sent += (uint64_t)n;
 		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
 	}
-	if (buf_avail(&c->c_out) == 0)
+	if (buf_avail(&c->c_out) == 0) {
 		buf_reset(&c->c_out);
+		if (conn_flush_file(c) == -1)
+			return -1;
+	}
+	/* A client that takes nothing at all still gets the send timeout. */
+	if (conn_out_pending(c) && !(c->c_flags & CONN_F_WR) &&
+	    c->c_deadline == 0)
+		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
 	return 0;
 }
 
@@ -275,7 +369,62 @@ conn_read(struct conn *c, size_t max)
 int
 conn_out_room(const struct conn *c)
 {
-	return buf_avail(&c->c_out) < gw->w_conf->gc_lim.lim_buffer;
+	const struct gw_buffering *bu = &gw->w_conf->gc_buf;
+
+	if (!(c->c_flags & CONN_F_RESPBUF))
+		return buf_avail(&c->c_out) < gw->w_conf->gc_lim.lim_buffer;
+	/* Buffering: read as fast as the backend sends, up to the memory
+	 * and then the file limit. */
+	if (c->c_rf_len - c->c_rf_off > 0 || buf_avail(&c->c_out) >=
+	    bu->bu_response_memory)
+		return c->c_rf_len - c->c_rf_off < bu->bu_max_temp_file;
+	return 1;
+}
+
+/*
+ * Queues response bytes for the client: in c_out, or, for a buffered
+ * response beyond the memory size (or while part of it waits in the file,
+ * so the order holds), at the end of the spill file. Returns 0, or -1
+ * after conn_fail() when the file broke with bytes waiting in it.
+ */
+static int
+conn_out_append(struct conn *c, const char *p, size_t len)
+{
+	const struct gw_buffering *bu = &gw->w_conf->gc_buf;
+	ssize_t n;
+
+	if (!(c->c_flags & CONN_F_RESPBUF) || (c->c_rf_off == c->c_rf_len &&
+	    buf_avail(&c->c_out) + len <= bu->bu_response_memory)) {
+		buf_append(&c->c_out, p, len);
+		return 0;
+	}
+	if (c->c_rf_fd == -1 && (c->c_rf_fd = spool_tmpfile(bu->bu_temp_dir)) ==
+	    -1) {
+		/* Nothing in a file yet: go on with backpressure. */
+		log_warn("rid=%s: response buffer file in %s", c->c_reqid,
+		    bu->bu_temp_dir);
+		c->c_flags &= ~CONN_F_RESPBUF;
+		buf_append(&c->c_out, p, len);
+		return 0;
+	}
+	if (!(c->c_flags & CONN_F_RESPFILE)) {
+		c->c_flags |= CONN_F_RESPFILE;
+		metrics_buffered(METRICS_BUF_RESP_FILE);
+	}
+	while (len > 0) {
+		n = pwrite(c->c_rf_fd, p, len, (off_t)c->c_rf_len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("rid=%s: response buffer file", c->c_reqid);
+			conn_fail(c, 502, "response buffer file failed");
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		c->c_rf_len += (uint64_t)n;
+	}
+	return 0;
 }
 
 /* Copies <s> into the request arena; returns its offset there. */
@@ -327,6 +476,15 @@ conn_head_start(struct conn *c, int status, struct str reason)
 	c->c_status = status;
 }
 
+/* The response head is complete in c_out: what is sent beyond it (and
+ * beyond an interim 100) is body, for the access log. */
+static void
+conn_head_done(struct conn *c)
+{
+	c->c_flags |= CONN_F_HEADSENT;
+	c->c_head_len = c->c_sent + buf_avail(&c->c_out);
+}
+
 /* Appends the Connection header the keep-alive decision needs. */
 static void
 conn_head_connection(struct conn *c)
@@ -372,14 +530,18 @@ conn_fail(struct conn *c, int status, const char *why)
 		up_dequeue(c->c_route->rt_svc, c);
 	if (c->c_state == CONN_ST_AUTH)
 		tok_unwait(c);
+	json_decref(c->c_claims);
+	c->c_claims = NULL;
 	if (c->c_flags & CONN_F_HEADSENT) {
 		/* Too late for a status: cut the response short. */
-		log_warnx("aborting response %d: %s", c->c_status, why);
+		log_warnx("rid=%s: aborting response %d: %s", c->c_reqid,
+		    c->c_status, why);
 		c->c_flags |= CONN_F_CLOSE;
+		c->c_end = CONN_END_CUT;
 		conn_set_state(c, CONN_ST_FLUSH);
 		return;
 	}
-	if (conn_status_closes(status) || !(c->c_flags & CONN_F_BODYDONE))
+	if (conn_status_closes(status) || !(c->c_flags & CONN_F_BODYREAD))
 		c->c_flags |= CONN_F_CLOSE;
 	metrics_reject_status(status);
 	env_error_write(&body, status, why);
@@ -396,10 +558,10 @@ conn_fail(struct conn *c, int status, const char *why)
 	conn_cors(c);
 	conn_head_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
+	conn_head_done(c);
 	if (!(c->c_flags & CONN_F_HEAD))
 		buf_append(&c->c_out, buf_data(&body), buf_avail(&body));
 	buf_release(&body);
-	c->c_flags |= CONN_F_HEADSENT;
 	conn_set_state(c, CONN_ST_FLUSH);
 }
 
@@ -598,7 +760,6 @@ conn_build_params(struct conn *c, const struct h1_req *req)
 {
 	struct fcgi_params w;
 	struct str path, uri;
-	char num[32];
 	size_t i, off;
 
 	/* Room for the rewritten path and URI up front, so the views into
@@ -629,11 +790,6 @@ conn_build_params(struct conn *c, const struct h1_req *req)
 	uri = str_make(buf_data(&c->c_arena) + off,
 	    buf_avail(&c->c_arena) - off);
 	conn_param_s(c, &w, "REQUEST_URI", uri);
-	if (req->flags & H1_F_LENGTH) {
-		snprintf(num, sizeof(num), "%llu",
-		    (unsigned long long)req->content_length);
-		conn_param_c(c, &w, "CONTENT_LENGTH", num);
-	}
 	for (i = 0; i < req->nheaders; i++)
 		if (str_caseeq(req->headers[i].name, "Content-Type"))
 			conn_param_s(c, &w, "CONTENT_TYPE",
@@ -695,9 +851,17 @@ static void
 conn_finish_params(struct conn *c, json_t *claims)
 {
 	struct fcgi_params w;
+	char num[32];
 
 	buf_reserve(&c->c_fcgi, 4096);
 	fcgi_params_init(&w, buf_tail(&c->c_fcgi), buf_room(&c->c_fcgi), 1);
+	/* Exact, chunked bodies included (RFC 3875 4.1.2): known here,
+	 * after a buffered body was read whole. */
+	if (c->c_content_length >= 0) {
+		snprintf(num, sizeof(num), "%lld",
+		    (long long)c->c_content_length);
+		conn_param_c(c, &w, "CONTENT_LENGTH", num);
+	}
 	if (claims != NULL) {
 		conn_param_claim(c, &w, "AUTH_SUB", claims, "sub");
 		conn_param_roles(c, &w, claims);
@@ -725,9 +889,9 @@ conn_builtin_reply(struct conn *c, const char *type, const char *body,
 	    "Content-Length: %zu\r\n", type, len);
 	conn_head_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
+	conn_head_done(c);
 	if (!(c->c_flags & CONN_F_HEAD))
 		buf_append(&c->c_out, body, len);
-	c->c_flags |= CONN_F_HEADSENT;
 	conn_set_state(c, CONN_ST_FLUSH);
 }
 
@@ -794,7 +958,7 @@ conn_preflight(struct conn *c, const struct h1_req *req)
 	conn_cors(c);
 	conn_head_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
-	c->c_flags |= CONN_F_HEADSENT;
+	conn_head_done(c);
 	conn_set_state(c, CONN_ST_FLUSH);
 	return 1;
 }
@@ -828,6 +992,12 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 	}
 	c->c_a_range = c->c_a_inm = c->c_a_ims = c->c_a_ifrange = SIZE_MAX;
 	c->c_file_status = 0;
+	c->c_tried = 0;
+	c->c_retries = 0;
+	c->c_end = CONN_END_OK;
+	c->c_sent = c->c_head_len = 0;
+	c->c_body_sent = c->c_body_got = 0;
+	c->c_content_length = -1;
 	c->c_a_method = conn_keep(c, req->method_str);
 	c->c_a_target = conn_keep(c, req->target);
 	h = h1_header_find(req, "User-Agent", 10);
@@ -837,7 +1007,11 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 	c->c_t_start = util_now_ms();
 }
 
-/* Body framing and limits. Returns 0, or -1 after conn_fail(). */
+/*
+ * Body framing and limits. Returns 0, or -1 after conn_fail(). A body is
+ * buffered (read whole before a backend is taken) when the route says so,
+ * and always when chunked: CGI needs its CONTENT_LENGTH up front.
+ */
 static int
 conn_body_setup(struct conn *c, const struct h1_req *req)
 {
@@ -856,11 +1030,17 @@ conn_body_setup(struct conn *c, const struct h1_req *req)
 			return -1;
 		}
 		c->c_body_left = req->content_length;
+		c->c_content_length = (int64_t)req->content_length;
 	}
-	if (c->c_body_left == 0 && !(c->c_flags & CONN_F_REQBODY))
-		c->c_flags |= CONN_F_BODYDONE;
-	if ((req->flags & H1_F_CONTINUE) && !(c->c_flags & CONN_F_BODYDONE))
+	if (c->c_body_left == 0 && !(c->c_flags & CONN_F_REQBODY)) {
+		c->c_flags |= CONN_F_BODYDONE | CONN_F_BODYREAD;
+		return 0;
+	}
+	if ((req->flags & H1_F_CONTINUE))
 		c->c_flags |= CONN_F_CONTINUE;
+	if ((c->c_flags & CONN_F_REQBODY) || (c->c_route != NULL &&
+	    c->c_route->rt_req_buffering))
+		c->c_flags |= CONN_F_BUFFERED;
 	return 0;
 }
 
@@ -935,9 +1115,111 @@ conn_auth(struct conn *c)
 		conn_fail(c, 403, "Access Denied");
 		return;
 	}
-	conn_finish_params(c, r == TOK_VALID ? claims : NULL);
-	json_decref(claims);
+	c->c_claims = r == TOK_VALID ? claims : NULL;
+	if (r != TOK_VALID)
+		json_decref(claims);
+	if (c->c_flags & CONN_F_BODYREAD || !(c->c_flags & CONN_F_BUFFERED)) {
+		conn_forward_first(c);
+		return;
+	}
+	/* The token was good: now the body, whole, before a backend. */
+	conn_set_state(c, CONN_ST_BODY);
+	c->c_t_body = util_now_ms();
+	c->c_deadline = c->c_t_body + gw->w_conf->gc_to.to_body_idle;
+	if (c->c_flags & CONN_F_CONTINUE) {
+		conn_out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		c->c_flags &= ~CONN_F_CONTINUE;
+	}
+}
+
+/* The request is complete as far as the gateway needs it: finish the
+ * params (the claims, the body's length) and send it on. */
+static void
+conn_forward_first(struct conn *c)
+{
+	conn_finish_params(c, c->c_claims);
+	json_decref(c->c_claims);
+	c->c_claims = NULL;
 	conn_forward(c);
+}
+
+/*
+ * Moves body bytes from c_in into the spool: Content-Length bytes as they
+ * are, chunked ones decoded. Returns 0, or -1 after conn_fail(). Sets
+ * CONN_F_BODYREAD once the body is whole.
+ */
+static int
+conn_body_take(struct conn *c)
+{
+	const struct gw_buffering *bu = &gw->w_conf->gc_buf;
+	struct str data;
+	ssize_t n;
+
+	while (buf_avail(&c->c_in) > 0 && !(c->c_flags & CONN_F_BODYREAD)) {
+		if (c->c_flags & CONN_F_REQBODY) {
+			n = h1_chunk_decode(&c->c_chunk, buf_data(&c->c_in),
+			    buf_avail(&c->c_in), &data);
+			if (n == H1_BAD) {
+				conn_fail(c, c->c_chunk.ch_status,
+				    c->c_chunk.ch_status == 413 ?
+				    "Request body too large" :
+				    "Invalid chunked request body");
+				return -1;
+			}
+			if (n == 0)
+				break;
+		} else {
+			data = str_make(buf_data(&c->c_in), buf_avail(&c->c_in) >
+			    c->c_body_left ? (size_t)c->c_body_left :
+			    buf_avail(&c->c_in));
+			n = (ssize_t)data.len;
+			c->c_body_left -= data.len;
+		}
+		if (data.len > 0 && spool_append(&c->c_body, data.p, data.len,
+		    bu->bu_request_memory, bu->bu_temp_dir) == -1) {
+			log_warn("rid=%s: request body file in %s", c->c_reqid,
+			    bu->bu_temp_dir);
+			conn_fail(c, 500, "The gateway could not store the "
+			    "request body");
+			return -1;
+		}
+		buf_consume(&c->c_in, (size_t)n);
+		c->c_body_got += data.len;
+		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_body_idle;
+		if ((c->c_flags & CONN_F_REQBODY) ? h1_chunk_done(&c->c_chunk) :
+		    c->c_body_left == 0)
+			c->c_flags |= CONN_F_BODYREAD;
+	}
+	if (c->c_flags & CONN_F_BODYREAD) {
+		c->c_content_length = (int64_t)c->c_body.sp_len;
+		metrics_buffered(spool_in_file(&c->c_body) ?
+		    METRICS_BUF_REQ_FILE : METRICS_BUF_REQ_MEMORY);
+	}
+	return 0;
+}
+
+/* BODY state: read until the body is whole, then go to a backend. */
+static enum step
+conn_step_body(struct conn *c)
+{
+	for (;;) {
+		if (conn_body_take(c) == -1)
+			return STEP_AGAIN;
+		if (c->c_flags & CONN_F_BODYREAD) {
+			c->c_deadline = 0;
+			conn_forward_first(c);
+			return STEP_AGAIN;
+		}
+		if (c->c_flags & CONN_F_EOF) {
+			conn_fail(c, 400, "Client closed before sending the "
+			    "whole request body");
+			return STEP_AGAIN;
+		}
+		if (!(c->c_flags & CONN_F_RD) || conn_read(c,
+		    gw->w_conf->gc_lim.lim_buffer) <= 0)
+			break;
+	}
+	return (c->c_flags & CONN_F_EOF) ? STEP_AGAIN : STEP_WAIT;
 }
 
 void
@@ -985,6 +1267,8 @@ conn_request(struct conn *c, const struct h1_req *req)
 	c->c_route = route_find(gw->w_conf, c->c_listener->l_idx, req->path);
 	if (c->c_route != NULL && c->c_route->rt_offload_fd != -1)
 		conn_keep_validators(c, req);
+	if (c->c_route != NULL && c->c_route->rt_resp_buffering)
+		c->c_flags |= CONN_F_RESPBUF;
 	conn_cors_decide(c);
 	if (conn_preflight(c, req) || conn_builtin(c, req))
 		return;
@@ -1002,16 +1286,28 @@ conn_request(struct conn *c, const struct h1_req *req)
 }
 
 /* The token check passed (or was not needed): pick an instance. */
+/* Waits for a backend slot; 503 with Retry-After when the queue is full. */
+static void
+conn_queue(struct conn *c)
+{
+	conn_set_state(c, CONN_ST_QUEUED);
+	c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_queue;
+	if (up_enqueue(c->c_route->rt_svc, c) == 0)
+		return;
+	c->c_retry_after = 1;
+	conn_fail(c, 503, "Too many requests waiting for this service");
+}
+
+/* Picks an instance (not one that failed this request, if others are
+ * usable) and starts the exchange, or queues, or answers 503. */
 static void
 conn_forward(struct conn *c)
 {
 	int busy;
 
-	c->c_ins = up_pick(c->c_route->rt_svc, &busy);
+	c->c_ins = up_pick(c->c_route->rt_svc, c->c_tried, &busy);
 	if (c->c_ins == NULL && busy) {
-		conn_set_state(c, CONN_ST_QUEUED);
-		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_queue;
-		up_enqueue(c->c_route->rt_svc, c);
+		conn_queue(c);
 		return;
 	}
 	if (c->c_ins == NULL) {
@@ -1027,7 +1323,7 @@ conn_dispatch(struct conn *c)
 	conn_set_state(c, CONN_ST_BACKEND);
 	c->c_deadline = 0;
 	if (c->c_flags & CONN_F_CONTINUE) {
-		buf_printf(&c->c_out, "HTTP/1.1 100 Continue\r\n\r\n");
+		conn_out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		c->c_flags &= ~CONN_F_CONTINUE;
 	}
 	switch (be_start(c, c->c_ins)) {
@@ -1035,40 +1331,52 @@ conn_dispatch(struct conn *c)
 		return;
 	case BE_BUSY:
 		/* Another worker took the last slot: wait in line. */
-		conn_set_state(c, CONN_ST_QUEUED);
-		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_queue;
-		up_enqueue(c->c_route->rt_svc, c);
+		conn_queue(c);
 		return;
 	}
-	if (conn_can_retry(c)) {
-		conn_retry(c);
+	if (conn_can_retry(c, METRICS_RETRY_CONNECT)) {
+		conn_retry(c, c->c_ins, METRICS_RETRY_CONNECT);
 		return;
 	}
 	conn_fail_unavailable(c);
 }
 
 int
-conn_can_retry(const struct conn *c)
+conn_can_retry(const struct conn *c, enum metrics_retry why)
 {
-	/* One more attempt per other instance, and one for a single
-	 * instance (a fresh connection after a dead pooled one). */
-	return !(c->c_flags & (CONN_F_PUMPED | CONN_F_HEADSENT)) &&
-	    c->c_route != NULL && c->c_retries < (int)(c->c_route->rt_svc->
-	    svc_nins > 1 ? c->c_route->rt_svc->svc_nins - 1 : 1);
+	if (c->c_flags & CONN_F_HEADSENT || c->c_route == NULL ||
+	    c->c_retries >= c->c_route->rt_retries)
+		return 0;
+	/* A streamed body cannot be sent twice once bytes of it left. */
+	if (!(c->c_flags & CONN_F_BUFFERED) && (c->c_flags & CONN_F_PUMPED))
+		return 0;
+	/* The backend may have acted on a request it read: only a safe
+	 * method may go again then (RFC 9110 9.2.1). */
+	if (why == METRICS_RETRY_RESET)
+		return c->c_method == H1_M_GET || c->c_method == H1_M_HEAD ||
+		    c->c_method == H1_M_OPTIONS;
+	return 1;
 }
 
 void
-conn_retry(struct conn *c)
+conn_retry(struct conn *c, struct instance *failed, enum metrics_retry why)
 {
 	struct service *svc = c->c_route->rt_svc;
-	int busy;
 
 	c->c_retries++;
-	metrics_retry(svc);
-	if ((c->c_ins = up_pick(svc, &busy)) != NULL &&
-	    be_start(c, c->c_ins) == 0)
-		return;
-	conn_fail_unavailable(c);
+	if (failed != NULL)
+		c->c_tried |= (uint64_t)1 << failed->ins_sidx;
+	metrics_retry(svc, why);
+	log_info("rid=%s: %s failed (%s), trying again (%d of %lld)",
+	    c->c_reqid, failed != NULL ? failed->ins_name : svc->svc_name,
+	    metrics_retry_str(why), c->c_retries,
+	    (long long)c->c_route->rt_retries);
+	c->c_body_sent = 0;
+	if (c->c_flags & CONN_F_BUFFERED)
+		c->c_flags &= ~CONN_F_BODYDONE;
+	c->c_flags &= ~CONN_F_SENT_BE;
+	c->c_ins = NULL;
+	conn_forward(c);
 }
 
 /* Moves Content-Length body bytes from c_in to the backend. */
@@ -1087,51 +1395,40 @@ conn_pump_length(struct conn *c, struct bconn *b)
 		be_put_stdin(b, buf_data(&c->c_in), n);
 		buf_consume(&c->c_in, n);
 		c->c_body_left -= n;
+		c->c_body_got += n;
 		c->c_flags |= CONN_F_PUMPED;
 	}
 	if (c->c_body_left == 0) {
 		be_end_stdin(b);
-		c->c_flags |= CONN_F_BODYDONE;
+		c->c_flags |= CONN_F_BODYDONE | CONN_F_BODYREAD;
 	}
 }
 
-/* Decodes chunked body bytes from c_in into STDIN records. Returns 0, or
- * -1 after conn_fail() on bad framing or a body over the limit. */
-static int
-conn_pump_chunked(struct conn *c, struct bconn *b)
+/* Sends the buffered body from the replay cursor as STDIN records, as
+ * far as the backend buffer takes them. */
+static void
+conn_pump_spool(struct conn *c, struct bconn *b)
 {
-	struct str data;
+	static char tmp[FCGI_MAX_CONTENT];
+	const char *view;
 	ssize_t n;
 
-	while (buf_avail(&c->c_in) > 0 && be_out_room(b) &&
-	    !h1_chunk_done(&c->c_chunk)) {
-		n = h1_chunk_decode(&c->c_chunk, buf_data(&c->c_in),
-		    buf_avail(&c->c_in), &data);
-		if (n == H1_BAD) {
-			conn_fail(c, c->c_chunk.ch_status,
-			    c->c_chunk.ch_status == 413 ?
-			    "Request body too large" :
-			    "Invalid chunked request body");
-			return -1;
+	while (c->c_body_sent < c->c_body.sp_len && be_out_room(b)) {
+		n = spool_read(&c->c_body, c->c_body_sent, tmp, sizeof(tmp),
+		    &view);
+		if (n <= 0) {
+			log_warn("rid=%s: buffered request body", c->c_reqid);
+			conn_fail(c, 500, "The gateway could not read back the "
+			    "request body");
+			return;
 		}
-		while (data.len > 0) {
-			size_t k = data.len > FCGI_MAX_CONTENT ?
-			    FCGI_MAX_CONTENT : data.len;
-
-			be_put_stdin(b, data.p, k);
-			data.p += k;
-			data.len -= k;
-		}
-		buf_consume(&c->c_in, (size_t)n);
-		c->c_flags |= CONN_F_PUMPED;
-		if (n == 0)
-			break;
+		be_put_stdin(b, view, (size_t)n);
+		c->c_body_sent += (uint64_t)n;
 	}
-	if (h1_chunk_done(&c->c_chunk)) {
+	if (c->c_body_sent == c->c_body.sp_len) {
 		be_end_stdin(b);
 		c->c_flags |= CONN_F_BODYDONE;
 	}
-	return 0;
 }
 
 void
@@ -1139,17 +1436,20 @@ conn_pump_body(struct conn *c)
 {
 	struct bconn *b = c->c_be;
 	size_t want;
+	int got;
 
 	if (b == NULL)
 		return;
-	int got = c->c_deadline == 0;	/* first pump: start the clock */
-
+	if (c->c_flags & CONN_F_BUFFERED) {
+		if (!(c->c_flags & CONN_F_BODYDONE))
+			conn_pump_spool(c, b);
+		return;
+	}
+	got = c->c_deadline == 0;	/* first pump: start the clock */
+	if (c->c_t_body == 0)
+		c->c_t_body = util_now_ms();
 	while (!(c->c_flags & CONN_F_BODYDONE) && be_out_room(b)) {
-		if (c->c_flags & CONN_F_REQBODY) {
-			if (conn_pump_chunked(c, b) == -1)
-				return;
-		} else
-			conn_pump_length(c, b);
+		conn_pump_length(c, b);
 		if (c->c_flags & CONN_F_BODYDONE)
 			break;
 		/* Need more body bytes from the client. */
@@ -1167,7 +1467,7 @@ conn_pump_body(struct conn *c)
 		else if (got)	/* idle time counts from the last byte */
 			c->c_deadline = util_now_ms() +
 			    gw->w_conf->gc_to.to_body_idle;
-	} else
+	} else if (!conn_out_pending(c))
 		c->c_deadline = 0;
 }
 
@@ -1285,7 +1585,7 @@ conn_head_finish(struct conn *c)
 	conn_cors(c);
 	conn_head_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
-	c->c_flags |= CONN_F_HEADSENT;
+	conn_head_done(c);
 }
 
 /* 416 with the contract's envelope and the file's size. */
@@ -1444,6 +1744,7 @@ conn_step_file(struct conn *c)
 		}
 		sent += (size_t)n;
 		c->c_resp_bytes += (uint64_t)n;
+		c->c_sent += (uint64_t)n;
 		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
 	}
 	if (c->c_file_off < c->c_file_end)
@@ -1487,12 +1788,12 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 		} else
 			c->c_flags |= CONN_F_EOFBODY | CONN_F_CLOSE;
 	}
-	if (!(c->c_flags & CONN_F_BODYDONE))
+	if (!(c->c_flags & CONN_F_BODYREAD))
 		c->c_flags |= CONN_F_CLOSE;	/* body left unread */
 	conn_cors(c);
 	conn_head_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
-	c->c_flags |= CONN_F_HEADSENT;
+	conn_head_done(c);
 	/* Not flushed here: head and body go out in one write when the
 	 * backend read is done (conn_run). */
 	return 0;
@@ -1501,23 +1802,32 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 int
 conn_resp_body(struct conn *c, const char *p, size_t len)
 {
+	char size[24];
+	int n;
+
 	if (len == 0 || conn_resp_bodiless(c, c->c_status) ||
 	    (c->c_flags & CONN_F_OFFLOAD))
 		return 0;
 	if (c->c_resp_left >= 0) {
 		if ((int64_t)len > c->c_resp_left) {
 			/* More than the backend announced: framing broke. */
-			log_warnx("backend sent more than its Content-Length");
+			log_warnx("rid=%s: backend sent more than its "
+			    "Content-Length", c->c_reqid);
 			len = (size_t)c->c_resp_left;
 			c->c_flags |= CONN_F_CLOSE;
 		}
 		c->c_resp_left -= (int64_t)len;
 	}
-	if (c->c_flags & CONN_F_CHUNKED)
-		buf_printf(&c->c_out, "%zx\r\n", len);
-	buf_append(&c->c_out, p, len);
-	if (c->c_flags & CONN_F_CHUNKED)
-		buf_append(&c->c_out, "\r\n", 2);
+	if (c->c_flags & CONN_F_CHUNKED) {
+		n = snprintf(size, sizeof(size), "%zx\r\n", len);
+		if (conn_out_append(c, size, (size_t)n) == -1)
+			return -1;
+	}
+	if (conn_out_append(c, p, len) == -1)
+		return -1;
+	if ((c->c_flags & CONN_F_CHUNKED) && conn_out_append(c, "\r\n", 2) ==
+	    -1)
+		return -1;
 	c->c_resp_bytes += len;
 	return 0;
 }
@@ -1527,13 +1837,16 @@ conn_resp_done(struct conn *c, int ok)
 {
 	struct bconn *b = c->c_be;
 
-	if (c->c_flags & CONN_F_CHUNKED)
-		buf_append(&c->c_out, "0\r\n\r\n", 5);
+	if ((c->c_flags & CONN_F_CHUNKED) && conn_out_append(c, "0\r\n\r\n",
+	    5) == -1)
+		return;
 	if (c->c_resp_left > 0 && !conn_resp_bodiless(c, c->c_status)) {
-		log_warnx("backend response shorter than its Content-Length");
+		log_warnx("rid=%s: backend response shorter than its "
+		    "Content-Length", c->c_reqid);
 		c->c_flags |= CONN_F_CLOSE;
+		c->c_end = CONN_END_CUT;
 	}
-	if (!(c->c_flags & CONN_F_BODYDONE))
+	if (!(c->c_flags & CONN_F_BODYREAD))
 		c->c_flags |= CONN_F_CLOSE;
 	if (b != NULL)
 		be_release(b, ok);
@@ -1580,7 +1893,10 @@ conn_access_log(struct conn *c)
 	uint64_t t = util_now_ms();
 	int n;
 
-	if (gw->w_access_fd == -1 || c->c_status == 0)
+	if (c->c_status == 0 || (c->c_flags & CONN_F_LOGGED))
+		return;
+	c->c_flags |= CONN_F_LOGGED;
+	if (gw->w_access_fd == -1)
 		return;
 	conn_log_target(conn_kept(c, c->c_a_target), target, 513);
 	now = time(NULL);
@@ -1588,17 +1904,32 @@ conn_access_log(struct conn *c)
 	strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
 	n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %.512s HTTP/1.%d\" "
 	    "%d %llu \"%.256s\" \"%.256s\" rid=%s route=%s ins=%s up=%.3f "
-	    "rt=%.3f\n", c->c_peer, when, conn_kept(c, c->c_a_method),
+	    "rt=%.3f end=%s\n", c->c_peer, when, conn_kept(c, c->c_a_method),
 	    target, c->c_minor, c->c_status,
-	    (unsigned long long)c->c_resp_bytes, conn_kept(c, c->c_a_ref),
+	    (unsigned long long)(c->c_sent > c->c_head_len ? c->c_sent -
+	    c->c_head_len : 0), conn_kept(c, c->c_a_ref),
 	    conn_kept(c, c->c_a_ua),
 	    c->c_reqid, c->c_route != NULL ? c->c_route->rt_prefix : "-",
 	    c->c_ins != NULL ? c->c_ins->ins_name : "-",
 	    c->c_t_be ? (double)(t - c->c_t_be) / 1000.0 : 0.0,
-	    (double)(t - c->c_t_start) / 1000.0);
+	    (double)(t - c->c_t_start) / 1000.0, conn_end_names[c->c_end]);
 	if (n > 0 && write(gw->w_access_fd, line, (size_t)n > sizeof(line) ?
 	    sizeof(line) : (size_t)n) == -1)
 		log_warn("access log");
+}
+
+/* Gives back what the request held beyond the connection itself: its
+ * body, the spill file, the claims. */
+static void
+conn_request_release(struct conn *c)
+{
+	spool_release(&c->c_body);
+	if (c->c_rf_fd != -1)
+		close(c->c_rf_fd);
+	c->c_rf_fd = -1;
+	c->c_rf_len = c->c_rf_off = 0;
+	json_decref(c->c_claims);
+	c->c_claims = NULL;
 }
 
 /* The response is flushed: log it, then close or await the next one. */
@@ -1607,6 +1938,8 @@ conn_request_end(struct conn *c)
 {
 	conn_access_log(c);
 	metrics_request(c->c_route, c->c_status);
+	c->c_t_start = 0;
+	conn_request_release(c);
 	if (c->c_flags & CONN_F_CLOSE || gw->w_draining) {
 		/* Lingering close: send the FIN but keep reading for a
 		 * moment, so unread request bytes do not make the kernel
@@ -1626,10 +1959,17 @@ conn_request_end(struct conn *c)
 	c->c_t_be = 0;
 	c->c_resp_left = -1;
 	c->c_resp_bytes = 0;
-	buf_reset(&c->c_arena);
-	buf_reset(&c->c_rhead);
-	buf_reset(&c->c_fcgi);
-	buf_compact(&c->c_in);
+	c->c_t_body = 0;
+	/* Idle keep-alive: hold no buffer (nginx frees its request pool
+	 * the same way), so an idle connection costs its struct alone. */
+	buf_release(&c->c_arena);
+	buf_release(&c->c_rhead);
+	buf_release(&c->c_fcgi);
+	buf_release(&c->c_out);
+	if (buf_avail(&c->c_in) == 0)
+		buf_release(&c->c_in);
+	else
+		buf_compact(&c->c_in);
 	c->c_deadline = util_now_ms() + (buf_avail(&c->c_in) > 0 ?
 	    gw->w_conf->gc_to.to_header : gw->w_conf->gc_to.to_keepalive);
 	conn_set_state(c, CONN_ST_HEAD);
@@ -1758,6 +2098,8 @@ conn_step(struct conn *c)
 		return STEP_WAIT;
 	case CONN_ST_AUTH:
 		return STEP_WAIT;
+	case CONN_ST_BODY:
+		return conn_step_body(c);
 	case CONN_ST_BACKEND:
 		/* More body from the client, or room for the response. */
 		if (c->c_be != NULL)
@@ -1766,12 +2108,12 @@ conn_step(struct conn *c)
 			return STEP_AGAIN;
 		/* The pump refilled c_out and the client can take it: go
 		 * round again rather than wait for an edge that may not come. */
-		return (c->c_flags & CONN_F_WR) && buf_avail(&c->c_out) > 0 ?
+		return (c->c_flags & CONN_F_WR) && conn_out_pending(c) ?
 		    STEP_AGAIN : STEP_WAIT;
 	case CONN_ST_FILE:
 		return conn_step_file(c);
 	case CONN_ST_FLUSH:
-		if (buf_avail(&c->c_out) > 0)
+		if (conn_out_pending(c))
 			return STEP_WAIT;
 		conn_request_end(c);
 		return c->c_state == CONN_ST_CLOSING ? STEP_DONE : STEP_AGAIN;
@@ -1803,6 +2145,25 @@ conn_run(struct conn *c)
 		conn_later(c);
 }
 
+/*
+ * Whether the client closed while its request waits for keys, a slot or
+ * a backend, when nothing reads its socket: a FIN with no bytes left
+ * before it (as nginx, which logs 499) or an error. The backend exchange
+ * is then abandoned, never counted against the instance.
+ */
+static int
+conn_gone(struct conn *c)
+{
+	char byte;
+	ssize_t n;
+
+	if (c->c_state != CONN_ST_AUTH && c->c_state != CONN_ST_QUEUED &&
+	    !(c->c_state == CONN_ST_BACKEND && (c->c_flags & CONN_F_BODYREAD)))
+		return 0;
+	n = recv(c->c_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR);
+}
+
 static void
 conn_io_cb(struct ev *ev, int fd, void *arg, uint32_t events)
 {
@@ -1818,6 +2179,10 @@ conn_io_cb(struct ev *ev, int fd, void *arg, uint32_t events)
 		c->c_flags |= CONN_F_RDHUP;
 	if ((events & (EPOLLHUP | EPOLLERR)) && c->c_state != CONN_ST_BACKEND)
 		c->c_flags |= CONN_F_EOF;
+	if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && conn_gone(c)) {
+		conn_close(c);	/* logged 499 when no head went out */
+		return;
+	}
 	conn_run(c);
 }
 
@@ -1838,24 +2203,58 @@ conn_timeout(struct conn *c, uint64_t now)
 		break;
 	case CONN_ST_QUEUED:
 		metrics_reject(METRICS_REJ_QUEUE_TIMEOUT);
+		c->c_retry_after = 1;
 		conn_fail(c, 503, "No free backend connection in time");
 		break;
-	case CONN_ST_BACKEND:
-		if (!(c->c_flags & CONN_F_BODYDONE))
-			conn_fail(c, 408, "Request body not received in time");
+	case CONN_ST_BODY:
+		conn_fail(c, 408, "Request body not received in time");
 		break;
-	case CONN_ST_LINGER:
+	case CONN_ST_BACKEND:
+		if (!(c->c_flags & CONN_F_BODYREAD)) {
+			conn_fail(c, 408, "Request body not received in time");
+			break;
+		}
+		if (!conn_out_pending(c)) {
+			c->c_deadline = 0;	/* the backend's clock runs */
+			return;
+		}
+		/* FALLTHROUGH */
+	default:
+		/* The client, not the backend, is at fault: no breaker
+		 * failure, and the log says so. */
+		log_info("rid=%s: client %s too slow reading the response, "
+		    "closing", c->c_reqid, c->c_peer);
+		c->c_end = CONN_END_SLOW;
 		conn_close(c);
 		return;
-	default:
-		log_info("client %s too slow reading the response, closing",
-		    c->c_peer);
+	case CONN_ST_LINGER:
 		conn_close(c);
 		return;
 	}
 	(void)now;
 	if (c->c_state != CONN_ST_CLOSING)
 		conn_run(c);
+}
+
+/*
+ * Whether a request body arrives slower than the route's min-body-rate,
+ * averaged since its start, once CONN_RATE_GRACE_MS have passed (Apache
+ * mod_reqtimeout's MinRate): a trickle that beats body-idle byte by byte
+ * still ends.
+ */
+static int
+conn_body_too_slow(const struct conn *c, uint64_t now)
+{
+	uint64_t rate, ms;
+
+	if (c->c_route == NULL || c->c_route->rt_min_body_rate == 0 ||
+	    c->c_t_body == 0 || (c->c_flags & CONN_F_BODYREAD) ||
+	    (c->c_state != CONN_ST_BODY && c->c_state != CONN_ST_BACKEND))
+		return 0;
+	if ((ms = now - c->c_t_body) < CONN_RATE_GRACE_MS)
+		return 0;
+	rate = c->c_body_got * 1000 / ms;
+	return rate < c->c_route->rt_min_body_rate;
 }
 
 void
@@ -1869,6 +2268,12 @@ conn_sweep(uint64_t now)
 			be_check_timeout(c->c_be, now);
 		if (c->c_state == CONN_ST_CLOSING)
 			continue;
+		if (conn_body_too_slow(c, now)) {
+			conn_fail(c, 408, "Request body arrives too slowly");
+			if (c->c_state != CONN_ST_CLOSING)
+				conn_run(c);
+			continue;
+		}
 		if (c->c_deadline != 0 && now >= c->c_deadline)
 			conn_timeout(c, now);
 		else if (c->c_state == CONN_ST_FLUSH || c->c_be != NULL)

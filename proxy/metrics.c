@@ -23,7 +23,15 @@ static const uint64_t metrics_le_ms[METRICS_BUCKETS - 1] = {
 
 static const char *const metrics_reject_names[METRICS_REJ_COUNT] = {
 	"queue_timeout", "no_healthy_instance", "breaker_open", "bad_request",
-	"too_large", "client_timeout", "connection_limit",
+	"too_large", "client_timeout", "connection_limit", "queue_full",
+};
+
+static const char *const metrics_retry_names[METRICS_RETRY_COUNT] = {
+	"connect", "unsent", "reset",
+};
+
+static const char *const metrics_buf_names[METRICS_BUF_COUNT][2] = {
+	{ "request", "memory" }, { "request", "file" }, { "response", "file" },
 };
 
 static const char *const metrics_class_names[METRICS_CLASSES] = {
@@ -100,12 +108,32 @@ metrics_exchange(const struct instance *ins, int status, uint64_t ms)
 	atomic_fetch_add_explicit(&ss->ss_lat_ms, ms, RLX);
 }
 
+const char *
+metrics_retry_str(enum metrics_retry r)
+{
+	return r < METRICS_RETRY_COUNT ? metrics_retry_names[r] : "?";
+}
+
 void
-metrics_retry(const struct service *svc)
+metrics_retry(const struct service *svc, enum metrics_retry r)
+{
+	if (shm != NULL && r < METRICS_RETRY_COUNT)
+		atomic_fetch_add_explicit(&shm->sh_svc[svc->svc_slot].
+		    ss_retries[r], 1, RLX);
+}
+
+void
+metrics_buffered(enum metrics_buf b)
+{
+	if (shm != NULL && b < METRICS_BUF_COUNT)
+		atomic_fetch_add_explicit(&shm->sh_buffered[b], 1, RLX);
+}
+
+void
+metrics_client_abort(void)
 {
 	if (shm != NULL)
-		atomic_fetch_add_explicit(&shm->sh_svc[svc->svc_slot].ss_retries,
-		    1, RLX);
+		atomic_fetch_add_explicit(&shm->sh_client_aborts, 1, RLX);
 }
 
 void
@@ -171,6 +199,8 @@ metrics_routes(struct buf *out, const struct gw_conf *gc)
 	    "service=\"\"", shm->sh_route[SHM_MAX_ROUTES].sr_req);
 }
 
+static void	metrics_queues(struct buf *, const struct gw_conf *);
+
 static void
 metrics_latency(struct buf *out, const struct gw_conf *gc)
 {
@@ -202,13 +232,35 @@ metrics_latency(struct buf *out, const struct gw_conf *gc)
 		buf_printf(out, "elp_upstream_latency_seconds_count{service="
 		    "\"%s\"} %llu\n", svc->svc_name, (unsigned long long)cum);
 	}
+	metrics_queues(out, gc);
+}
+
+/* Retries by reason and the wait queues of every service. */
+static void
+metrics_queues(struct buf *out, const struct gw_conf *gc)
+{
+	const struct shm_svc *ss;
+	int32_t w;
+	size_t i, r;
+
 	metrics_help(out, "elp_retries_total", "counter",
-	    "Requests sent again to another instance.");
-	for (i = 0; i < gc->gc_nservices; i++)
-		buf_printf(out, "elp_retries_total{service=\"%s\"} %llu\n",
-		    gc->gc_services[i].svc_name, (unsigned long long)
-		    atomic_load_explicit(&shm->sh_svc[gc->gc_services[i].
-		    svc_slot].ss_retries, RLX));
+	    "Requests sent again, by service and reason.");
+	for (i = 0; i < gc->gc_nservices; i++) {
+		ss = &shm->sh_svc[gc->gc_services[i].svc_slot];
+		for (r = 0; r < METRICS_RETRY_COUNT; r++)
+			buf_printf(out, "elp_retries_total{service=\"%s\","
+			    "reason=\"%s\"} %llu\n", gc->gc_services[i].svc_name,
+			    metrics_retry_names[r], (unsigned long long)
+			    atomic_load_explicit(&ss->ss_retries[r], RLX));
+	}
+	metrics_help(out, "elp_queue_length", "gauge",
+	    "Requests waiting for a backend connection, all workers.");
+	for (i = 0; i < gc->gc_nservices; i++) {
+		w = atomic_load_explicit(&shm->sh_svc[gc->gc_services[i].
+		    svc_slot].ss_waiters, RLX);
+		buf_printf(out, "elp_queue_length{service=\"%s\"} %d\n",
+		    gc->gc_services[i].svc_name, w > 0 ? (int)w : 0);
+	}
 }
 
 /* One gauge or counter line per instance, read by <get>. */
@@ -327,6 +379,18 @@ metrics_global(struct buf *out)
 		    metrics_reject_str((enum metrics_reject)i),
 		    (unsigned long long)atomic_load_explicit(
 		    &shm->sh_reject[i], RLX));
+	metrics_help(out, "elp_buffered_bodies_total", "counter",
+	    "Bodies the gateway held, by direction and where they went.");
+	for (i = 0; i < METRICS_BUF_COUNT; i++)
+		buf_printf(out, "elp_buffered_bodies_total{direction=\"%s\","
+		    "where=\"%s\"} %llu\n", metrics_buf_names[i][0],
+		    metrics_buf_names[i][1], (unsigned long long)
+		    atomic_load_explicit(&shm->sh_buffered[i], RLX));
+	metrics_help(out, "elp_client_aborts_total", "counter",
+	    "Clients gone before their response was complete (logged 499 "
+	    "when no head had gone out).");
+	buf_printf(out, "elp_client_aborts_total %llu\n", (unsigned long long)
+	    atomic_load_explicit(&shm->sh_client_aborts, RLX));
 }
 
 void

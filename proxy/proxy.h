@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "buf.h"
 #include "fcgi.h"
 #include "h1.h"
@@ -110,6 +112,7 @@ struct instance {
 	int64_t		 ins_maxconn;
 	int64_t		 ins_weight;
 	int		 ins_id;	/* index in gw_conf.gc_instances */
+	int		 ins_sidx;	/* index in its service's svc_ins */
 	struct service	*ins_svc;
 	/* Runtime, per worker. */
 	struct bconn	*ins_idle;	/* kept-alive, free connections */
@@ -151,6 +154,13 @@ struct route {
 	int		 rt_auth_kind;	/* ROUTE_AUTH_* */
 	char		*rt_offload_root; /* "" = X-Accel-Redirect off */
 	int		 rt_offload_fd;	/* O_DIRECTORY fd of it, or -1 */
+	char		*rt_req_buf_text; /* "", "on", "off" as configured */
+	char		*rt_resp_buf_text;
+	int		 rt_req_buffering; /* whole body read before a backend
+					   is taken (resolved) */
+	int		 rt_resp_buffering; /* response read at backend speed */
+	uint64_t	 rt_min_body_rate; /* bytes/s; 0 = gateway's */
+	int64_t		 rt_retries;	/* more attempts after a failure */
 };
 
 #define ROUTE_AUTH_PUBLIC	0	/* token optional, ignored if bad */
@@ -190,6 +200,20 @@ struct gw_limits {
 	int64_t		 lim_connections;
 	uint64_t	 lim_response_head;
 	uint64_t	 lim_buffer;	/* per-direction high watermark */
+	int64_t		 lim_queue_length; /* waiting requests per service,
+					   all workers together */
+	uint64_t	 lim_min_body_rate; /* bytes/s a body must keep up;
+					   0 = off */
+};
+
+/* <buffering>: request and response bodies held by the gateway. */
+struct gw_buffering {
+	int		 bu_request;	/* default of route request-buffering */
+	int		 bu_response;	/* default of route response-buffering */
+	uint64_t	 bu_request_memory; /* body bytes kept in memory */
+	uint64_t	 bu_response_memory; /* response bytes in memory */
+	uint64_t	 bu_max_temp_file; /* per response file; 0: memory only */
+	char		*bu_temp_dir;	/* where the unlinked files live */
 };
 
 struct gw_conf {
@@ -217,6 +241,7 @@ struct gw_conf {
 	struct gw_auth		 gc_auth;
 	struct gw_timeouts	 gc_to;
 	struct gw_limits	 gc_lim;
+	struct gw_buffering	 gc_buf;
 };
 
 /*
@@ -227,6 +252,41 @@ struct gw_conf	*conf_load(const char *path);
 void		 conf_free(struct gw_conf *);
 /* Parses "unix:/p", "host:port", "[v6]:port" into <out>. 0 or -1. */
 int		 conf_parse_addr(const char *, struct gw_addr *out);
+
+/* spool.c ------------------------------------------------------------- */
+
+/* A body held by the gateway: memory first, then an unlinked file. */
+struct spool {
+	struct buf	 sp_mem;	/* the first bytes, up to a limit */
+	int		 sp_fd;		/* -1, or the file with the rest */
+	uint64_t	 sp_len;	/* bytes held in all */
+};
+
+void	 spool_init(struct spool *);
+/* Frees the memory and closes the file; <sp> is empty and reusable. */
+void	 spool_release(struct spool *);
+/*
+ * Opens an unlinked read-write file in directory <dir> (O_TMPFILE, or a
+ * unique name removed at once). Returns the fd or -1 (errno).
+ */
+int	 spool_tmpfile(const char *dir);
+/*
+ * Appends <len> bytes of <p>: into memory while it holds fewer than
+ * <memmax> bytes, the rest into a file made in <dir> on first need.
+ * Returns 0, or -1 with errno when the file cannot be made or written
+ * (the spool then holds an unknown part of <p>: give it up).
+ */
+int	 spool_append(struct spool *, const char *p, size_t len,
+	    size_t memmax, const char *dir);
+/*
+ * Reads up to <len> bytes at offset <off>: from memory as a view (no
+ * copy), from the file into <out>; *<view> points at the bytes either
+ * way. Returns the count, 0 at the end, -1 on a read error.
+ */
+ssize_t	 spool_read(const struct spool *, uint64_t off, char *out,
+	    size_t len, const char **view);
+/* Whether part of the body went to a file. */
+int	 spool_in_file(const struct spool *);
 
 /* route.c ------------------------------------------------------------- */
 
@@ -239,11 +299,28 @@ const struct route	*route_find(const struct gw_conf *, int lidx,
 
 #endif
 
+/* Why a request was sent again. */
+enum metrics_retry {
+	METRICS_RETRY_CONNECT = 0,	/* connect failed or timed out */
+	METRICS_RETRY_UNSENT,		/* connection dead before a byte left */
+	METRICS_RETRY_RESET,		/* closed before any response byte */
+	METRICS_RETRY_COUNT
+};
+
+/* Where a body the gateway held went. */
+enum metrics_buf {
+	METRICS_BUF_REQ_MEMORY = 0,	/* request body, memory only */
+	METRICS_BUF_REQ_FILE,		/* request body, partly in a file */
+	METRICS_BUF_RESP_FILE,		/* response spilled to a file */
+	METRICS_BUF_COUNT
+};
+
 /* conn.c -------------------------------------------------------------- */
 
 enum conn_state {
 	CONN_ST_HEAD = 0,	/* reading a request head */
 	CONN_ST_AUTH,		/* waiting for the identity provider's keys */
+	CONN_ST_BODY,		/* reading the whole request body (buffering) */
 	CONN_ST_QUEUED,		/* waiting for a backend slot */
 	CONN_ST_BACKEND,	/* exchange with a backend running */
 	CONN_ST_FLUSH,		/* response complete, writing it out */
@@ -275,6 +352,22 @@ enum conn_state {
 #define CONN_F_DISPATCH	0x40000	/* queued request got a slot: dispatch */
 #define CONN_F_OFFLOAD	0x80000	/* backend said X-Accel-Redirect: the
 				   gateway answers, backend body dropped */
+#define CONN_F_BUFFERED	0x100000 /* request body read whole into c_body
+				   before a backend is taken */
+#define CONN_F_BODYREAD	0x200000 /* request body fully read from the client */
+#define CONN_F_RESPBUF	0x400000 /* response read at backend speed, spilled
+				   to c_rf_fd beyond memory */
+#define CONN_F_RESPFILE	0x800000 /* this response used the spill file */
+#define CONN_F_LOGGED	0x1000000 /* access log line written */
+
+/* How a request ended, for the access log (end=). */
+enum conn_end {
+	CONN_END_OK = 0,	/* response complete */
+	CONN_END_ABORT,		/* client closed or reset first */
+	CONN_END_SLOW,		/* client too slow reading: closed */
+	CONN_END_CUT,		/* response cut short after its head */
+	CONN_END_COUNT
+};
 
 /* c_cors: what the CORS policy of the route says about the Origin. */
 #define CONN_CORS_NONE	0	/* no Origin, or not allowed: no headers */
@@ -323,7 +416,22 @@ struct conn {
 	const char		*c_www_auth;	/* WWW-Authenticate for a 401 */
 	int			 c_cors;	/* CONN_CORS_* for this request */
 	int			 c_retries;
+	uint64_t		 c_tried;	/* instances (ins_sidx bits) that
+						   failed this request */
 	uint32_t		 c_retry_after;	/* 503 Retry-After seconds; 0 none */
+	enum conn_end		 c_end;
+	int64_t			 c_content_length; /* CONTENT_LENGTH; -1 none */
+	json_t			*c_claims;	/* verified claims until the params
+						   are finished */
+	struct spool		 c_body;	/* buffered request body */
+	uint64_t		 c_body_sent;	/* replay cursor into c_body */
+	uint64_t		 c_body_got;	/* body bytes read so far */
+	uint64_t		 c_t_body;	/* ms the body started, for the rate */
+	uint64_t		 c_sent;	/* bytes sent for this response */
+	uint64_t		 c_head_len;	/* of them, head (and interim 100) */
+	int			 c_rf_fd;	/* response spill file, or -1 */
+	uint64_t		 c_rf_len;	/* bytes written to it */
+	uint64_t		 c_rf_off;	/* bytes of it sent */
 	struct bconn		*c_be;
 	struct instance		*c_ins;
 	/* File offload (CONN_F_OFFLOAD). */
@@ -382,10 +490,20 @@ void	 conn_pump_body(struct conn *);
 /* No instance can take the request: 503 naming the service, with
  * Retry-After when open breakers are the reason. */
 void	 conn_fail_unavailable(struct conn *);
-/* Whether the current request may be sent again (nothing consumed). */
-int	 conn_can_retry(const struct conn *);
-/* Sends the current request again, to any instance; 503 if none. */
-void	 conn_retry(struct conn *);
+/*
+ * Whether the current request may be sent again after a failure <why>:
+ * attempts left on the route, no response head out, its body still at
+ * hand (buffered, or none of it streamed), and a safe method when the
+ * backend may have read it (METRICS_RETRY_RESET).
+ */
+int	 conn_can_retry(const struct conn *, enum metrics_retry why);
+/*
+ * Sends the current request again, avoiding instance <failed> (NULL:
+ * none) while others are usable; it waits in the queue like any request
+ * when all are busy, and gets 503 when none is usable.
+ */
+void	 conn_retry(struct conn *, struct instance *failed,
+	    enum metrics_retry why);
 
 /* Request target <in> for logs: access_token values replaced. */
 void	 conn_log_target(const char *in, char *out, size_t len);
@@ -450,6 +568,7 @@ enum be_state {
 #define BE_F_GOTBYTE	0x10	/* some response byte arrived */
 #define BE_F_STDIN_END	0x20	/* empty STDIN record queued */
 #define BE_F_RDHUP	0x40	/* peer closed its side: read to EOF */
+#define BE_F_PAUSED	0x80	/* reading stopped: the client is behind */
 
 struct bconn {
 	int			 b_fd;
@@ -498,13 +617,19 @@ const char	*be_state_str(enum be_state);
 /* up.c ---------------------------------------------------------------- */
 
 /*
- * Picks an instance of <svc> for a new exchange. Returns one with a free
- * connection slot; or NULL with *<busy> set when every usable instance is
- * at maxconn (queue the request), or *<busy> 0 when none is usable (503).
+ * Picks an instance of <svc> for a new exchange, passing over those whose
+ * ins_sidx bit is set in <avoid> (they failed this request) unless no
+ * other is usable. Returns one with a free connection slot; or NULL with
+ * *<busy> set when every usable instance is at maxconn (queue the
+ * request), or *<busy> 0 when none is usable (503).
  */
-struct instance	*up_pick(struct service *svc, int *busy);
-/* Queues <c> on its service; the first slot that frees serves it. */
-void	 up_enqueue(struct service *, struct conn *);
+struct instance	*up_pick(struct service *svc, uint64_t avoid, int *busy);
+/*
+ * Queues <c> on its service; the first slot that frees serves it.
+ * Returns 0, or -1 when the service's queue holds queue-length requests
+ * already (all workers together).
+ */
+int	 up_enqueue(struct service *, struct conn *);
 void	 up_dequeue(struct service *, struct conn *);
 /* A slot of <ins> was freed: hand it to the first queued request. */
 void	 up_slot_freed(struct instance *);
@@ -666,6 +791,7 @@ enum metrics_reject {
 	METRICS_REJ_TOO_LARGE,		/* 413, 414, 431 */
 	METRICS_REJ_CLIENT_TIMEOUT,	/* 408 */
 	METRICS_REJ_CONN_LIMIT,		/* connection refused at accept */
+	METRICS_REJ_QUEUE_FULL,		/* wait queue at queue-length */
 	METRICS_REJ_COUNT
 };
 
@@ -682,7 +808,12 @@ void	 metrics_request(const struct route *rt, int status);
 /* An exchange with <ins> ended with <status> after <ms>. */
 void	 metrics_exchange(const struct instance *ins, int status,
 	    uint64_t ms);
-void	 metrics_retry(const struct service *);
+void	 metrics_retry(const struct service *, enum metrics_retry);
+/* A body was held in memory or a file (enum metrics_buf). */
+void	 metrics_buffered(enum metrics_buf);
+/* A client went away before its response was complete. */
+void	 metrics_client_abort(void);
+const char	*metrics_retry_str(enum metrics_retry);
 /* Client connections of this process: <delta> +1 or -1. */
 void	 metrics_conns(int delta);
 /* Appends the Prometheus text exposition of everything to <out>. */
@@ -716,7 +847,7 @@ struct shm_ins {
 struct shm_svc {
 	_Atomic uint64_t ss_lat[METRICS_BUCKETS];	/* not cumulative */
 	_Atomic uint64_t ss_lat_ms;	/* sum */
-	_Atomic uint64_t ss_retries;
+	_Atomic uint64_t ss_retries[METRICS_RETRY_COUNT];
 	_Atomic uint32_t ss_outage;	/* "no healthy instance" logged */
 	_Atomic int32_t	 ss_waiters;	/* queued requests, all workers */
 };
@@ -740,6 +871,8 @@ struct shm_area {
 	struct shm_route sh_route[SHM_MAX_ROUTES + 1];
 	struct shm_proc	 sh_proc[SHM_MAX_PROCS];
 	_Atomic uint64_t sh_reject[METRICS_REJ_COUNT];
+	_Atomic uint64_t sh_buffered[METRICS_BUF_COUNT];
+	_Atomic uint64_t sh_client_aborts;
 };
 
 extern struct shm_area	*shm;	/* NULL until shm_init() */

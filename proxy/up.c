@@ -241,19 +241,6 @@ up_least(struct service *svc, uint64_t skip, uint64_t now, int *busy)
 	return best;
 }
 
-/* Index of <ins> in its service. */
-static size_t
-up_index(const struct instance *ins)
-{
-	const struct service *svc = ins->ins_svc;
-	size_t i;
-
-	for (i = 0; i < svc->svc_nins; i++)
-		if (svc->svc_ins[i] == ins)
-			break;
-	return i;
-}
-
 /* Whether some instance of <svc> is usable, slot or not. */
 static int
 up_any_usable(const struct service *svc, uint64_t now)
@@ -266,12 +253,31 @@ up_any_usable(const struct service *svc, uint64_t now)
 	return 0;
 }
 
-struct instance *
-up_pick(struct service *svc, int *busy)
+/* One pass of the balancer over the instances not in <skip>. */
+static struct instance *
+up_pick_from(struct service *svc, uint64_t skip, uint64_t now, int *busy)
 {
 	struct instance *ins;
-	uint64_t now = util_now_ms(), skip = 0;
 	size_t tries;
+
+	for (tries = 0; tries < svc->svc_nins && tries < UP_MAX_INS; tries++) {
+		ins = svc->svc_balance == UP_BAL_LEAST ?
+		    up_least(svc, skip, now, busy) :
+		    up_wrr(svc, skip, now, busy);
+		if (ins == NULL)
+			return NULL;
+		if (up_claim(ins, now))
+			return ins;
+		skip |= (uint64_t)1 << ins->ins_sidx;
+	}
+	return NULL;
+}
+
+struct instance *
+up_pick(struct service *svc, uint64_t avoid, int *busy)
+{
+	struct instance *ins;
+	uint64_t now = util_now_ms();
 
 	*busy = 0;
 	if (svc->svc_nins == 0)
@@ -281,28 +287,33 @@ up_pick(struct service *svc, int *busy)
 		*busy = up_any_usable(svc, now);
 		return NULL;
 	}
-	for (tries = 0; tries < svc->svc_nins && tries < UP_MAX_INS; tries++) {
-		ins = svc->svc_balance == UP_BAL_LEAST ?
-		    up_least(svc, skip, now, busy) :
-		    up_wrr(svc, skip, now, busy);
-		if (ins == NULL)
-			return NULL;
-		if (up_claim(ins, now))
-			return ins;
-		skip |= (uint64_t)1 << up_index(ins);
-	}
-	return NULL;
+	if ((ins = up_pick_from(svc, avoid, now, busy)) != NULL || *busy ||
+	    avoid == 0)
+		return ins;
+	/* Only instances that failed this request are left: one of them, on
+	 * a fresh connection, beats a 503 (a pool restarting its workers
+	 * answers again). */
+	return up_pick_from(svc, 0, now, busy);
 }
 
-void
+int
 up_enqueue(struct service *svc, struct conn *c)
 {
+	int64_t max = gw->w_conf->gc_lim.lim_queue_length;
+
+	if (shm != NULL ? atomic_load_explicit(&shm->sh_svc[svc->svc_slot].
+	    ss_waiters, memory_order_relaxed) >= max :
+	    (int64_t)svc->svc_nwait >= max) {
+		metrics_reject(METRICS_REJ_QUEUE_FULL);
+		return -1;
+	}
 	c->c_qnext = NULL;
 	*svc->svc_waitq_tail = c;
 	svc->svc_waitq_tail = &c->c_qnext;
 	svc->svc_nwait++;
 	if (shm != NULL)
 		atomic_fetch_add(&shm->sh_svc[svc->svc_slot].ss_waiters, 1);
+	return 0;
 }
 
 void

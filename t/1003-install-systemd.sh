@@ -63,7 +63,7 @@ test_expect_success 'a unit with a typo would be caught' '
 '
 
 test_expect_success 'the installed programs accept the installed configuration' '
-	mkdir -p "$STATE/var/media" &&
+	mkdir -p "$STATE/var/media" "$STATE/var/tmp" &&
 	ELP_VAR=$STATE/var "$I/usr/share/elp/scripts/auth" init &&
 	(cd "$STATE" && "$SBIN/elp-gateway" -t -c "$CONF/gateway.xml") &&
 	for s in auth user course content messaging; do

@@ -38,7 +38,8 @@ test_expect_success 'malformed CGI response head: 502' '
 # retries NAME: elp_retries_total of service NAME (0 when not listed).
 retries() {
 	n=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" |
-	    sed -n "s/^elp_retries_total{service=\"$1\"} //p")
+	    sed -n "s/^elp_retries_total{service=\"$1\",reason=\"[a-z]*\"} //p" |
+	    awk "{ s += \$1 } END { print s + 0 }")
 	echo "${n:-0}"
 }
 

@@ -121,7 +121,7 @@ test_expect_success '/metrics: histogram, connections, retries, rejections' '
 	grep -q "^elp_upstream_latency_seconds_count{service=\"echo\"} [1-9]" "$T/metrics" &&
 	grep -q "^elp_active_connections [1-9]" "$T/metrics" &&
 	grep -q "^elp_requests_total{listener=\"api\",route=\"/e\",service=\"echo\",code=\"2xx\"} [1-9]" "$T/metrics" &&
-	grep -q "^elp_retries_total{service=\"echo\"} [0-9]" "$T/metrics" &&
+	grep -q "^elp_retries_total{service=\"echo\",reason=\"reset\"} [0-9]" "$T/metrics" &&
 	grep -q "^elp_rejected_total{reason=\"no_healthy_instance\"} [1-9]" "$T/metrics" &&
 	grep -q "^elp_breaker_state{service=\"echo\",instance=\"$A\"} 0" "$T/metrics" &&
 	grep -q "^# TYPE elp_upstream_latency_seconds histogram" "$T/metrics"

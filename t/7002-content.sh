@@ -104,8 +104,8 @@ XML
   <route listen=\"api\" prefix=\"/course-management-api\" service=\"course\" rewrite=\"/course\"/>
   <route listen=\"api\" prefix=\"/payment-management-api\" service=\"course\" rewrite=\"/payment\"/>
   <route listen=\"admin\" prefix=\"/internal/course\" service=\"course\" rewrite=\"/internal\"/>
-  <route listen=\"api\" prefix=\"/content-management-api\" service=\"content\" rewrite=\"/content\" max-body=\"1000m\" offload-root=\"$M\"/>
-  <route listen=\"stream\" prefix=\"/content\" service=\"content\" max-body=\"1000m\" offload-root=\"$M\"/>
+  <route listen=\"api\" prefix=\"/content-management-api\" service=\"content\" rewrite=\"/content\" max-body=\"1000m\" request-buffering=\"off\" offload-root=\"$M\"/>
+  <route listen=\"stream\" prefix=\"/content\" service=\"content\" max-body=\"1000m\" request-buffering=\"off\" offload-root=\"$M\"/>
   <route listen=\"stream\" prefix=\"/file-system-storage\" service=\"content\" offload-root=\"$M\"/>" \
 	GW_AUTH="<auth issuer=\"$ISS\" service=\"auth\" audience=\"elp-api\"/>" \
 	GW_TIMEOUTS="header=\"5s\" body-idle=\"5s\" keepalive=\"30s\" connect=\"1s\" response=\"30s\" drain=\"5s\" queue=\"5s\"" \

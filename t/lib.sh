@@ -285,6 +285,7 @@ gateway_conf() {
   ${GW_CORS:-<cors origins='*'/>}
   <timeouts $GW_TIMEOUTS/>
   <limits $GW_LIMITS/>
+  ${GW_BUFFERING:-}
 $ROUTES
 </gateway>
 XML

@@ -8,7 +8,8 @@
  *	GET  /bytes?n=N    N bytes, streamed in 64 KiB writes
  *	GET  /sleep?ms=M   sleeps M ms, then the small JSON
  *	POST /echo         the request body back (up to 1 MiB)
- *	POST /count        streams any body; answers its length and sha256
+ *	POST /count        streams any body; answers its length and sha256,
+ *	                   and the CONTENT_LENGTH param it got (-1: none)
  *	GET  /health       {"status":"UP"}
  *	GET  /stderr       writes a line to FCGI_STDERR, then the small JSON
  *	GET  /whoami       the AUTH_* params and any HTTP_AUTH_* header params
@@ -103,6 +104,7 @@ echo_count(struct app_req *r)
 	char hex[2 * EVP_MAX_MD_SIZE + 1], out[256];
 	unsigned int mdlen, i;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	const char *cl = app_param(r, "CONTENT_LENGTH");
 	long long total = 0;
 	int n;
 
@@ -116,8 +118,10 @@ echo_count(struct app_req *r)
 	for (i = 0; i < mdlen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	r->r_body_read = 1;
+	/* contentLength: the CONTENT_LENGTH param as received (-1: none). */
 	n = snprintf(out, sizeof(out), "{\"httpStatus\":\"OK\",\"responseBody\""
-	    ":{\"bytes\":%lld,\"sha256\":\"%s\"}}", total, hex);
+	    ":{\"bytes\":%lld,\"sha256\":\"%s\",\"contentLength\":%lld}}",
+	    total, hex, cl != NULL ? atoll(cl) : -1LL);
 	app_send_raw(r, 200, "application/json", out, (size_t)n);
 }
 
