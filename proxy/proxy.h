@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "fcgi.h"
 #include "h1.h"
+#include "params.h"
 
 #define GW_MAX_LISTEN	16
 #define GW_REQID_MAX	64	/* bytes of an accepted X-Request-Id */
@@ -309,6 +310,8 @@ struct conn {
 	char			 c_reqid[GW_REQID_MAX + 1];
 	int			 c_minor;	/* HTTP/1.<minor> */
 	uint64_t		 c_body_left;	/* Content-Length to forward */
+	int64_t			 c_content_length; /* CONTENT_LENGTH param;
+					   -1: none */
 	struct h1_chunk		 c_chunk;	/* chunked request decoder */
 	uint64_t		 c_body_max;
 	int			 c_status;	/* response status */
