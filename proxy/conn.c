@@ -775,11 +775,6 @@ conn_keep_validators(struct conn *c, const struct h1_req *req)
 		c->c_a_ifrange = conn_keep(c, h->value);
 }
 
-/* Host names an absolute-form target may name (anything else: 400). */
-static const char *const conn_own_hosts[] = {
-	"localhost", "127.0.0.1", "[::1]", NULL,
-};
-
 /* A complete head is parsed: route it and start the exchange. */
 static void
 conn_request(struct conn *c, const struct h1_req *req)
@@ -787,7 +782,8 @@ conn_request(struct conn *c, const struct h1_req *req)
 	char msg[256];
 
 	conn_note_request(c, req);
-	if (!h1_absolute_ok(req, conn_own_hosts)) {
+	if (!h1_absolute_ok(req,
+	    (const char *const *)c->c_listener->l_hosts)) {
 		conn_fail(c, 400, "Absolute request target names another host");
 		return;
 	}

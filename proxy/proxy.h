@@ -80,6 +80,8 @@ struct listener {
 	char		*l_name;
 	struct gw_addr	 l_addr;
 	int		 l_admin;	/* built-in /healthz here */
+	char		**l_hosts;	/* names an absolute-form target may
+					   have, NULL-terminated */
 	int64_t		 l_backlog;
 	int		 l_fd;
 	int		 l_idx;
