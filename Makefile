@@ -131,13 +131,15 @@ FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -Ishared -Iproxy \
 	      -fsanitize=fuzzer,address,undefined
 FUZZ_TIME ?= 60
 
-# The codec under test lives in proxy/ or in shared/.
+# The code under test lives in proxy/ or in shared/. More sources and
+# libraries it needs, when any, go in t/fuzz/fuzz_X.extra.
+FUZZ_EXTRA = $(shell cat t/fuzz/fuzz_$(1).extra 2>/dev/null)
 build/fuzz/fuzz_%: t/fuzz/fuzz_%.c $$(wildcard proxy/$$*.c shared/$$*.c) \
-    $(wildcard proxy/*.h shared/*.h)
+    $$(filter %.c,$$(call FUZZ_EXTRA,$$*)) $(wildcard proxy/*.h shared/*.h)
 	$(E) FUZZ $@
 	@mkdir -p $(dir $@)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ t/fuzz/fuzz_$*.c \
-	    $(wildcard proxy/$*.c shared/$*.c)
+	    $(wildcard proxy/$*.c shared/$*.c) $(call FUZZ_EXTRA,$*)
 
 fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do \

@@ -71,6 +71,7 @@ struct conf_listen_attrs {
 	char	*address;
 	int	 admin;
 	int64_t	 backlog;
+	char	*hosts;
 };
 
 static const struct cfg_key conf_listen_keys[] = {
@@ -79,6 +80,8 @@ static const struct cfg_key conf_listen_keys[] = {
 	K("admin", CFG_T_BOOL, "no", 0, 0, struct conf_listen_attrs, admin),
 	K("backlog", CFG_T_INT, "511", 1, 65535, struct conf_listen_attrs,
 	    backlog),
+	K("hosts", CFG_T_STR, "localhost 127.0.0.1 [::1]", 0, 0,
+	    struct conf_listen_attrs, hosts),
 };
 
 static const struct cfg_key conf_timeout_keys[] = {
@@ -311,6 +314,59 @@ conf_temp_dir(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	close(fd);
 }
 
+/* Whether <h> (<len> bytes) is a host name without port: "[...]" with
+ * no other bracket, or a name without ":/?#@[]". */
+static int
+conf_host_ok(const char *h, size_t len)
+{
+	if (len > 2 && h[0] == '[' && h[len - 1] == ']')
+		return strcspn(h + 1, "[]") == len - 2;
+	return len > 0 && strcspn(h, ":/?#@[]") >= len;
+}
+
+static void
+conf_hosts_free(char **hosts)
+{
+	size_t i;
+
+	if (hosts == NULL)
+		return;
+	for (i = 0; hosts[i] != NULL; i++)
+		free(hosts[i]);
+	free(hosts);
+}
+
+/*
+ * Splits the listener attribute hosts="<text>" at blanks into a
+ * NULL-terminated array of copies. Returns it, or NULL after cfg_error()
+ * when a name is not a host without port.
+ */
+static char **
+conf_hosts(struct cfg_doc *cd, xmlNodePtr n, const char *text)
+{
+	static const char blank[] = " \t\r\n";
+	char **hosts;
+	size_t len, k = 0;
+
+	/* n names take at least 2n - 1 bytes. */
+	hosts = xcalloc(strlen(text) / 2 + 2, sizeof(*hosts));
+	for (;;) {
+		text += strspn(text, blank);
+		if (*text == '\0')
+			break;
+		len = strcspn(text, blank);
+		if (!conf_host_ok(text, len)) {
+			cfg_error(cd, n, "hosts: \"%.*s\" is not a host name "
+			    "without port (IPv6 in brackets)", (int)len, text);
+			conf_hosts_free(hosts);
+			return NULL;
+		}
+		hosts[k++] = xstrndup(text, len);
+		text += len;
+	}
+	return hosts;
+}
+
 static int
 conf_listen(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 {
@@ -335,6 +391,8 @@ conf_listen(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 		    "host:port, [v6]:port or unix:path)", a.name, a.address);
 		goto done;
 	}
+	if ((l->l_hosts = conf_hosts(cd, n, a.hosts)) == NULL)
+		goto done;
 	l->l_addr.ga_text = xstrdup(a.address);
 	l->l_name = xstrdup(a.name);
 	l->l_admin = a.admin;
@@ -695,6 +753,7 @@ conf_free(struct gw_conf *gc)
 	for (i = 0; i < gc->gc_nlisten; i++) {
 		free(gc->gc_listen[i].l_name);
 		free(gc->gc_listen[i].l_addr.ga_text);
+		conf_hosts_free(gc->gc_listen[i].l_hosts);
 	}
 	for (i = 0; i < gc->gc_nroutes; i++) {
 		if (gc->gc_routes[i].rt_offload_fd != -1)

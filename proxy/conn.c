@@ -655,228 +655,35 @@ conn_reqid(struct conn *c, const struct h1_req *req)
 	    gw->w_idseed, (unsigned)util_now_ms(), ++gw->w_reqseq);
 }
 
-/* Headers never forwarded as HTTP_* params: hop-by-hop ones, those
- * carried as CGI variables, and those only the gateway may set. */
-static int
-conn_header_dropped(struct str name)
-{
-	static const char *const drop[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection", "TE",
-		"Trailer", "Transfer-Encoding", "Upgrade", "Expect",
-		"Content-Length", "Content-Type", "Proxy", "X-Request-Id",
-		"X-Forwarded-For", "X-Forwarded-Proto", "X-Real-IP",
-		"Forwarded",
-	};
-	size_t i;
-
-	for (i = 0; i < NITEMS(drop); i++)
-		if (str_caseeq(name, drop[i]))
-			return 1;
-	/* "Foo_Bar" would collide with "Foo-Bar" as HTTP_FOO_BAR: a
-	 * classic way to spoof headers a backend trusts (nginx drops
-	 * them too). */
-	return memchr(name.p, '_', name.len) != NULL;
-}
-
-/* Appends one PARAMS pair, flushing full records as needed. */
-static void
-conn_param(struct conn *c, struct fcgi_params *w, struct str name,
-    struct str value)
-{
-	size_t need = fcgi_params_need(name.len, value.len);
-
-	if (fcgi_params_add(w, name, value) == 0)
-		return;
-	/* Close this span and open one after it with room for the pair;
-	 * head limits keep pairs far below what a record stream allows. */
-	buf_commit(&c->c_fcgi, fcgi_params_end(w, 0));
-	buf_reserve(&c->c_fcgi, need < 4096 ? 4096 : need);
-	fcgi_params_init(w, buf_tail(&c->c_fcgi), buf_room(&c->c_fcgi), 1);
-	if (fcgi_params_add(w, name, value) == -1)
-		log_warnx("FastCGI parameter %.*s dropped", (int)name.len,
-		    name.p);
-}
-
-static void
-conn_param_s(struct conn *c, struct fcgi_params *w, const char *name,
-    struct str value)
-{
-	conn_param(c, w, str_make(name, strlen(name)), value);
-}
-
-static void
-conn_param_c(struct conn *c, struct fcgi_params *w, const char *name,
-    const char *value)
-{
-	conn_param(c, w, str_make(name, strlen(name)),
-	    str_make(value, strlen(value)));
-}
-
-/* HTTP_<NAME> for a forwarded header, built in <tmp>. */
-static void
-conn_param_header(struct conn *c, struct fcgi_params *w,
-    const struct h1_header *h)
-{
-	char tmp[256];
-	size_t i;
-
-	if (h->name.len + 5 > sizeof(tmp) || conn_header_dropped(h->name))
-		return;
-	memcpy(tmp, "HTTP_", 5);
-	for (i = 0; i < h->name.len; i++) {
-		char ch = h->name.p[i];
-
-		tmp[5 + i] = ch == '-' ? '_' : (ch >= 'a' && ch <= 'z' ?
-		    (char)(ch - 32) : ch);
-	}
-	conn_param(c, w, str_make(tmp, h->name.len + 5), h->value);
-}
-
-/* The backend path: the route's rewrite plus what follows its prefix. */
-static struct str
-conn_backend_path(struct conn *c, const struct h1_req *req)
-{
-	const struct route *rt = c->c_route;
-	struct str rest;
-	size_t off;
-
-	if (rt->rt_rewrite_len == 0)
-		return req->path;
-	rest = str_make(req->path.p + rt->rt_prefix_len,
-	    req->path.len - rt->rt_prefix_len);
-	off = buf_avail(&c->c_arena);
-	buf_append(&c->c_arena, rt->rt_rewrite, rt->rt_rewrite_len);
-	/* "/x" rewritten to "/" must not give "//y". */
-	if (rt->rt_rewrite_len == 1 && rest.len > 0)
-		c->c_arena.len--;
-	buf_append(&c->c_arena, rest.p, rest.len);
-	return str_make(buf_data(&c->c_arena) + off,
-	    buf_avail(&c->c_arena) - off);
-}
-
-/* Builds BEGIN_REQUEST and the whole PARAMS stream into c_fcgi. */
+/* Builds BEGIN_REQUEST and the head's PARAMS into c_fcgi (params.c). */
 static void
 conn_build_params(struct conn *c, const struct h1_req *req)
 {
-	struct fcgi_params w;
-	struct str path, uri;
-	size_t i, off;
+	const struct route *rt = c->c_route;
+	struct params_in in = {
+		.pi_req = req,
+		.pi_rewrite = str_make(rt->rt_rewrite, rt->rt_rewrite_len),
+		.pi_prefix_len = rt->rt_prefix_len,
+		.pi_peer = c->c_peer,
+		.pi_peer_port = c->c_peer_port,
+		.pi_server = c->c_listener->l_name,
+		.pi_reqid = c->c_reqid,
+		.pi_scheme = "http",
+	};
 
-	/* Room for the rewritten path and URI up front, so the views into
-	 * the arena below never move. */
-	buf_reserve(&c->c_arena, 2 * (c->c_route->rt_rewrite_len +
-	    req->path.len) + req->query.len + 8);
 	buf_reset(&c->c_fcgi);
-	buf_reserve(&c->c_fcgi, 4096);
-	buf_commit(&c->c_fcgi, fcgi_put_begin(buf_tail(&c->c_fcgi),
-	    buf_room(&c->c_fcgi), 1, 1));
-	fcgi_params_init(&w, buf_tail(&c->c_fcgi), buf_room(&c->c_fcgi), 1);
-	path = conn_backend_path(c, req);
-	conn_param_c(c, &w, "GATEWAY_INTERFACE", "CGI/1.1");
-	conn_param_c(c, &w, "SERVER_SOFTWARE", "elp-gateway");
-	conn_param_c(c, &w, "SERVER_PROTOCOL", c->c_minor ? "HTTP/1.1" :
-	    "HTTP/1.0");
-	conn_param_s(c, &w, "REQUEST_METHOD", req->method_str);
-	conn_param_s(c, &w, "SCRIPT_NAME", path);
-	conn_param_c(c, &w, "PATH_INFO", "");
-	conn_param_s(c, &w, "DOCUMENT_URI", path);
-	conn_param_s(c, &w, "QUERY_STRING", req->query);
-	off = buf_avail(&c->c_arena);
-	buf_append(&c->c_arena, path.p, path.len);
-	if (req->query.len > 0) {
-		buf_append(&c->c_arena, "?", 1);
-		buf_append(&c->c_arena, req->query.p, req->query.len);
-	}
-	uri = str_make(buf_data(&c->c_arena) + off,
-	    buf_avail(&c->c_arena) - off);
-	conn_param_s(c, &w, "REQUEST_URI", uri);
-	for (i = 0; i < req->nheaders; i++)
-		if (str_caseeq(req->headers[i].name, "Content-Type"))
-			conn_param_s(c, &w, "CONTENT_TYPE",
-			    req->headers[i].value);
-	conn_param_c(c, &w, "REMOTE_ADDR", c->c_peer);
-	conn_param_c(c, &w, "REMOTE_PORT", c->c_peer_port);
-	conn_param_c(c, &w, "SERVER_NAME", c->c_listener->l_name);
-	conn_param_c(c, &w, "REQUEST_ID", c->c_reqid);
-	conn_param_c(c, &w, "HTTP_X_REQUEST_ID", c->c_reqid);
-	conn_param_c(c, &w, "HTTP_X_FORWARDED_FOR", c->c_peer);
-	conn_param_c(c, &w, "HTTP_X_FORWARDED_PROTO", "http");
-	for (i = 0; i < req->nheaders; i++)
-		conn_param_header(c, &w, &req->headers[i]);
-	/* Not terminated: the AUTH_* params follow once the token is
-	 * checked (conn_finish_params). */
-	buf_commit(&c->c_fcgi, fcgi_params_end(&w, 0));
-}
-
-/* Appends the claim <key> of <claims> as param <name>, if a string. */
-static void
-conn_param_claim(struct conn *c, struct fcgi_params *w, const char *name,
-    json_t *claims, const char *key)
-{
-	json_t *v = json_object_get(claims, key);
-
-	if (json_is_string(v))
-		conn_param(c, w, str_make(name, strlen(name)),
-		    str_make(json_string_value(v), json_string_length(v)));
-}
-
-/* AUTH_ROLES: realm_access.roles joined with commas. */
-static void
-conn_param_roles(struct conn *c, struct fcgi_params *w, json_t *claims)
-{
-	json_t *roles, *r;
-	struct buf b = BUF_INIT;
-	size_t i;
-
-	roles = json_object_get(json_object_get(claims, "realm_access"),
-	    "roles");
-	json_array_foreach(roles, i, r) {
-		if (!json_is_string(r))
-			continue;
-		if (buf_avail(&b) > 0)
-			buf_append(&b, ",", 1);
-		buf_append(&b, json_string_value(r), json_string_length(r));
-	}
-	conn_param(c, w, STR_LIT("AUTH_ROLES"), str_make(buf_data(&b),
-	    buf_avail(&b)));
-	buf_release(&b);
+	params_build(&c->c_fcgi, &c->c_arena, &in);
 }
 
 /*
- * Ends the PARAMS stream: the verified claims (if any) as AUTH_* params,
- * which only the gateway can set (client headers arrive as HTTP_*), then
- * the empty PARAMS record.
+ * Ends the PARAMS stream: CONTENT_LENGTH when known, the verified claims
+ * (if any) as AUTH_* params, which only the gateway can set (client
+ * headers arrive as HTTP_*), then the empty PARAMS record.
  */
 static void
 conn_finish_params(struct conn *c, json_t *claims)
 {
-	struct fcgi_params w;
-	char num[32];
-
-	buf_reserve(&c->c_fcgi, 4096);
-	fcgi_params_init(&w, buf_tail(&c->c_fcgi), buf_room(&c->c_fcgi), 1);
-	/* Exact, chunked bodies included (RFC 3875 4.1.2): known here,
-	 * after a buffered body was read whole. */
-	if (c->c_content_length >= 0) {
-		snprintf(num, sizeof(num), "%lld",
-		    (long long)c->c_content_length);
-		conn_param_c(c, &w, "CONTENT_LENGTH", num);
-	}
-	if (claims != NULL) {
-		conn_param_claim(c, &w, "AUTH_SUB", claims, "sub");
-		conn_param_roles(c, &w, claims);
-		conn_param_claim(c, &w, "AUTH_EMAIL", claims, "email");
-		conn_param_claim(c, &w, "AUTH_USERNAME", claims,
-		    "preferred_username");
-		conn_param_claim(c, &w, "AUTH_GIVEN_NAME", claims,
-		    "given_name");
-		conn_param_claim(c, &w, "AUTH_FAMILY_NAME", claims,
-		    "family_name");
-		conn_param_claim(c, &w, "AUTH_CLIENT", claims, "azp");
-		conn_param_claim(c, &w, "AUTH_SCOPE", claims, "scope");
-		conn_param_claim(c, &w, "AUTH_SID", claims, "sid");
-	}
-	buf_commit(&c->c_fcgi, fcgi_params_end(&w, 1));
+	params_finish(&c->c_fcgi, claims, c->c_content_length);
 }
 
 /* Writes a complete 200 response of <type> with <body>/<len>. */
@@ -1248,11 +1055,6 @@ conn_keep_validators(struct conn *c, const struct h1_req *req)
 		c->c_a_ifrange = conn_keep(c, h->value);
 }
 
-/* Host names an absolute-form target may name (anything else: 400). */
-static const char *const conn_own_hosts[] = {
-	"localhost", "127.0.0.1", "[::1]", NULL,
-};
-
 /* A complete head is parsed: route it and start the exchange. */
 static void
 conn_request(struct conn *c, const struct h1_req *req)
@@ -1260,7 +1062,8 @@ conn_request(struct conn *c, const struct h1_req *req)
 	char msg[256];
 
 	conn_note_request(c, req);
-	if (!h1_absolute_ok(req, conn_own_hosts)) {
+	if (!h1_absolute_ok(req,
+	    (const char *const *)c->c_listener->l_hosts)) {
 		conn_fail(c, 400, "Absolute request target names another host");
 		return;
 	}
@@ -1285,7 +1088,6 @@ conn_request(struct conn *c, const struct h1_req *req)
 	conn_auth(c);
 }
 
-/* The token check passed (or was not needed): pick an instance. */
 /* Waits for a backend slot; 503 with Retry-After when the queue is full. */
 static void
 conn_queue(struct conn *c)

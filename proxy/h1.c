@@ -287,6 +287,64 @@ split_query(struct h1_req *r, const char *p, size_t n)
 	}
 }
 
+#define AUTH_NEED_HOST	0x01	/* the host must not be empty */
+#define AUTH_NEED_PORT	0x02	/* ":" and one digit at least */
+
+/* Whether the <n> bytes at <p> are "%" HEXDIG HEXDIG wherever a '%' is. */
+static int
+pct_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] == '%' && (n - i < 3 || !IS(p[i + 1], CC_HEX) ||
+		    !IS(p[i + 2], CC_HEX)))
+			return 0;
+	return 1;
+}
+
+/*
+ * Checks that the <n> bytes at <p>, all CC_HOST, are uri-host [ ":" port ]
+ * (RFC 9110 7.2, RFC 3986 3.2.2-3.2.3): uri-host is an IP-literal in
+ * brackets or a name without brackets or colons, with sound percent
+ * escapes; port = *DIGIT, at most 65535. An empty port is allowed (RFC
+ * 3986 6.2.3: same as none) unless <need> has AUTH_NEED_PORT. Returns 0,
+ * or -1 when it is not.
+ */
+static int
+authority_ok(const char *p, size_t n, unsigned int need)
+{
+	size_t		i = 0, h;
+	uint32_t	port = 0;
+
+	if (n > 0 && p[0] == '[') {
+		while (++i < n && p[i] != ']')
+			if (p[i] == '[')
+				return -1;
+		if (i == n || i == 1)
+			return -1;
+		i++;
+	} else
+		for (; i < n && p[i] != ':'; i++)
+			if (p[i] == '[' || p[i] == ']')
+				return -1;
+	h = i;
+	if ((h == 0 && (need & AUTH_NEED_HOST)) || !pct_ok(p, h))
+		return -1;
+	if (i < n && p[i++] != ':')
+		return -1;
+	if (i == n)		/* no port, or an empty one */
+		return (need & AUTH_NEED_PORT) ? -1 : 0;
+	for (; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		port = port * 10 + (uint32_t)(p[i] - '0');
+		if (port > 65535)
+			return -1;
+	}
+	return 0;
+}
+
 /* http(s)://authority[/path][?query], no userinfo. */
 static int
 absolute_form(struct h1_req *r)
@@ -301,7 +359,8 @@ absolute_form(struct h1_req *r)
 	else
 		return -1;
 	e = scan(t, a, n, CC_HOST);
-	if (e == a || (e < n && t[e] != '/' && t[e] != '?'))
+	if (e == a || (e < n && t[e] != '/' && t[e] != '?') ||
+	    authority_ok(t + a, e - a, AUTH_NEED_HOST) == -1)
 		return -1;
 	r->form = H1_FORM_ABSOLUTE;
 	r->scheme = str_make(t, a - 3);
@@ -315,14 +374,10 @@ static int
 authority_form(struct h1_req *r)
 {
 	const char	*t = r->target.p;
-	size_t		 n = r->target.len, i;
+	size_t		 n = r->target.len;
 
-	i = n;
-	while (i > 0 && t[i - 1] >= '0' && t[i - 1] <= '9')
-		i--;
-	if (i == n || i < 2 || t[i - 1] != ':')
-		return -1;
-	if (scan(t, 0, i - 1, CC_HOST) != i - 1)
+	if (scan(t, 0, n, CC_HOST) != n ||
+	    authority_ok(t, n, AUTH_NEED_HOST | AUTH_NEED_PORT) == -1)
 		return -1;
 	r->form = H1_FORM_AUTHORITY;
 	r->authority = r->target;
@@ -507,10 +562,23 @@ conn_member(struct str m, void *arg)
 static int
 hdr_host(struct h1_req *r, struct str v)
 {
-	if ((r->flags & H1_F_HOST) || scan(v.p, 0, v.len, CC_HOST) != v.len)
+	/* RFC 9112 3.2: an empty Host is what a client sends when the
+	 * target URI has no authority. */
+	if ((r->flags & H1_F_HOST) || scan(v.p, 0, v.len, CC_HOST) != v.len ||
+	    (v.len > 0 && authority_ok(v.p, v.len, AUTH_NEED_HOST) == -1))
 		return 400;
 	r->host = v;
 	r->flags |= H1_F_HOST;
+	return 0;
+}
+
+/* Authorization: two credentials leave it open which one counts. */
+static int
+hdr_auth(struct h1_req *r)
+{
+	if (r->flags & H1_F_AUTH)
+		return 400;
+	r->flags |= H1_F_AUTH;
 	return 0;
 }
 
@@ -539,6 +607,8 @@ hdr_apply(struct h1_req *r, const struct h1_header *h)
 	case 10:
 		return ci_eq(n, "connection", 10) ?
 		    list_each(h->value, conn_member, r) : 0;
+	case 13:
+		return ci_eq(n, "authorization", 13) ? hdr_auth(r) : 0;
 	case 14:
 		return ci_eq(n, "content-length", 14) ?
 		    hdr_length(r, h->value) : 0;

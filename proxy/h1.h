@@ -21,8 +21,10 @@
  *	     target form not allowed for the method: "*" other than with
  *	     OPTIONS, a non-authority-form target with CONNECT, an absolute
  *	     form that is not http(s)://<authority>[/path][?query] or whose
- *	     authority is empty or holds userinfo, or a target that is none
- *	     of origin, absolute, authority or asterisk form;
+ *	     authority is empty, holds userinfo or is not a good authority
+ *	     (below), a CONNECT target that is not a good authority with a
+ *	     non-empty port, or a target that is none of origin, absolute,
+ *	     authority or asterisk form;
  *	     header lines: obs-fold (a line starting with SP or HTAB), an
  *	     empty name, a name that is not a token (including whitespace
  *	     before the colon), a control byte other than HTAB in a value;
@@ -31,8 +33,14 @@
  *	     Transfer-Encoding together with Content-Length, twice, in
  *	     HTTP/1.0, with an empty list member, or whose final coding is not
  *	     "chunked";
- *	     Host twice, with a byte outside the uri-host[:port] set, or
- *	     missing in HTTP/1.1
+ *	     Host twice, with a byte outside the uri-host[:port] set, not
+ *	     empty and not a good authority, or missing in HTTP/1.1;
+ *	     Authorization twice (which credentials count would be a guess).
+ *	     A good authority is uri-host [":" port] (RFC 9110 7.2, RFC 3986
+ *	     3.2.2-3.2.3): a non-empty host that is either "[...]" with no
+ *	     other bracket or a name with no bracket and no colon, where every
+ *	     '%' starts two hex digits; port = *DIGIT (empty means none) and
+ *	     at most 65535.
  *	414  request target longer than lim_target (reported as soon as
  *	     lim_target + 1 target bytes are seen)
  *	417  Expect with any value other than 100-continue
@@ -142,6 +150,7 @@ struct h1_req {
 #define H1_F_HOST	0x0010		/* a Host header was seen */
 #define H1_F_CONN_CLOSE	0x0020		/* Connection has "close" */
 #define H1_F_CONN_KA	0x0040		/* Connection has "keep-alive" */
+#define H1_F_AUTH	0x0080		/* an Authorization header was seen */
 	/* Resume state: private to h1.c. */
 	const char	*h_base;	/* <buf> of the last H1_AGAIN call */
 	size_t		 h_off;		/* next unparsed header line, or 0 */

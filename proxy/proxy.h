@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "fcgi.h"
 #include "h1.h"
+#include "params.h"
 
 #define GW_MAX_LISTEN	16
 #define GW_REQID_MAX	64	/* bytes of an accepted X-Request-Id */
@@ -81,6 +82,8 @@ struct listener {
 	char		*l_name;
 	struct gw_addr	 l_addr;
 	int		 l_admin;	/* built-in /healthz here */
+	char		**l_hosts;	/* names an absolute-form target may
+					   have, NULL-terminated */
 	int64_t		 l_backlog;
 	int		 l_fd;
 	int		 l_idx;

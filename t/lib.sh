@@ -263,7 +263,8 @@ echo_up() {
 
 # gateway_conf: writes conf/gateway.xml and conf/services.xml. Uses
 # $API_PORT and $ADMIN_PORT (and $STREAM_PORT, when set, for a "stream"
-# listener); $ROUTES and $INSTANCES override the defaults.
+# listener); $ROUTES and $INSTANCES override the defaults, $API_LISTEN_ATTRS
+# adds attributes to the api listener.
 gateway_conf() {
 	: "${GW_TIMEOUTS:=header='5s' body-idle='5s' keepalive='30s' connect='1s' response='10s' drain='5s' queue='5s'}"
 	: "${GW_LIMITS:=header-bytes='8k' headers='50' target='2k' max-body='64k'}"
@@ -277,7 +278,7 @@ gateway_conf() {
          pidfile="$T/run/gateway.pid">
   <log level="${GW_LOG_LEVEL:-info}" error="$T/log/gateway.log"
        access="$T/log/access.log"/>
-  <listen name="api" address="127.0.0.1:$API_PORT"/>
+  <listen name="api" address="127.0.0.1:$API_PORT" ${API_LISTEN_ATTRS:-}/>
   <listen name="idp" address="127.0.0.1:$IDP_PORT"/>
   <listen name="admin" address="127.0.0.1:$ADMIN_PORT" admin="yes"/>
   ${STREAM_PORT:+<listen name='stream' address='127.0.0.1:$STREAM_PORT'/>}

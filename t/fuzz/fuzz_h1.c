@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "h1.h"
@@ -53,12 +54,43 @@ check_bytes(const struct h1_req *r)
 	}
 }
 
+/* Independent restatement of uri-host [":" port] for accepted hosts. */
+static void
+check_host(struct str h)
+{
+	const char	*e = h.p + h.len, *q;
+	unsigned long	 port = 0;
+
+	if (h.len == 0)
+		return;
+	if (h.p[0] == '[') {
+		q = memchr(h.p, ']', h.len);
+		CHECK(q != NULL && q > h.p + 1);
+		q++;
+	} else {
+		q = memchr(h.p, ':', h.len);
+		q = q != NULL ? q : e;
+		CHECK(q > h.p);
+	}
+	CHECK(q == e || *q == ':');
+	for (q += q < e; q < e; q++) {
+		CHECK(*q >= '0' && *q <= '9');
+		port = port * 10 + (unsigned long)(*q - '0');
+		CHECK(port <= 65535);
+	}
+}
+
 static void
 check_req(const struct h1_req *r, const char *p, ssize_t n)
 {
-	size_t i;
+	size_t i, nauth = 0;
 
 	check_bytes(r);
+	check_host(r->host);
+	for (i = 0; i < r->nheaders; i++)
+		nauth += r->headers[i].name.len == 13 &&
+		    strncasecmp(r->headers[i].name.p, "authorization", 13) == 0;
+	CHECK(nauth <= 1 && (nauth == 1) == ((r->flags & H1_F_AUTH) != 0));
 
 	CHECK(r->nheaders <= H1_MAX_HEADERS);
 	CHECK(r->minor == 0 || r->minor == 1);

@@ -14,6 +14,8 @@
  *	GET  /stderr       writes a line to FCGI_STDERR, then the small JSON
  *	GET  /whoami       the AUTH_* params and any HTTP_AUTH_* header params
  *	GET  /fail?status=N  an error envelope with status N (400..599)
+ *	GET  /param?name=P   {"name":P,"value":V}: V is FastCGI param P as
+ *	                     received, null when absent (POST too)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -172,6 +174,26 @@ echo_fail(struct app_req *r)
 	app_fail(r, (int)st, "failing on purpose");
 }
 
+/* One FastCGI param as the gateway sent it. */
+static void
+echo_param(struct app_req *r)
+{
+	static char name[256];
+	const char *v;
+	json_t *body;
+
+	if (app_query_get(r->r_query, "name", name, sizeof(name)) != 1) {
+		app_fail(r, 400, "name is required");
+		return;
+	}
+	v = app_param(r, name);
+	body = json_object();
+	json_object_set_new(body, "name", json_string(name));
+	json_object_set_new(body, "value", v != NULL ? json_string(v) :
+	    json_null());
+	app_ok(r, 200, body);
+}
+
 /* GET /offload?path=P&type=T: the gateway serves file P (X-Accel-Redirect)
  * with type T; no body of our own. */
 static void
@@ -202,6 +224,8 @@ static const struct app_route echo_routes[] = {
 	{ "GET", "/whoami", echo_whoami },
 	{ "GET", "/fail", echo_fail },
 	{ "GET", "/offload", echo_offload },
+	{ "GET", "/param", echo_param },
+	{ "POST", "/param", echo_param },
 };
 
 static int

@@ -93,6 +93,20 @@ static const struct hcase good[] = {
 	OK(RL "Host: [::1]:8080\r\n\r\n"),
 	OK(RL "Host:\r\n\r\n"),
 	OK(RL "Host: a.b-c_d~e%41!$&'()*+,;=:1\r\n\r\n"),
+	/* Host ports: *DIGIT up to 65535; empty means the default. */
+	OK(RL "Host: a:65535\r\n\r\n"),
+	OK(RL "Host: a:0\r\n\r\n"),
+	OK(RL "Host: a:00080\r\n\r\n"),
+	OK(RL "Host: a:\r\n\r\n"),
+	OK(RL "Host: [::1]\r\n\r\n"),
+	OK(RL "Host: [::1]:\r\n\r\n"),
+	OK(RL "Host: [fe80::1%25eth0]:65535\r\n\r\n"),
+	OK(RL "Host: 127.0.0.1:8080\r\n\r\n"),
+	OK("GET http://a:65535/ HTTP/1.1\r\n" H "\r\n"),
+	OK("GET http://a:/ HTTP/1.1\r\n" H "\r\n"),
+	/* One Authorization, even an empty one. */
+	OK(RL H "Authorization: Bearer abc\r\n\r\n"),
+	OK(RL H "Authorization:\r\nProxy-Authorization: x\r\n\r\n"),
 	OK("GET /" "0123456789012345678901234567890123456789"
 	   "01234567890123456789012" " HTTP/1.1\r\n" H "\r\n"),
 	OKN(RL H "\r\n" RL H "\r\n", sizeof(RL H "\r\n") - 1),
@@ -200,6 +214,39 @@ static const struct hcase rejected[] = {
 	BAD(400, RL "Host: a/b\r\n\r\n"),
 	BAD(400, RL "Host: u@h\r\n\r\n"),
 	BAD(400, RL "Host: a\x80\r\n\r\n"),
+	BAD(400, RL "Host: a:65536\r\n\r\n"),
+	BAD(400, RL "Host: a:99999\r\n\r\n"),
+	BAD(400, RL "Host: a:18446744073709551696\r\n\r\n"),
+	BAD(400, RL "Host: a:8o\r\n\r\n"),
+	BAD(400, RL "Host: a:-1\r\n\r\n"),
+	BAD(400, RL "Host: a:+80\r\n\r\n"),
+	BAD(400, RL "Host: a:http\r\n\r\n"),
+	BAD(400, RL "Host: a:1:2\r\n\r\n"),
+	BAD(400, RL "Host: a::1\r\n\r\n"),
+	BAD(400, RL "Host: ::1\r\n\r\n"),
+	BAD(400, RL "Host: :80\r\n\r\n"),
+	BAD(400, RL "Host: :\r\n\r\n"),
+	BAD(400, RL "Host: [::1\r\n\r\n"),
+	BAD(400, RL "Host: [::1]x\r\n\r\n"),
+	BAD(400, RL "Host: [::1]:x\r\n\r\n"),
+	BAD(400, RL "Host: [::1]:65536\r\n\r\n"),
+	BAD(400, RL "Host: []\r\n\r\n"),
+	BAD(400, RL "Host: [[::1]]\r\n\r\n"),
+	BAD(400, RL "Host: a]\r\n\r\n"),
+	BAD(400, RL "Host: a[b\r\n\r\n"),
+	BAD(400, RL "Host: a%4\r\n\r\n"),
+	BAD(400, RL "Host: a%zz\r\n\r\n"),
+	BAD(400, "GET http://a:65536/ HTTP/1.1\r\n" H "\r\n"),
+	BAD(400, "GET http://a:x/ HTTP/1.1\r\n" H "\r\n"),
+	BAD(400, "GET http://:80/ HTTP/1.1\r\n" H "\r\n"),
+	BAD(400, "GET http://[::1/ HTTP/1.1\r\n" H "\r\n"),
+	BAD(400, "GET http://a:1:2?q HTTP/1.1\r\n" H "\r\n"),
+	/* Authorization */
+	BAD(400, RL H "Authorization: Bearer a\r\n"
+	    "Authorization: Bearer b\r\n\r\n"),
+	BAD(400, RL H "Authorization: x\r\nX: y\r\n"
+	    "authorization: x\r\n\r\n"),
+	BAD(400, RL H "AUTHORIZATION:\r\nAuthorization: Basic eA==\r\n\r\n"),
 	/* Expect */
 	BAD(417, RL H "Expect: 100-continuex\r\n\r\n"),
 	BAD(417, RL H "Expect: foo\r\n\r\n"),
@@ -232,6 +279,11 @@ static const struct hcase extended[] = {
 	OK("CONNECT a.b:443 HTTP/1.1\r\n" H "\r\n"),
 	OK("CONNECT [::1]:8443 HTTP/1.1\r\n" H "\r\n"),
 	OK("TRACE / HTTP/1.1\r\n" H "\r\n"),
+	OK("CONNECT a.b:65535 HTTP/1.1\r\n" H "\r\n"),
+	BAD(400, "CONNECT a.b:65536 HTTP/1.1\r\n" H "\r\n"),
+	BAD(400, "CONNECT a:b:1 HTTP/1.1\r\n" H "\r\n"),
+	BAD(400, "CONNECT [::1]x:1 HTTP/1.1\r\n" H "\r\n"),
+	BAD(400, "CONNECT [::1]: HTTP/1.1\r\n" H "\r\n"),
 	BAD(400, "CONNECT a.b HTTP/1.1\r\n" H "\r\n"),
 	BAD(400, "CONNECT :443 HTTP/1.1\r\n" H "\r\n"),
 	BAD(400, "CONNECT a.b: HTTP/1.1\r\n" H "\r\n"),
@@ -473,7 +525,12 @@ test_fields(void **state)
 	assert_true(r->flags & H1_F_CONTINUE);
 	assert_false(r->flags & H1_F_LENGTH);
 
+	r = parse_ok("GET / HTTP/1.1\r\nHost: a\r\nauthorization: x\r\n\r\n");
+	assert_true(r->flags & H1_F_AUTH);
+	assert_str_eq(h1_header_find(r, "Authorization", 13)->value, "x");
+
 	r = parse_ok("POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n");
+	assert_false(r->flags & H1_F_AUTH);
 	assert_false(r->flags & H1_F_CONTINUE);
 	assert_int_equal(r->minor, 0);
 	assert_str_eq(r->host, "");
