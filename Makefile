@@ -6,7 +6,8 @@
 #   make run        install deps, build, start the whole stack (foreground)
 #   make start/stop the same stack in the background
 #   make fuzz       longer libFuzzer runs of the codecs
-#   make bench      gateway vs nginx benchmark (docs/benchmarks.md)
+#   make bench      gateway vs nginx and HAProxy benchmark (docs/benchmarks.md)
+#   make bench-idle its memory per idle keep-alive connection scenario only
 #   make install    programs, configuration and systemd units (DESTDIR, PREFIX)
 
 CC	?= cc
@@ -64,8 +65,8 @@ HELPER_BINS := $(HELPER_SRC:t/helper/%.c=$(BUILD)/t/helper/%)
 
 ALL_BINS  := $(GATEWAY) $(APP_BINS) $(HELPER_BINS)
 
-.PHONY: all test test-once unit integ fuzz fuzz-short bench run start stop \
-	check-headers clean install install-deps db-start db-stop format
+.PHONY: all test test-once unit integ fuzz fuzz-short bench bench-idle run \
+	start stop check-headers clean install install-deps db-start db-stop format
 all: $(ALL_BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -169,6 +170,9 @@ stop:
 
 bench: all
 	$(Q)./scripts/bench
+
+bench-idle: all
+	$(Q)BENCH_SCENARIOS=idle ./scripts/bench
 
 # --- installing -------------------------------------------------------------
 # make install [DESTDIR=...] [PREFIX=/usr/local]: programs, configuration
