@@ -170,13 +170,13 @@ be_start(struct conn *c, struct instance *ins)
 	/* The client side built BEGIN_REQUEST + PARAMS in c_fcgi; it keeps
 	 * them until the exchange ends so a retry can resend them. */
 	buf_reset(&b->b_out);
-	buf_append(&b->b_out, buf_data(&c->c_fcgi), buf_avail(&c->c_fcgi));
-	buf_reset(&c->c_rhead);
-	c->c_be = b;
-	c->c_ins = ins;
-	c->c_t_be = util_now_ms();
+	buf_append(&b->b_out, buf_data(&c->c_r->r_fcgi), buf_avail(&c->c_r->r_fcgi));
+	buf_reset(&c->c_r->r_rhead);
+	c->c_r->r_be = b;
+	c->c_r->r_ins = ins;
+	c->c_r->r_t_be = util_now_ms();
 	ins->ins_outstanding++;
-	b->b_deadline = c->c_t_be + (b->b_state == BE_ST_CONNECTING ?
+	b->b_deadline = c->c_r->r_t_be + (b->b_state == BE_ST_CONNECTING ?
 	    gw->w_conf->gc_to.to_connect : gw->w_conf->gc_to.to_response);
 	if (b->b_state != BE_ST_CONNECTING)
 		be_pump(b);
@@ -190,7 +190,7 @@ be_release(struct bconn *b, int reuse)
 	struct conn *c = b->b_conn;
 
 	if (c != NULL) {
-		c->c_be = NULL;
+		c->c_r->r_be = NULL;
 		ins->ins_outstanding--;
 	}
 	b->b_conn = NULL;
@@ -277,13 +277,13 @@ be_fail(struct bconn *b, int status, const char *why)
 {
 	struct conn *c = b->b_conn;
 
-	log_warnx("rid=%s: %s: %s", c != NULL ? c->c_reqid : "-",
+	log_warnx("rid=%s: %s: %s", c != NULL ? c->c_r->r_reqid : "-",
 	    b->b_ins->ins_name, why);
 	b->b_conn = NULL;
 	if (c != NULL) {
-		c->c_be = NULL;
+		c->c_r->r_be = NULL;
 		b->b_ins->ins_outstanding--;
-		metrics_exchange(b->b_ins, status, util_now_ms() - c->c_t_be);
+		metrics_exchange(b->b_ins, status, util_now_ms() - c->c_r->r_t_be);
 	}
 	up_report(b->b_ins, 0);
 	be_close(b);
@@ -412,11 +412,11 @@ be_stdout(struct bconn *b, struct str s)
 
 	if (b->b_flags & BE_F_HEADDONE)
 		return conn_resp_body(c, s.p, s.len);
-	buf_append(&c->c_rhead, s.p, s.len);
+	buf_append(&c->c_r->r_rhead, s.p, s.len);
 	lim.hl_max_bytes = gw->w_conf->gc_lim.lim_response_head;
 	lim.hl_max_headers = FCGI_CGI_MAX_HEADERS;
-	n = fcgi_parse_cgi_head(buf_data(&c->c_rhead),
-	    buf_avail(&c->c_rhead), &lim, &head);
+	n = fcgi_parse_cgi_head(buf_data(&c->c_r->r_rhead),
+	    buf_avail(&c->c_r->r_rhead), &lim, &head);
 	if (n == FCGI_AGAIN)
 		return 0;
 	if (n == FCGI_BAD) {
@@ -426,9 +426,9 @@ be_stdout(struct bconn *b, struct str s)
 	b->b_flags |= BE_F_HEADDONE;
 	if (conn_resp_head(c, &head) == -1)
 		return -1;
-	if ((size_t)n < buf_avail(&c->c_rhead))
-		return conn_resp_body(c, buf_data(&c->c_rhead) + n,
-		    buf_avail(&c->c_rhead) - (size_t)n);
+	if ((size_t)n < buf_avail(&c->c_r->r_rhead))
+		return conn_resp_body(c, buf_data(&c->c_r->r_rhead) + n,
+		    buf_avail(&c->c_r->r_rhead) - (size_t)n);
 	return 0;
 }
 
@@ -439,8 +439,8 @@ be_done(struct bconn *b, int complete)
 {
 	struct conn *c = b->b_conn;
 
-	metrics_exchange(b->b_ins, c->c_status, util_now_ms() - c->c_t_be);
-	up_report(b->b_ins, complete && c->c_status < 500);
+	metrics_exchange(b->b_ins, c->c_r->r_status, util_now_ms() - c->c_r->r_t_be);
+	up_report(b->b_ins, complete && c->c_r->r_status < 500);
 	conn_resp_done(c, complete);
 }
 
@@ -504,7 +504,7 @@ be_retry(struct bconn *b, enum metrics_retry why)
 	struct conn *c = b->b_conn;
 	struct instance *ins = b->b_ins;
 
-	c->c_be = NULL;
+	c->c_r->r_be = NULL;
 	b->b_conn = NULL;
 	ins->ins_outstanding--;
 	be_close(b);
@@ -588,7 +588,7 @@ be_connect_failed(struct bconn *b)
 	up_report(b->b_ins, 0);
 	if (c == NULL)
 		return;
-	c->c_be = NULL;
+	c->c_r->r_be = NULL;
 	b->b_ins->ins_outstanding--;
 	if (conn_can_retry(c, METRICS_RETRY_CONNECT))
 		conn_retry(c, b->b_ins, METRICS_RETRY_CONNECT);

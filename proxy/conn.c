@@ -73,7 +73,6 @@ static void	conn_cors(struct conn *);
 static void	conn_forward(struct conn *);
 static void	conn_forward_first(struct conn *);
 static void	conn_access_log(struct conn *);
-static void	conn_request_release(struct conn *);
 
 static const char	*conn_h1_reason(int);
 
@@ -112,10 +111,6 @@ conn_new(struct listener *l, int fd, const struct sockaddr_storage *ss)
 	c->c_fd = fd;
 	c->c_listener = l;
 	c->c_flags = CONN_F_WR;
-	c->c_file_fd = -1;
-	c->c_rf_fd = -1;
-	c->c_content_length = -1;
-	spool_init(&c->c_body);
 	conn_peer(c, ss);
 	if (ev_add(&gw->w_ev, fd, conn_io_cb, c) == -1) {
 		log_warn("epoll add");
@@ -163,13 +158,55 @@ conn_accept_cb(struct ev *ev, int lfd, void *arg, uint32_t events)
 	}
 }
 
+/* Gives <c> a fresh request (its head is complete or refused). */
+static void
+conn_req_new(struct conn *c)
+{
+	struct creq *r;
+
+	if (c->c_r != NULL)
+		return;
+	r = c->c_r = xcalloc(1, sizeof(*r));
+	r->r_file_fd = -1;
+	r->r_rf_fd = -1;
+	r->r_content_length = -1;
+	r->r_resp_left = -1;
+	r->r_a_range = r->r_a_inm = r->r_a_ims = r->r_a_ifrange = SIZE_MAX;
+	spool_init(&r->r_body);
+}
+
+/* Frees the request of <c> and all it held: buffers, the buffered body,
+ * the spill file, an offloaded file, claims. The caller detached any
+ * backend exchange first. */
+static void
+conn_req_free(struct conn *c)
+{
+	struct creq *r = c->c_r;
+
+	if (r == NULL)
+		return;
+	buf_release(&r->r_arena);
+	buf_release(&r->r_rhead);
+	buf_release(&r->r_fcgi);
+	spool_release(&r->r_body);
+	if (r->r_rf_fd != -1)
+		close(r->r_rf_fd);
+	if (r->r_file_fd != -1)
+		close(r->r_file_fd);
+	json_decref(r->r_claims);
+	free(r);
+	c->c_r = NULL;
+}
+
 /* Closes the offloaded file, if any. */
 static void
 conn_file_close(struct conn *c)
 {
-	if (c->c_file_fd != -1)
-		close(c->c_file_fd);
-	c->c_file_fd = -1;
+	if (c->c_r == NULL)
+		return;
+	if (c->c_r->r_file_fd != -1)
+		close(c->c_r->r_file_fd);
+	c->c_r->r_file_fd = -1;
 }
 
 /*
@@ -179,16 +216,17 @@ conn_file_close(struct conn *c)
 static void
 conn_close_log(struct conn *c)
 {
-	if (c->c_t_start == 0 || (c->c_flags & CONN_F_LOGGED))
+	if (c->c_r == NULL || c->c_r->r_t_start == 0 ||
+	    (c->c_flags & CONN_F_LOGGED))
 		return;
-	if (c->c_end == CONN_END_OK)
-		c->c_end = CONN_END_ABORT;
-	if (c->c_end == CONN_END_ABORT)
+	if (c->c_r->r_end == CONN_END_OK)
+		c->c_r->r_end = CONN_END_ABORT;
+	if (c->c_r->r_end == CONN_END_ABORT)
 		metrics_client_abort();
 	if (!(c->c_flags & CONN_F_HEADSENT))
-		c->c_status = 499;
+		c->c_r->r_status = 499;
 	conn_access_log(c);
-	metrics_request(c->c_route, c->c_status);
+	metrics_request(c->c_r->r_route, c->c_r->r_status);
 }
 
 void
@@ -198,14 +236,12 @@ conn_close(struct conn *c)
 		return;
 	conn_close_log(c);
 	conn_file_close(c);
-	if (c->c_be != NULL)
-		be_release(c->c_be, 0);
-	if (c->c_state == CONN_ST_QUEUED && c->c_route != NULL)
-		up_dequeue(c->c_route->rt_svc, c);
+	if (c->c_r != NULL && c->c_r->r_be != NULL)
+		be_release(c->c_r->r_be, 0);
+	if (c->c_state == CONN_ST_QUEUED && c->c_r->r_route != NULL)
+		up_dequeue(c->c_r->r_route->rt_svc, c);
 	if (c->c_state == CONN_ST_AUTH)
 		tok_unwait(c);
-	json_decref(c->c_claims);
-	c->c_claims = NULL;
 	ev_del(&gw->w_ev, c->c_fd);
 	conn_set_state(c, CONN_ST_CLOSING);
 	if (c->c_prev != NULL)
@@ -231,10 +267,7 @@ conn_reap(void)
 		close(c->c_fd);
 		buf_release(&c->c_in);
 		buf_release(&c->c_out);
-		buf_release(&c->c_arena);
-		buf_release(&c->c_rhead);
-		buf_release(&c->c_fcgi);
-		conn_request_release(c);
+		conn_req_free(c);
 		free(c->c_req);
 		free(c);
 	}
@@ -244,7 +277,8 @@ conn_reap(void)
 static int
 conn_out_pending(const struct conn *c)
 {
-	return buf_avail(&c->c_out) > 0 || c->c_rf_off < c->c_rf_len;
+	return buf_avail(&c->c_out) > 0 || (c->c_r != NULL &&
+	    c->c_r->r_rf_off < c->c_r->r_rf_len);
 }
 
 /* Sends the spilled part of a buffered response with sendfile(). Returns
@@ -256,16 +290,18 @@ conn_flush_file(struct conn *c)
 	off_t off;
 	ssize_t n;
 
-	while (c->c_rf_off < c->c_rf_len && (c->c_flags & CONN_F_WR)) {
+	if (c->c_r == NULL)
+		return 0;
+	while (c->c_r->r_rf_off < c->c_r->r_rf_len && (c->c_flags & CONN_F_WR)) {
 		if (sent >= CONN_FILE_ROUND) {
 			conn_later(c);	/* the others get their turn */
 			break;
 		}
-		want = (size_t)(c->c_rf_len - c->c_rf_off);
+		want = (size_t)(c->c_r->r_rf_len - c->c_r->r_rf_off);
 		if (want > CONN_FILE_ROUND)
 			want = CONN_FILE_ROUND;
-		off = (off_t)c->c_rf_off;
-		n = sendfile(c->c_fd, c->c_rf_fd, &off, want);
+		off = (off_t)c->c_r->r_rf_off;
+		n = sendfile(c->c_fd, c->c_r->r_rf_fd, &off, want);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN) {
@@ -274,18 +310,18 @@ conn_flush_file(struct conn *c)
 		}
 		if (n <= 0)
 			return -1;
-		c->c_rf_off += (uint64_t)n;
-		c->c_sent += (uint64_t)n;
+		c->c_r->r_rf_off += (uint64_t)n;
+		c->c_r->r_sent += (uint64_t)n;
 		sent += (size_t)n;
 		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
 	}
 	/* Caught up: the file starts over, so it never grows beyond what
 	 * the client is behind by. */
-	if (c->c_rf_fd != -1 && c->c_rf_off == c->c_rf_len &&
-	    c->c_rf_len > 0) {
-		if (ftruncate(c->c_rf_fd, 0) == -1)
+	if (c->c_r->r_rf_fd != -1 && c->c_r->r_rf_off == c->c_r->r_rf_len &&
+	    c->c_r->r_rf_len > 0) {
+		if (ftruncate(c->c_r->r_rf_fd, 0) == -1)
 			return -1;
-		c->c_rf_off = c->c_rf_len = 0;
+		c->c_r->r_rf_off = c->c_r->r_rf_len = 0;
 	}
 	return 0;
 }
@@ -299,7 +335,7 @@ conn_flush(struct conn *c)
 	/* The head of an offloaded file: the file follows at once, so let
 	 * the kernel put both in full segments (like TCP_CORK). */
 	int more = c->c_state == CONN_ST_FILE &&
-	    c->c_file_off < c->c_file_end ? MSG_MORE : 0;
+	    c->c_r->r_file_off < c->c_r->r_file_end ? MSG_MORE : 0;
 
 	while (buf_avail(&c->c_out) > 0 && (c->c_flags & CONN_F_WR)) {
 		n = send(c->c_fd, buf_data(&c->c_out), buf_avail(&c->c_out),
@@ -314,7 +350,8 @@ conn_flush(struct conn *c)
 			return -1;
 		}
 		buf_consume(&c->c_out, (size_t)n);
-		c->c_sent += (uint64_t)n;
+		if (c->c_r != NULL)
+			c->c_r->r_sent += (uint64_t)n;
 		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
 	}
 	if (buf_avail(&c->c_out) == 0) {
@@ -375,9 +412,9 @@ conn_out_room(const struct conn *c)
 		return buf_avail(&c->c_out) < gw->w_conf->gc_lim.lim_buffer;
 	/* Buffering: read as fast as the backend sends, up to the memory
 	 * and then the file limit. */
-	if (c->c_rf_len - c->c_rf_off > 0 || buf_avail(&c->c_out) >=
+	if (c->c_r->r_rf_len - c->c_r->r_rf_off > 0 || buf_avail(&c->c_out) >=
 	    bu->bu_response_memory)
-		return c->c_rf_len - c->c_rf_off < bu->bu_max_temp_file;
+		return c->c_r->r_rf_len - c->c_r->r_rf_off < bu->bu_max_temp_file;
 	return 1;
 }
 
@@ -393,15 +430,15 @@ conn_out_append(struct conn *c, const char *p, size_t len)
 	const struct gw_buffering *bu = &gw->w_conf->gc_buf;
 	ssize_t n;
 
-	if (!(c->c_flags & CONN_F_RESPBUF) || (c->c_rf_off == c->c_rf_len &&
+	if (!(c->c_flags & CONN_F_RESPBUF) || (c->c_r->r_rf_off == c->c_r->r_rf_len &&
 	    buf_avail(&c->c_out) + len <= bu->bu_response_memory)) {
 		buf_append(&c->c_out, p, len);
 		return 0;
 	}
-	if (c->c_rf_fd == -1 && (c->c_rf_fd = spool_tmpfile(bu->bu_temp_dir)) ==
+	if (c->c_r->r_rf_fd == -1 && (c->c_r->r_rf_fd = spool_tmpfile(bu->bu_temp_dir)) ==
 	    -1) {
 		/* Nothing in a file yet: go on with backpressure. */
-		log_warn("rid=%s: response buffer file in %s", c->c_reqid,
+		log_warn("rid=%s: response buffer file in %s", c->c_r->r_reqid,
 		    bu->bu_temp_dir);
 		c->c_flags &= ~CONN_F_RESPBUF;
 		buf_append(&c->c_out, p, len);
@@ -412,17 +449,17 @@ conn_out_append(struct conn *c, const char *p, size_t len)
 		metrics_buffered(METRICS_BUF_RESP_FILE);
 	}
 	while (len > 0) {
-		n = pwrite(c->c_rf_fd, p, len, (off_t)c->c_rf_len);
+		n = pwrite(c->c_r->r_rf_fd, p, len, (off_t)c->c_r->r_rf_len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			log_warn("rid=%s: response buffer file", c->c_reqid);
+			log_warn("rid=%s: response buffer file", c->c_r->r_reqid);
 			conn_fail(c, 502, "response buffer file failed");
 			return -1;
 		}
 		p += n;
 		len -= (size_t)n;
-		c->c_rf_len += (uint64_t)n;
+		c->c_r->r_rf_len += (uint64_t)n;
 	}
 	return 0;
 }
@@ -431,10 +468,10 @@ conn_out_append(struct conn *c, const char *p, size_t len)
 static size_t
 conn_keep(struct conn *c, struct str s)
 {
-	size_t off = buf_avail(&c->c_arena);
+	size_t off = buf_avail(&c->c_r->r_arena);
 
-	buf_append(&c->c_arena, s.p, s.len);
-	buf_append(&c->c_arena, "", 1);
+	buf_append(&c->c_r->r_arena, s.p, s.len);
+	buf_append(&c->c_r->r_arena, "", 1);
 	return off;
 }
 
@@ -443,9 +480,9 @@ conn_keep(struct conn *c, struct str s)
 static const char *
 conn_kept(const struct conn *c, size_t off)
 {
-	if (off >= buf_avail(&c->c_arena) || buf_data(&c->c_arena)[off] == '\0')
+	if (off >= buf_avail(&c->c_r->r_arena) || buf_data(&c->c_r->r_arena)[off] == '\0')
 		return "-";
-	return buf_data(&c->c_arena) + off;
+	return buf_data(&c->c_r->r_arena) + off;
 }
 
 static struct str
@@ -471,9 +508,9 @@ conn_head_start(struct conn *c, int status, struct str reason)
 		date_at = now;
 	}
 	buf_printf(&c->c_out, "HTTP/1.%d %d %.*s\r\nDate: %s\r\n"
-	    "X-Request-Id: %s\r\n", c->c_minor, status, (int)reason.len,
-	    reason.p, date, c->c_reqid);
-	c->c_status = status;
+	    "X-Request-Id: %s\r\n", c->c_r->r_minor, status, (int)reason.len,
+	    reason.p, date, c->c_r->r_reqid);
+	c->c_r->r_status = status;
 }
 
 /* The response head is complete in c_out: what is sent beyond it (and
@@ -482,7 +519,7 @@ static void
 conn_head_done(struct conn *c)
 {
 	c->c_flags |= CONN_F_HEADSENT;
-	c->c_head_len = c->c_sent + buf_avail(&c->c_out);
+	c->c_r->r_head_len = c->c_r->r_sent + buf_avail(&c->c_out);
 }
 
 /* Appends the Connection header the keep-alive decision needs. */
@@ -494,7 +531,7 @@ conn_head_connection(struct conn *c)
 	if (c->c_flags & CONN_F_CLOSE || !(c->c_flags & CONN_F_KEEP)) {
 		c->c_flags |= CONN_F_CLOSE;
 		buf_append_str(&c->c_out, "Connection: close\r\n");
-	} else if (c->c_minor == 0)
+	} else if (c->c_r->r_minor == 0)
 		buf_append_str(&c->c_out, "Connection: keep-alive\r\n");
 }
 
@@ -524,20 +561,20 @@ conn_fail(struct conn *c, int status, const char *why)
 	if (c->c_state == CONN_ST_CLOSING || c->c_state == CONN_ST_LINGER)
 		return;
 	conn_file_close(c);
-	if (c->c_be != NULL)
-		be_release(c->c_be, 0);
+	if (c->c_r->r_be != NULL)
+		be_release(c->c_r->r_be, 0);
 	if (c->c_state == CONN_ST_QUEUED)
-		up_dequeue(c->c_route->rt_svc, c);
+		up_dequeue(c->c_r->r_route->rt_svc, c);
 	if (c->c_state == CONN_ST_AUTH)
 		tok_unwait(c);
-	json_decref(c->c_claims);
-	c->c_claims = NULL;
+	json_decref(c->c_r->r_claims);
+	c->c_r->r_claims = NULL;
 	if (c->c_flags & CONN_F_HEADSENT) {
 		/* Too late for a status: cut the response short. */
-		log_warnx("rid=%s: aborting response %d: %s", c->c_reqid,
-		    c->c_status, why);
+		log_warnx("rid=%s: aborting response %d: %s", c->c_r->r_reqid,
+		    c->c_r->r_status, why);
 		c->c_flags |= CONN_F_CLOSE;
-		c->c_end = CONN_END_CUT;
+		c->c_r->r_end = CONN_END_CUT;
 		conn_set_state(c, CONN_ST_FLUSH);
 		return;
 	}
@@ -548,13 +585,13 @@ conn_fail(struct conn *c, int status, const char *why)
 	conn_head_start(c, status, conn_reason(status));
 	buf_printf(&c->c_out, "Content-Type: application/json\r\n"
 	    "Content-Length: %zu\r\n", buf_avail(&body));
-	if (status == 401 && c->c_www_auth != NULL)
+	if (status == 401 && c->c_r->r_www_auth != NULL)
 		buf_printf(&c->c_out, "WWW-Authenticate: %s\r\n",
-		    c->c_www_auth);
-	c->c_www_auth = NULL;
-	if (status == 503 && c->c_retry_after > 0)
-		buf_printf(&c->c_out, "Retry-After: %u\r\n", c->c_retry_after);
-	c->c_retry_after = 0;
+		    c->c_r->r_www_auth);
+	c->c_r->r_www_auth = NULL;
+	if (status == 503 && c->c_r->r_retry_after > 0)
+		buf_printf(&c->c_out, "Retry-After: %u\r\n", c->c_r->r_retry_after);
+	c->c_r->r_retry_after = 0;
 	conn_cors(c);
 	conn_head_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
@@ -569,13 +606,13 @@ conn_fail(struct conn *c, int status, const char *why)
 static void
 conn_cors(struct conn *c)
 {
-	if (c->c_cors == CONN_CORS_NONE)
+	if (c->c_r->r_cors == CONN_CORS_NONE)
 		return;
-	if (c->c_cors == CONN_CORS_ANY)
+	if (c->c_r->r_cors == CONN_CORS_ANY)
 		buf_append_str(&c->c_out, "Access-Control-Allow-Origin: *\r\n");
 	else
 		buf_printf(&c->c_out, "Access-Control-Allow-Origin: %s\r\n",
-		    conn_kept(c, c->c_a_origin));
+		    conn_kept(c, c->c_r->r_a_origin));
 	buf_append_str(&c->c_out, "Vary: Origin, Access-Control-Request-Method, "
 	    "Access-Control-Request-Headers\r\n");
 	/* What a script may read beyond the safelisted headers: ranges and
@@ -608,17 +645,17 @@ conn_cors_decide(struct conn *c)
 {
 	const char *policy = gw->w_conf->gc_cors;
 
-	c->c_cors = CONN_CORS_NONE;
+	c->c_r->r_cors = CONN_CORS_NONE;
 	if (!(c->c_flags & CONN_F_ORIGIN))
 		return;
-	if (c->c_route != NULL && *c->c_route->rt_cors != '\0')
-		policy = c->c_route->rt_cors;
+	if (c->c_r->r_route != NULL && *c->c_r->r_route->rt_cors != '\0')
+		policy = c->c_r->r_route->rt_cors;
 	if (*policy == '\0' || strcmp(policy, "off") == 0)
 		return;
 	if (strcmp(policy, "*") == 0)
-		c->c_cors = CONN_CORS_ANY;
-	else if (conn_origin_listed(policy, conn_kept(c, c->c_a_origin)))
-		c->c_cors = CONN_CORS_ECHO;
+		c->c_r->r_cors = CONN_CORS_ANY;
+	else if (conn_origin_listed(policy, conn_kept(c, c->c_r->r_a_origin)))
+		c->c_r->r_cors = CONN_CORS_ECHO;
 }
 
 /* Whether <s> is an acceptable client-supplied request id. */
@@ -647,11 +684,11 @@ conn_reqid(struct conn *c, const struct h1_req *req)
 
 	h = h1_header_find(req, "X-Request-Id", 12);
 	if (h != NULL && conn_reqid_ok(h->value)) {
-		memcpy(c->c_reqid, h->value.p, h->value.len);
-		c->c_reqid[h->value.len] = '\0';
+		memcpy(c->c_r->r_reqid, h->value.p, h->value.len);
+		c->c_r->r_reqid[h->value.len] = '\0';
 		return;
 	}
-	snprintf(c->c_reqid, sizeof(c->c_reqid), "%08x%08x%08x",
+	snprintf(c->c_r->r_reqid, sizeof(c->c_r->r_reqid), "%08x%08x%08x",
 	    gw->w_idseed, (unsigned)util_now_ms(), ++gw->w_reqseq);
 }
 
@@ -659,7 +696,7 @@ conn_reqid(struct conn *c, const struct h1_req *req)
 static void
 conn_build_params(struct conn *c, const struct h1_req *req)
 {
-	const struct route *rt = c->c_route;
+	const struct route *rt = c->c_r->r_route;
 	struct params_in in = {
 		.pi_req = req,
 		.pi_rewrite = str_make(rt->rt_rewrite, rt->rt_rewrite_len),
@@ -667,12 +704,12 @@ conn_build_params(struct conn *c, const struct h1_req *req)
 		.pi_peer = c->c_peer,
 		.pi_peer_port = c->c_peer_port,
 		.pi_server = c->c_listener->l_name,
-		.pi_reqid = c->c_reqid,
+		.pi_reqid = c->c_r->r_reqid,
 		.pi_scheme = "http",
 	};
 
-	buf_reset(&c->c_fcgi);
-	params_build(&c->c_fcgi, &c->c_arena, &in);
+	buf_reset(&c->c_r->r_fcgi);
+	params_build(&c->c_r->r_fcgi, &c->c_r->r_arena, &in);
 }
 
 /*
@@ -683,7 +720,7 @@ conn_build_params(struct conn *c, const struct h1_req *req)
 static void
 conn_finish_params(struct conn *c, json_t *claims)
 {
-	params_finish(&c->c_fcgi, claims, c->c_content_length);
+	params_finish(&c->c_r->r_fcgi, claims, c->c_r->r_content_length);
 }
 
 /* Writes a complete 200 response of <type> with <body>/<len>. */
@@ -732,9 +769,9 @@ conn_fail_unavailable(struct conn *c)
 {
 	char msg[256];
 
-	c->c_retry_after = up_unavailable(c->c_route->rt_svc);
+	c->c_r->r_retry_after = up_unavailable(c->c_r->r_route->rt_svc);
 	snprintf(msg, sizeof(msg), "Service %s is unavailable",
-	    c->c_route->rt_service);
+	    c->c_r->r_route->rt_service);
 	conn_fail(c, 503, msg);
 }
 
@@ -748,7 +785,7 @@ conn_preflight(struct conn *c, const struct h1_req *req)
 	    (m = h1_header_find(req, "Access-Control-Request-Method",
 	    29)) == NULL)
 		return 0;
-	if (c->c_cors == CONN_CORS_NONE) {
+	if (c->c_r->r_cors == CONN_CORS_NONE) {
 		conn_fail(c, 403, "Origin not allowed");
 		return 1;
 	}
@@ -776,42 +813,42 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 {
 	const struct h1_header *h;
 
-	c->c_method = req->method;
-	c->c_minor = req->minor;
+	c->c_r->r_method = req->method;
+	c->c_r->r_minor = req->minor;
 	if (req->flags & H1_F_KEEPALIVE)
 		c->c_flags |= CONN_F_KEEP;
 	if (req->method == H1_M_HEAD)
 		c->c_flags |= CONN_F_HEAD;
 	conn_reqid(c, req);
-	buf_reset(&c->c_arena);
+	buf_reset(&c->c_r->r_arena);
 	h = h1_header_find(req, "Origin", 6);
 	if (h != NULL && h->value.len > 0) {
 		c->c_flags |= CONN_F_ORIGIN;
-		c->c_a_origin = conn_keep(c, h->value);
+		c->c_r->r_a_origin = conn_keep(c, h->value);
 	}
-	c->c_token_len = 0;
+	c->c_r->r_token_len = 0;
 	h = h1_header_find(req, "Authorization", 13);
 	if (h != NULL && h->value.len > 7 && h->value.len - 7 <= JWT_MAX_LEN &&
 	    str_caseeq(str_make(h->value.p, 7), "Bearer ")) {
-		c->c_a_token = conn_keep(c, str_make(h->value.p + 7,
+		c->c_r->r_a_token = conn_keep(c, str_make(h->value.p + 7,
 		    h->value.len - 7));
-		c->c_token_len = h->value.len - 7;
+		c->c_r->r_token_len = h->value.len - 7;
 	}
-	c->c_a_range = c->c_a_inm = c->c_a_ims = c->c_a_ifrange = SIZE_MAX;
-	c->c_file_status = 0;
-	c->c_tried = 0;
-	c->c_retries = 0;
-	c->c_end = CONN_END_OK;
-	c->c_sent = c->c_head_len = 0;
-	c->c_body_sent = c->c_body_got = 0;
-	c->c_content_length = -1;
-	c->c_a_method = conn_keep(c, req->method_str);
-	c->c_a_target = conn_keep(c, req->target);
+	c->c_r->r_a_range = c->c_r->r_a_inm = c->c_r->r_a_ims = c->c_r->r_a_ifrange = SIZE_MAX;
+	c->c_r->r_file_status = 0;
+	c->c_r->r_tried = 0;
+	c->c_r->r_retries = 0;
+	c->c_r->r_end = CONN_END_OK;
+	c->c_r->r_sent = c->c_r->r_head_len = 0;
+	c->c_r->r_body_sent = c->c_r->r_body_got = 0;
+	c->c_r->r_content_length = -1;
+	c->c_r->r_a_method = conn_keep(c, req->method_str);
+	c->c_r->r_a_target = conn_keep(c, req->target);
 	h = h1_header_find(req, "User-Agent", 10);
-	c->c_a_ua = conn_keep(c, h != NULL ? h->value : STR_NULL);
+	c->c_r->r_a_ua = conn_keep(c, h != NULL ? h->value : STR_NULL);
 	h = h1_header_find(req, "Referer", 7);
-	c->c_a_ref = conn_keep(c, h != NULL ? h->value : STR_NULL);
-	c->c_t_start = util_now_ms();
+	c->c_r->r_a_ref = conn_keep(c, h != NULL ? h->value : STR_NULL);
+	c->c_r->r_t_start = util_now_ms();
 }
 
 /*
@@ -822,31 +859,31 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 static int
 conn_body_setup(struct conn *c, const struct h1_req *req)
 {
-	uint64_t max = c->c_route != NULL ? c->c_route->rt_max_body :
+	uint64_t max = c->c_r->r_route != NULL ? c->c_r->r_route->rt_max_body :
 	    gw->w_conf->gc_lim.lim_max_body;
 
-	c->c_body_left = 0;
-	c->c_body_max = max;
+	c->c_r->r_body_left = 0;
+	c->c_r->r_body_max = max;
 	if (req->flags & H1_F_CHUNKED) {
 		c->c_flags |= CONN_F_REQBODY;
-		h1_chunk_init(&c->c_chunk, max, gw->w_conf->gc_lim.lim_header_bytes);
+		h1_chunk_init(&c->c_r->r_chunk, max, gw->w_conf->gc_lim.lim_header_bytes);
 	} else if (req->flags & H1_F_LENGTH) {
 		/* Checked before reading a byte of it. */
 		if (req->content_length > max) {
 			conn_fail(c, 413, "Request body too large");
 			return -1;
 		}
-		c->c_body_left = req->content_length;
-		c->c_content_length = (int64_t)req->content_length;
+		c->c_r->r_body_left = req->content_length;
+		c->c_r->r_content_length = (int64_t)req->content_length;
 	}
-	if (c->c_body_left == 0 && !(c->c_flags & CONN_F_REQBODY)) {
+	if (c->c_r->r_body_left == 0 && !(c->c_flags & CONN_F_REQBODY)) {
 		c->c_flags |= CONN_F_BODYDONE | CONN_F_BODYREAD;
 		return 0;
 	}
 	if ((req->flags & H1_F_CONTINUE))
 		c->c_flags |= CONN_F_CONTINUE;
-	if ((c->c_flags & CONN_F_REQBODY) || (c->c_route != NULL &&
-	    c->c_route->rt_req_buffering))
+	if ((c->c_flags & CONN_F_REQBODY) || (c->c_r->r_route != NULL &&
+	    c->c_r->r_route->rt_req_buffering))
 		c->c_flags |= CONN_F_BUFFERED;
 	return 0;
 }
@@ -879,13 +916,13 @@ conn_fail_401(struct conn *c, enum jwt_err err)
 	static char hdr[256];
 
 	if (err == JWT_OK) {
-		c->c_www_auth = "Bearer";
+		c->c_r->r_www_auth = "Bearer";
 		conn_fail(c, 401, "Missing access token");
 		return;
 	}
 	snprintf(hdr, sizeof(hdr), "Bearer error=\"invalid_token\", "
 	    "error_description=\"%s\"", jwt_err_str(err));
-	c->c_www_auth = hdr;
+	c->c_r->r_www_auth = hdr;
 	conn_fail(c, 401, jwt_err_str(err));
 }
 
@@ -897,14 +934,14 @@ conn_fail_401(struct conn *c, enum jwt_err err)
 static void
 conn_auth(struct conn *c)
 {
-	const struct route *rt = c->c_route;
+	const struct route *rt = c->c_r->r_route;
 	json_t *claims = NULL;
 	enum jwt_err err = JWT_OK;
 	enum tok_res r = TOK_INVALID;
 
-	if (c->c_token_len > 0) {
-		r = tok_verify(c, str_make(conn_kept(c, c->c_a_token),
-		    c->c_token_len), &claims, &err);
+	if (c->c_r->r_token_len > 0) {
+		r = tok_verify(c, str_make(conn_kept(c, c->c_r->r_a_token),
+		    c->c_r->r_token_len), &claims, &err);
 		if (r == TOK_WAIT) {
 			conn_set_state(c, CONN_ST_AUTH);
 			c->c_deadline = util_now_ms() +
@@ -922,7 +959,7 @@ conn_auth(struct conn *c)
 		conn_fail(c, 403, "Access Denied");
 		return;
 	}
-	c->c_claims = r == TOK_VALID ? claims : NULL;
+	c->c_r->r_claims = r == TOK_VALID ? claims : NULL;
 	if (r != TOK_VALID)
 		json_decref(claims);
 	if (c->c_flags & CONN_F_BODYREAD || !(c->c_flags & CONN_F_BUFFERED)) {
@@ -931,8 +968,8 @@ conn_auth(struct conn *c)
 	}
 	/* The token was good: now the body, whole, before a backend. */
 	conn_set_state(c, CONN_ST_BODY);
-	c->c_t_body = util_now_ms();
-	c->c_deadline = c->c_t_body + gw->w_conf->gc_to.to_body_idle;
+	c->c_r->r_t_body = util_now_ms();
+	c->c_deadline = c->c_r->r_t_body + gw->w_conf->gc_to.to_body_idle;
 	if (c->c_flags & CONN_F_CONTINUE) {
 		conn_out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		c->c_flags &= ~CONN_F_CONTINUE;
@@ -944,9 +981,9 @@ conn_auth(struct conn *c)
 static void
 conn_forward_first(struct conn *c)
 {
-	conn_finish_params(c, c->c_claims);
-	json_decref(c->c_claims);
-	c->c_claims = NULL;
+	conn_finish_params(c, c->c_r->r_claims);
+	json_decref(c->c_r->r_claims);
+	c->c_r->r_claims = NULL;
 	conn_forward(c);
 }
 
@@ -964,11 +1001,11 @@ conn_body_take(struct conn *c)
 
 	while (buf_avail(&c->c_in) > 0 && !(c->c_flags & CONN_F_BODYREAD)) {
 		if (c->c_flags & CONN_F_REQBODY) {
-			n = h1_chunk_decode(&c->c_chunk, buf_data(&c->c_in),
+			n = h1_chunk_decode(&c->c_r->r_chunk, buf_data(&c->c_in),
 			    buf_avail(&c->c_in), &data);
 			if (n == H1_BAD) {
-				conn_fail(c, c->c_chunk.ch_status,
-				    c->c_chunk.ch_status == 413 ?
+				conn_fail(c, c->c_r->r_chunk.ch_status,
+				    c->c_r->r_chunk.ch_status == 413 ?
 				    "Request body too large" :
 				    "Invalid chunked request body");
 				return -1;
@@ -977,29 +1014,29 @@ conn_body_take(struct conn *c)
 				break;
 		} else {
 			data = str_make(buf_data(&c->c_in), buf_avail(&c->c_in) >
-			    c->c_body_left ? (size_t)c->c_body_left :
+			    c->c_r->r_body_left ? (size_t)c->c_r->r_body_left :
 			    buf_avail(&c->c_in));
 			n = (ssize_t)data.len;
-			c->c_body_left -= data.len;
+			c->c_r->r_body_left -= data.len;
 		}
-		if (data.len > 0 && spool_append(&c->c_body, data.p, data.len,
+		if (data.len > 0 && spool_append(&c->c_r->r_body, data.p, data.len,
 		    bu->bu_request_memory, bu->bu_temp_dir) == -1) {
-			log_warn("rid=%s: request body file in %s", c->c_reqid,
+			log_warn("rid=%s: request body file in %s", c->c_r->r_reqid,
 			    bu->bu_temp_dir);
 			conn_fail(c, 500, "The gateway could not store the "
 			    "request body");
 			return -1;
 		}
 		buf_consume(&c->c_in, (size_t)n);
-		c->c_body_got += data.len;
+		c->c_r->r_body_got += data.len;
 		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_body_idle;
-		if ((c->c_flags & CONN_F_REQBODY) ? h1_chunk_done(&c->c_chunk) :
-		    c->c_body_left == 0)
+		if ((c->c_flags & CONN_F_REQBODY) ? h1_chunk_done(&c->c_r->r_chunk) :
+		    c->c_r->r_body_left == 0)
 			c->c_flags |= CONN_F_BODYREAD;
 	}
 	if (c->c_flags & CONN_F_BODYREAD) {
-		c->c_content_length = (int64_t)c->c_body.sp_len;
-		metrics_buffered(spool_in_file(&c->c_body) ?
+		c->c_r->r_content_length = (int64_t)c->c_r->r_body.sp_len;
+		metrics_buffered(spool_in_file(&c->c_r->r_body) ?
 		    METRICS_BUF_REQ_FILE : METRICS_BUF_REQ_MEMORY);
 	}
 	return 0;
@@ -1046,13 +1083,13 @@ conn_keep_validators(struct conn *c, const struct h1_req *req)
 	const struct h1_header *h;
 
 	if ((h = h1_header_find(req, "Range", 5)) != NULL)
-		c->c_a_range = conn_keep(c, h->value);
+		c->c_r->r_a_range = conn_keep(c, h->value);
 	if ((h = h1_header_find(req, "If-None-Match", 13)) != NULL)
-		c->c_a_inm = conn_keep(c, h->value);
+		c->c_r->r_a_inm = conn_keep(c, h->value);
 	if ((h = h1_header_find(req, "If-Modified-Since", 17)) != NULL)
-		c->c_a_ims = conn_keep(c, h->value);
+		c->c_r->r_a_ims = conn_keep(c, h->value);
 	if ((h = h1_header_find(req, "If-Range", 8)) != NULL)
-		c->c_a_ifrange = conn_keep(c, h->value);
+		c->c_r->r_a_ifrange = conn_keep(c, h->value);
 }
 
 /* A complete head is parsed: route it and start the exchange. */
@@ -1067,17 +1104,17 @@ conn_request(struct conn *c, const struct h1_req *req)
 		conn_fail(c, 400, "Absolute request target names another host");
 		return;
 	}
-	c->c_route = route_find(gw->w_conf, c->c_listener->l_idx, req->path);
-	if (c->c_route != NULL && c->c_route->rt_offload_fd != -1)
+	c->c_r->r_route = route_find(gw->w_conf, c->c_listener->l_idx, req->path);
+	if (c->c_r->r_route != NULL && c->c_r->r_route->rt_offload_fd != -1)
 		conn_keep_validators(c, req);
-	if (c->c_route != NULL && c->c_route->rt_resp_buffering)
+	if (c->c_r->r_route != NULL && c->c_r->r_route->rt_resp_buffering)
 		c->c_flags |= CONN_F_RESPBUF;
 	conn_cors_decide(c);
 	if (conn_preflight(c, req) || conn_builtin(c, req))
 		return;
 	if (conn_body_setup(c, req) == -1)
 		return;
-	if (c->c_route == NULL) {
+	if (c->c_r->r_route == NULL) {
 		snprintf(msg, sizeof(msg), "No endpoint %s %.*s",
 		    h1_method_str(req->method), (int)(req->path.len > 200 ?
 		    200 : req->path.len), req->path.p);
@@ -1094,9 +1131,9 @@ conn_queue(struct conn *c)
 {
 	conn_set_state(c, CONN_ST_QUEUED);
 	c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_queue;
-	if (up_enqueue(c->c_route->rt_svc, c) == 0)
+	if (up_enqueue(c->c_r->r_route->rt_svc, c) == 0)
 		return;
-	c->c_retry_after = 1;
+	c->c_r->r_retry_after = 1;
 	conn_fail(c, 503, "Too many requests waiting for this service");
 }
 
@@ -1107,12 +1144,12 @@ conn_forward(struct conn *c)
 {
 	int busy;
 
-	c->c_ins = up_pick(c->c_route->rt_svc, c->c_tried, &busy);
-	if (c->c_ins == NULL && busy) {
+	c->c_r->r_ins = up_pick(c->c_r->r_route->rt_svc, c->c_r->r_tried, &busy);
+	if (c->c_r->r_ins == NULL && busy) {
 		conn_queue(c);
 		return;
 	}
-	if (c->c_ins == NULL) {
+	if (c->c_r->r_ins == NULL) {
 		conn_fail_unavailable(c);
 		return;
 	}
@@ -1128,7 +1165,7 @@ conn_dispatch(struct conn *c)
 		conn_out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		c->c_flags &= ~CONN_F_CONTINUE;
 	}
-	switch (be_start(c, c->c_ins)) {
+	switch (be_start(c, c->c_r->r_ins)) {
 	case 0:
 		return;
 	case BE_BUSY:
@@ -1137,7 +1174,7 @@ conn_dispatch(struct conn *c)
 		return;
 	}
 	if (conn_can_retry(c, METRICS_RETRY_CONNECT)) {
-		conn_retry(c, c->c_ins, METRICS_RETRY_CONNECT);
+		conn_retry(c, c->c_r->r_ins, METRICS_RETRY_CONNECT);
 		return;
 	}
 	conn_fail_unavailable(c);
@@ -1146,8 +1183,8 @@ conn_dispatch(struct conn *c)
 int
 conn_can_retry(const struct conn *c, enum metrics_retry why)
 {
-	if (c->c_flags & CONN_F_HEADSENT || c->c_route == NULL ||
-	    c->c_retries >= c->c_route->rt_retries)
+	if (c->c_flags & CONN_F_HEADSENT || c->c_r->r_route == NULL ||
+	    c->c_r->r_retries >= c->c_r->r_route->rt_retries)
 		return 0;
 	/* A streamed body cannot be sent twice once bytes of it left. */
 	if (!(c->c_flags & CONN_F_BUFFERED) && (c->c_flags & CONN_F_PUMPED))
@@ -1155,29 +1192,29 @@ conn_can_retry(const struct conn *c, enum metrics_retry why)
 	/* The backend may have acted on a request it read: only a safe
 	 * method may go again then (RFC 9110 9.2.1). */
 	if (why == METRICS_RETRY_RESET)
-		return c->c_method == H1_M_GET || c->c_method == H1_M_HEAD ||
-		    c->c_method == H1_M_OPTIONS;
+		return c->c_r->r_method == H1_M_GET || c->c_r->r_method == H1_M_HEAD ||
+		    c->c_r->r_method == H1_M_OPTIONS;
 	return 1;
 }
 
 void
 conn_retry(struct conn *c, struct instance *failed, enum metrics_retry why)
 {
-	struct service *svc = c->c_route->rt_svc;
+	struct service *svc = c->c_r->r_route->rt_svc;
 
-	c->c_retries++;
+	c->c_r->r_retries++;
 	if (failed != NULL)
-		c->c_tried |= (uint64_t)1 << failed->ins_sidx;
+		c->c_r->r_tried |= (uint64_t)1 << failed->ins_sidx;
 	metrics_retry(svc, why);
 	log_info("rid=%s: %s failed (%s), trying again (%d of %lld)",
-	    c->c_reqid, failed != NULL ? failed->ins_name : svc->svc_name,
-	    metrics_retry_str(why), c->c_retries,
-	    (long long)c->c_route->rt_retries);
-	c->c_body_sent = 0;
+	    c->c_r->r_reqid, failed != NULL ? failed->ins_name : svc->svc_name,
+	    metrics_retry_str(why), c->c_r->r_retries,
+	    (long long)c->c_r->r_route->rt_retries);
+	c->c_r->r_body_sent = 0;
 	if (c->c_flags & CONN_F_BUFFERED)
 		c->c_flags &= ~CONN_F_BODYDONE;
 	c->c_flags &= ~CONN_F_SENT_BE;
-	c->c_ins = NULL;
+	c->c_r->r_ins = NULL;
 	conn_forward(c);
 }
 
@@ -1187,20 +1224,20 @@ conn_pump_length(struct conn *c, struct bconn *b)
 {
 	size_t n;
 
-	while (c->c_body_left > 0 && buf_avail(&c->c_in) > 0 &&
+	while (c->c_r->r_body_left > 0 && buf_avail(&c->c_in) > 0 &&
 	    be_out_room(b)) {
 		n = buf_avail(&c->c_in);
-		if (n > c->c_body_left)
-			n = (size_t)c->c_body_left;
+		if (n > c->c_r->r_body_left)
+			n = (size_t)c->c_r->r_body_left;
 		if (n > FCGI_MAX_CONTENT)
 			n = FCGI_MAX_CONTENT;
 		be_put_stdin(b, buf_data(&c->c_in), n);
 		buf_consume(&c->c_in, n);
-		c->c_body_left -= n;
-		c->c_body_got += n;
+		c->c_r->r_body_left -= n;
+		c->c_r->r_body_got += n;
 		c->c_flags |= CONN_F_PUMPED;
 	}
-	if (c->c_body_left == 0) {
+	if (c->c_r->r_body_left == 0) {
 		be_end_stdin(b);
 		c->c_flags |= CONN_F_BODYDONE | CONN_F_BODYREAD;
 	}
@@ -1215,19 +1252,19 @@ conn_pump_spool(struct conn *c, struct bconn *b)
 	const char *view;
 	ssize_t n;
 
-	while (c->c_body_sent < c->c_body.sp_len && be_out_room(b)) {
-		n = spool_read(&c->c_body, c->c_body_sent, tmp, sizeof(tmp),
+	while (c->c_r->r_body_sent < c->c_r->r_body.sp_len && be_out_room(b)) {
+		n = spool_read(&c->c_r->r_body, c->c_r->r_body_sent, tmp, sizeof(tmp),
 		    &view);
 		if (n <= 0) {
-			log_warn("rid=%s: buffered request body", c->c_reqid);
+			log_warn("rid=%s: buffered request body", c->c_r->r_reqid);
 			conn_fail(c, 500, "The gateway could not read back the "
 			    "request body");
 			return;
 		}
 		be_put_stdin(b, view, (size_t)n);
-		c->c_body_sent += (uint64_t)n;
+		c->c_r->r_body_sent += (uint64_t)n;
 	}
-	if (c->c_body_sent == c->c_body.sp_len) {
+	if (c->c_r->r_body_sent == c->c_r->r_body.sp_len) {
 		be_end_stdin(b);
 		c->c_flags |= CONN_F_BODYDONE;
 	}
@@ -1236,7 +1273,7 @@ conn_pump_spool(struct conn *c, struct bconn *b)
 void
 conn_pump_body(struct conn *c)
 {
-	struct bconn *b = c->c_be;
+	struct bconn *b = c->c_r->r_be;
 	size_t want;
 	int got;
 
@@ -1248,8 +1285,8 @@ conn_pump_body(struct conn *c)
 		return;
 	}
 	got = c->c_deadline == 0;	/* first pump: start the clock */
-	if (c->c_t_body == 0)
-		c->c_t_body = util_now_ms();
+	if (c->c_r->r_t_body == 0)
+		c->c_r->r_t_body = util_now_ms();
 	while (!(c->c_flags & CONN_F_BODYDONE) && be_out_room(b)) {
 		conn_pump_length(c, b);
 		if (c->c_flags & CONN_F_BODYDONE)
@@ -1306,7 +1343,7 @@ conn_resp_bodiless(const struct conn *c, int status)
 static const struct fcgi_cgi_hdr *
 conn_offload_find(const struct conn *c, const struct fcgi_cgi_head *h)
 {
-	if (c->c_route == NULL || c->c_route->rt_offload_fd == -1 ||
+	if (c->c_r->r_route == NULL || c->c_r->r_route->rt_offload_fd == -1 ||
 	    h->ch_status < 200 || h->ch_status > 299)
 		return NULL;
 	return fcgi_cgi_header_find(h, "X-Accel-Redirect");
@@ -1335,10 +1372,10 @@ conn_offload_fresh(const struct conn *c, const char *etag, time_t mtime)
 {
 	time_t ims;
 
-	if (c->c_a_inm != SIZE_MAX)
-		return off_etag_match(conn_kept(c, c->c_a_inm), etag, 0);
-	return c->c_a_ims != SIZE_MAX && off_date_parse(conn_kept(c,
-	    c->c_a_ims), &ims) == 0 && mtime <= ims;
+	if (c->c_r->r_a_inm != SIZE_MAX)
+		return off_etag_match(conn_kept(c, c->c_r->r_a_inm), etag, 0);
+	return c->c_r->r_a_ims != SIZE_MAX && off_date_parse(conn_kept(c,
+	    c->c_r->r_a_ims), &ims) == 0 && mtime <= ims;
 }
 
 /*
@@ -1353,23 +1390,23 @@ conn_offload_range(struct conn *c, const char *etag, const struct stat *st)
 	uint64_t a, b;
 	time_t t;
 
-	c->c_file_off = 0;
-	c->c_file_end = st->st_size;
-	if (c->c_a_range == SIZE_MAX || c->c_method != H1_M_GET)
+	c->c_r->r_file_off = 0;
+	c->c_r->r_file_end = st->st_size;
+	if (c->c_r->r_a_range == SIZE_MAX || c->c_r->r_method != H1_M_GET)
 		return 200;
-	if (c->c_a_ifrange != SIZE_MAX) {
-		ir = conn_kept(c, c->c_a_ifrange);
+	if (c->c_r->r_a_ifrange != SIZE_MAX) {
+		ir = conn_kept(c, c->c_r->r_a_ifrange);
 		if (*ir == '"' || strncmp(ir, "W/", 2) == 0) {
 			if (!off_etag_match(ir, etag, 1))
 				return 200;
 		} else if (off_date_parse(ir, &t) == -1 || t != st->st_mtime)
 			return 200;
 	}
-	switch (off_range_parse(conn_kept(c, c->c_a_range),
+	switch (off_range_parse(conn_kept(c, c->c_r->r_a_range),
 	    (uint64_t)st->st_size, &a, &b)) {
 	case OFF_RANGE_OK:
-		c->c_file_off = (off_t)a;
-		c->c_file_end = (off_t)b;
+		c->c_r->r_file_off = (off_t)a;
+		c->c_r->r_file_end = (off_t)b;
 		return 206;
 	case OFF_RANGE_UNSAT:
 		return 416;
@@ -1406,7 +1443,7 @@ conn_offload_416(struct conn *c, const struct stat *st)
 	if (!(c->c_flags & CONN_F_HEAD))
 		buf_append(&c->c_out, buf_data(&body), buf_avail(&body));
 	buf_release(&body);
-	c->c_file_end = c->c_file_off;
+	c->c_r->r_file_end = c->c_r->r_file_off;
 }
 
 /* The head of a 200, 206 or 304 for the open file <st>: the backend's
@@ -1435,15 +1472,15 @@ conn_offload_ok(struct conn *c, const struct fcgi_cgi_head *h, int status,
 		    "Accept-Ranges: bytes\r\nContent-Length: %lld\r\n",
 		    ct != NULL ? (int)ct->value.len : 24,
 		    ct != NULL ? ct->value.p : "application/octet-stream",
-		    (long long)(c->c_file_end - c->c_file_off));
+		    (long long)(c->c_r->r_file_end - c->c_r->r_file_off));
 	}
 	if (status == 206)
 		buf_printf(&c->c_out, "Content-Range: bytes %lld-%lld/%lld\r\n",
-		    (long long)c->c_file_off, (long long)c->c_file_end - 1,
+		    (long long)c->c_r->r_file_off, (long long)c->c_r->r_file_end - 1,
 		    (long long)st->st_size);
 	conn_head_finish(c);
 	if (status == 304 || (c->c_flags & CONN_F_HEAD))
-		c->c_file_end = c->c_file_off;
+		c->c_r->r_file_end = c->c_r->r_file_off;
 }
 
 /*
@@ -1462,21 +1499,21 @@ conn_offload_head(struct conn *c, const struct fcgi_cgi_head *h,
 	int status;
 
 	c->c_flags |= CONN_F_OFFLOAD;
-	c->c_status = h->ch_status;
-	c->c_resp_left = -1;
-	c->c_resp_bytes = 0;
-	if (c->c_method != H1_M_GET && c->c_method != H1_M_HEAD) {
-		c->c_file_status = 405;
+	c->c_r->r_status = h->ch_status;
+	c->c_r->r_resp_left = -1;
+	c->c_r->r_resp_bytes = 0;
+	if (c->c_r->r_method != H1_M_GET && c->c_r->r_method != H1_M_HEAD) {
+		c->c_r->r_file_status = 405;
 		return;
 	}
-	c->c_file_fd = off_open(c->c_route->rt_offload_fd, x->value, &st,
+	c->c_r->r_file_fd = off_open(c->c_r->r_route->rt_offload_fd, x->value, &st,
 	    &why);
-	if (c->c_file_fd == -1) {
+	if (c->c_r->r_file_fd == -1) {
 		log_warnx("rid=%s route=%s: file \"%.*s\" refused: %s",
-		    c->c_reqid, c->c_route->rt_prefix,
+		    c->c_r->r_reqid, c->c_r->r_route->rt_prefix,
 		    (int)(x->value.len > 256 ? 256 : x->value.len),
 		    x->value.p, why);
-		c->c_file_status = 404;
+		c->c_r->r_file_status = 404;
 		return;
 	}
 	off_etag(&st, etag, sizeof(etag));
@@ -1493,12 +1530,12 @@ conn_offload_head(struct conn *c, const struct fcgi_cgi_head *h,
 static void
 conn_offload_start(struct conn *c)
 {
-	if (c->c_file_status != 0) {
-		conn_fail(c, c->c_file_status, c->c_file_status == 405 ?
+	if (c->c_r->r_file_status != 0) {
+		conn_fail(c, c->c_r->r_file_status, c->c_r->r_file_status == 405 ?
 		    "Only GET and HEAD fetch a file" : "File not found");
 		return;
 	}
-	if (c->c_file_fd != -1 && c->c_file_off < c->c_file_end) {
+	if (c->c_r->r_file_fd != -1 && c->c_r->r_file_off < c->c_r->r_file_end) {
 		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
 		conn_set_state(c, CONN_ST_FILE);
 		return;
@@ -1520,15 +1557,15 @@ conn_step_file(struct conn *c)
 
 	if (buf_avail(&c->c_out) > 0)
 		return STEP_WAIT;
-	while (c->c_file_off < c->c_file_end && (c->c_flags & CONN_F_WR)) {
+	while (c->c_r->r_file_off < c->c_r->r_file_end && (c->c_flags & CONN_F_WR)) {
 		if (sent >= CONN_FILE_ROUND) {
 			conn_later(c);
 			return STEP_WAIT;
 		}
-		want = (size_t)(c->c_file_end - c->c_file_off);
+		want = (size_t)(c->c_r->r_file_end - c->c_r->r_file_off);
 		if (want > CONN_FILE_ROUND - sent)
 			want = CONN_FILE_ROUND - sent;
-		n = sendfile(c->c_fd, c->c_file_fd, &c->c_file_off, want);
+		n = sendfile(c->c_fd, c->c_r->r_file_fd, &c->c_r->r_file_off, want);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN) {
@@ -1540,16 +1577,16 @@ conn_step_file(struct conn *c)
 			 * announced length cannot be kept either way. */
 			if (n == 0)
 				log_warnx("rid=%s: offloaded file shrank",
-				    c->c_reqid);
+				    c->c_r->r_reqid);
 			conn_close(c);
 			return STEP_DONE;
 		}
 		sent += (size_t)n;
-		c->c_resp_bytes += (uint64_t)n;
-		c->c_sent += (uint64_t)n;
+		c->c_r->r_resp_bytes += (uint64_t)n;
+		c->c_r->r_sent += (uint64_t)n;
 		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
 	}
-	if (c->c_file_off < c->c_file_end)
+	if (c->c_r->r_file_off < c->c_r->r_file_end)
 		return STEP_WAIT;
 	conn_file_close(c);
 	conn_set_state(c, CONN_ST_FLUSH);
@@ -1577,13 +1614,13 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 	if (h->ch_location.len > 0)
 		buf_printf(&c->c_out, "Location: %.*s\r\n",
 		    (int)h->ch_location.len, h->ch_location.p);
-	c->c_resp_left = h->ch_content_length;
-	c->c_resp_bytes = 0;
+	c->c_r->r_resp_left = h->ch_content_length;
+	c->c_r->r_resp_bytes = 0;
 	if (h->ch_content_length >= 0)
 		buf_printf(&c->c_out, "Content-Length: %lld\r\n",
 		    (long long)h->ch_content_length);
 	else if (!conn_resp_bodiless(c, h->ch_status)) {
-		if (c->c_minor >= 1) {
+		if (c->c_r->r_minor >= 1) {
 			c->c_flags |= CONN_F_CHUNKED;
 			buf_append_str(&c->c_out,
 			    "Transfer-Encoding: chunked\r\n");
@@ -1607,18 +1644,18 @@ conn_resp_body(struct conn *c, const char *p, size_t len)
 	char size[24];
 	int n;
 
-	if (len == 0 || conn_resp_bodiless(c, c->c_status) ||
+	if (len == 0 || conn_resp_bodiless(c, c->c_r->r_status) ||
 	    (c->c_flags & CONN_F_OFFLOAD))
 		return 0;
-	if (c->c_resp_left >= 0) {
-		if ((int64_t)len > c->c_resp_left) {
+	if (c->c_r->r_resp_left >= 0) {
+		if ((int64_t)len > c->c_r->r_resp_left) {
 			/* More than the backend announced: framing broke. */
 			log_warnx("rid=%s: backend sent more than its "
-			    "Content-Length", c->c_reqid);
-			len = (size_t)c->c_resp_left;
+			    "Content-Length", c->c_r->r_reqid);
+			len = (size_t)c->c_r->r_resp_left;
 			c->c_flags |= CONN_F_CLOSE;
 		}
-		c->c_resp_left -= (int64_t)len;
+		c->c_r->r_resp_left -= (int64_t)len;
 	}
 	if (c->c_flags & CONN_F_CHUNKED) {
 		n = snprintf(size, sizeof(size), "%zx\r\n", len);
@@ -1630,23 +1667,23 @@ conn_resp_body(struct conn *c, const char *p, size_t len)
 	if ((c->c_flags & CONN_F_CHUNKED) && conn_out_append(c, "\r\n", 2) ==
 	    -1)
 		return -1;
-	c->c_resp_bytes += len;
+	c->c_r->r_resp_bytes += len;
 	return 0;
 }
 
 void
 conn_resp_done(struct conn *c, int ok)
 {
-	struct bconn *b = c->c_be;
+	struct bconn *b = c->c_r->r_be;
 
 	if ((c->c_flags & CONN_F_CHUNKED) && conn_out_append(c, "0\r\n\r\n",
 	    5) == -1)
 		return;
-	if (c->c_resp_left > 0 && !conn_resp_bodiless(c, c->c_status)) {
+	if (c->c_r->r_resp_left > 0 && !conn_resp_bodiless(c, c->c_r->r_status)) {
 		log_warnx("rid=%s: backend response shorter than its "
-		    "Content-Length", c->c_reqid);
+		    "Content-Length", c->c_r->r_reqid);
 		c->c_flags |= CONN_F_CLOSE;
-		c->c_end = CONN_END_CUT;
+		c->c_r->r_end = CONN_END_CUT;
 	}
 	if (!(c->c_flags & CONN_F_BODYREAD))
 		c->c_flags |= CONN_F_CLOSE;
@@ -1695,43 +1732,29 @@ conn_access_log(struct conn *c)
 	uint64_t t = util_now_ms();
 	int n;
 
-	if (c->c_status == 0 || (c->c_flags & CONN_F_LOGGED))
+	if (c->c_r->r_status == 0 || (c->c_flags & CONN_F_LOGGED))
 		return;
 	c->c_flags |= CONN_F_LOGGED;
 	if (gw->w_access_fd == -1)
 		return;
-	conn_log_target(conn_kept(c, c->c_a_target), target, 513);
+	conn_log_target(conn_kept(c, c->c_r->r_a_target), target, 513);
 	now = time(NULL);
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
 	n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %.512s HTTP/1.%d\" "
 	    "%d %llu \"%.256s\" \"%.256s\" rid=%s route=%s ins=%s up=%.3f "
-	    "rt=%.3f end=%s\n", c->c_peer, when, conn_kept(c, c->c_a_method),
-	    target, c->c_minor, c->c_status,
-	    (unsigned long long)(c->c_sent > c->c_head_len ? c->c_sent -
-	    c->c_head_len : 0), conn_kept(c, c->c_a_ref),
-	    conn_kept(c, c->c_a_ua),
-	    c->c_reqid, c->c_route != NULL ? c->c_route->rt_prefix : "-",
-	    c->c_ins != NULL ? c->c_ins->ins_name : "-",
-	    c->c_t_be ? (double)(t - c->c_t_be) / 1000.0 : 0.0,
-	    (double)(t - c->c_t_start) / 1000.0, conn_end_names[c->c_end]);
+	    "rt=%.3f end=%s\n", c->c_peer, when, conn_kept(c, c->c_r->r_a_method),
+	    target, c->c_r->r_minor, c->c_r->r_status,
+	    (unsigned long long)(c->c_r->r_sent > c->c_r->r_head_len ? c->c_r->r_sent -
+	    c->c_r->r_head_len : 0), conn_kept(c, c->c_r->r_a_ref),
+	    conn_kept(c, c->c_r->r_a_ua),
+	    c->c_r->r_reqid, c->c_r->r_route != NULL ? c->c_r->r_route->rt_prefix : "-",
+	    c->c_r->r_ins != NULL ? c->c_r->r_ins->ins_name : "-",
+	    c->c_r->r_t_be ? (double)(t - c->c_r->r_t_be) / 1000.0 : 0.0,
+	    (double)(t - c->c_r->r_t_start) / 1000.0, conn_end_names[c->c_r->r_end]);
 	if (n > 0 && write(gw->w_access_fd, line, (size_t)n > sizeof(line) ?
 	    sizeof(line) : (size_t)n) == -1)
 		log_warn("access log");
-}
-
-/* Gives back what the request held beyond the connection itself: its
- * body, the spill file, the claims. */
-static void
-conn_request_release(struct conn *c)
-{
-	spool_release(&c->c_body);
-	if (c->c_rf_fd != -1)
-		close(c->c_rf_fd);
-	c->c_rf_fd = -1;
-	c->c_rf_len = c->c_rf_off = 0;
-	json_decref(c->c_claims);
-	c->c_claims = NULL;
 }
 
 /* The response is flushed: log it, then close or await the next one. */
@@ -1739,9 +1762,8 @@ static void
 conn_request_end(struct conn *c)
 {
 	conn_access_log(c);
-	metrics_request(c->c_route, c->c_status);
-	c->c_t_start = 0;
-	conn_request_release(c);
+	metrics_request(c->c_r->r_route, c->c_r->r_status);
+	conn_req_free(c);
 	if (c->c_flags & CONN_F_CLOSE || gw->w_draining) {
 		/* Lingering close: send the FIN but keep reading for a
 		 * moment, so unread request bytes do not make the kernel
@@ -1753,20 +1775,8 @@ conn_request_end(struct conn *c)
 		return;
 	}
 	c->c_flags &= CONN_F_RD | CONN_F_WR | CONN_F_EOF;
-	c->c_route = NULL;
-	c->c_ins = NULL;
-	c->c_cors = CONN_CORS_NONE;
-	c->c_status = 0;
-	c->c_retries = 0;
-	c->c_t_be = 0;
-	c->c_resp_left = -1;
-	c->c_resp_bytes = 0;
-	c->c_t_body = 0;
 	/* Idle keep-alive: hold no buffer (nginx frees its request pool
 	 * the same way), so an idle connection costs its struct alone. */
-	buf_release(&c->c_arena);
-	buf_release(&c->c_rhead);
-	buf_release(&c->c_fcgi);
 	buf_release(&c->c_out);
 	if (buf_avail(&c->c_in) == 0)
 		buf_release(&c->c_in);
@@ -1794,11 +1804,12 @@ conn_limits(struct h1_limits *lim)
 static void
 conn_fail_head(struct conn *c, int status, const char *why)
 {
-	c->c_minor = 1;
-	buf_reset(&c->c_arena);
-	snprintf(c->c_reqid, sizeof(c->c_reqid), "%08x%08x%08x",
+	conn_req_new(c);
+	c->c_r->r_minor = 1;
+	buf_reset(&c->c_r->r_arena);
+	snprintf(c->c_r->r_reqid, sizeof(c->c_r->r_reqid), "%08x%08x%08x",
 	    gw->w_idseed, (unsigned)util_now_ms(), ++gw->w_reqseq);
-	c->c_t_start = util_now_ms();
+	c->c_r->r_t_start = util_now_ms();
 	c->c_flags |= CONN_F_CLOSE;
 	conn_fail(c, status, why);
 }
@@ -1854,6 +1865,7 @@ conn_step_head(struct conn *c)
 	 * read into c_in, which only the body pump does, after the params
 	 * are built. */
 	buf_consume(&c->c_in, (size_t)n);
+	conn_req_new(c);
 	conn_request(c, req);
 	free(c->c_req);
 	c->c_req = NULL;
@@ -1904,8 +1916,8 @@ conn_step(struct conn *c)
 		return conn_step_body(c);
 	case CONN_ST_BACKEND:
 		/* More body from the client, or room for the response. */
-		if (c->c_be != NULL)
-			be_pump(c->c_be);
+		if (c->c_r->r_be != NULL)
+			be_pump(c->c_r->r_be);
 		if (c->c_state != CONN_ST_BACKEND)
 			return STEP_AGAIN;
 		/* The pump refilled c_out and the client can take it: go
@@ -2005,7 +2017,7 @@ conn_timeout(struct conn *c, uint64_t now)
 		break;
 	case CONN_ST_QUEUED:
 		metrics_reject(METRICS_REJ_QUEUE_TIMEOUT);
-		c->c_retry_after = 1;
+		c->c_r->r_retry_after = 1;
 		conn_fail(c, 503, "No free backend connection in time");
 		break;
 	case CONN_ST_BODY:
@@ -2025,8 +2037,8 @@ conn_timeout(struct conn *c, uint64_t now)
 		/* The client, not the backend, is at fault: no breaker
 		 * failure, and the log says so. */
 		log_info("rid=%s: client %s too slow reading the response, "
-		    "closing", c->c_reqid, c->c_peer);
-		c->c_end = CONN_END_SLOW;
+		    "closing", c->c_r->r_reqid, c->c_peer);
+		c->c_r->r_end = CONN_END_SLOW;
 		conn_close(c);
 		return;
 	case CONN_ST_LINGER:
@@ -2049,14 +2061,15 @@ conn_body_too_slow(const struct conn *c, uint64_t now)
 {
 	uint64_t rate, ms;
 
-	if (c->c_route == NULL || c->c_route->rt_min_body_rate == 0 ||
-	    c->c_t_body == 0 || (c->c_flags & CONN_F_BODYREAD) ||
+	if (c->c_r == NULL || c->c_r->r_route == NULL ||
+	    c->c_r->r_route->rt_min_body_rate == 0 ||
+	    c->c_r->r_t_body == 0 || (c->c_flags & CONN_F_BODYREAD) ||
 	    (c->c_state != CONN_ST_BODY && c->c_state != CONN_ST_BACKEND))
 		return 0;
-	if ((ms = now - c->c_t_body) < CONN_RATE_GRACE_MS)
+	if ((ms = now - c->c_r->r_t_body) < CONN_RATE_GRACE_MS)
 		return 0;
-	rate = c->c_body_got * 1000 / ms;
-	return rate < c->c_route->rt_min_body_rate;
+	rate = c->c_r->r_body_got * 1000 / ms;
+	return rate < c->c_r->r_route->rt_min_body_rate;
 }
 
 void
@@ -2066,8 +2079,8 @@ conn_sweep(uint64_t now)
 
 	for (c = gw->w_conns; c != NULL; c = next) {
 		next = c->c_next;
-		if (c->c_be != NULL)
-			be_check_timeout(c->c_be, now);
+		if (c->c_r != NULL && c->c_r->r_be != NULL)
+			be_check_timeout(c->c_r->r_be, now);
 		if (c->c_state == CONN_ST_CLOSING)
 			continue;
 		if (conn_body_too_slow(c, now)) {
@@ -2078,7 +2091,8 @@ conn_sweep(uint64_t now)
 		}
 		if (c->c_deadline != 0 && now >= c->c_deadline)
 			conn_timeout(c, now);
-		else if (c->c_state == CONN_ST_FLUSH || c->c_be != NULL)
+		else if (c->c_state == CONN_ST_FLUSH || (c->c_r != NULL &&
+		    c->c_r->r_be != NULL))
 			conn_run(c);
 	}
 }

@@ -385,66 +385,75 @@ enum step {
 	STEP_FAIL,	/* conn_fail() already chose the response */
 };
 
+/*
+ * One request of a connection: allocated when its head is complete (or
+ * refused), freed once its response is out, so an idle keep-alive
+ * connection holds no request state at all.
+ */
+struct creq {
+	struct buf		 r_arena;	/* request-lifetime copies */
+	struct buf		 r_rhead;	/* backend CGI head, until parsed */
+	struct buf		 r_fcgi;	/* BEGIN_REQUEST + PARAMS */
+	const struct route	*r_route;
+	enum h1_method		 r_method;
+	char			 r_reqid[GW_REQID_MAX + 1];
+	int			 r_minor;	/* HTTP/1.<minor> */
+	uint64_t		 r_body_left;	/* Content-Length to forward */
+	struct h1_chunk		 r_chunk;	/* chunked request decoder */
+	uint64_t		 r_body_max;
+	int			 r_status;	/* response status */
+	int64_t			 r_resp_left;	/* body bytes due; -1 unknown */
+	uint64_t		 r_resp_bytes;
+	uint64_t		 r_t_start;	/* request start, ms */
+	uint64_t		 r_t_be;	/* exchange start, ms */
+	size_t			 r_a_method, r_a_target, r_a_ua, r_a_ref;
+	size_t			 r_a_origin;
+	size_t			 r_a_token;	/* bearer token in the arena */
+	size_t			 r_token_len;	/* 0: none */
+	const char		*r_www_auth;	/* WWW-Authenticate for a 401 */
+	int			 r_cors;	/* CONN_CORS_* for this request */
+	int			 r_retries;
+	uint64_t		 r_tried;	/* instances (ins_sidx bits) that
+						   failed this request */
+	uint32_t		 r_retry_after;	/* 503 Retry-After seconds; 0 none */
+	enum conn_end		 r_end;
+	int64_t			 r_content_length; /* CONTENT_LENGTH; -1 none */
+	json_t			*r_claims;	/* verified claims until the params
+						   are finished */
+	struct spool		 r_body;	/* buffered request body */
+	uint64_t		 r_body_sent;	/* replay cursor into r_body */
+	uint64_t		 r_body_got;	/* body bytes read so far */
+	uint64_t		 r_t_body;	/* ms the body started, for the rate */
+	uint64_t		 r_sent;	/* bytes sent for this response */
+	uint64_t		 r_head_len;	/* of them, head (and interim 100) */
+	int			 r_rf_fd;	/* response spill file, or -1 */
+	uint64_t		 r_rf_len;	/* bytes written to it */
+	uint64_t		 r_rf_off;	/* bytes of it sent */
+	struct bconn		*r_be;
+	struct instance		*r_ins;
+	/* File offload (CONN_F_OFFLOAD). */
+	size_t			 r_a_range, r_a_inm, r_a_ims, r_a_ifrange;
+					/* request validators in the arena;
+					   SIZE_MAX when absent */
+	int			 r_file_status;	/* error to answer, or 0 */
+	int			 r_file_fd;	/* -1 when none */
+	off_t			 r_file_off;	/* next byte to send */
+	off_t			 r_file_end;	/* one past the last one */
+};
+
 struct conn {
 	int			 c_fd;
 	enum conn_state		 c_state;
 	uint32_t		 c_flags;
 	struct listener		*c_listener;
-	char			 c_peer[64];	/* client address text */
+	char			 c_peer[46];	/* client address text */
 	char			 c_peer_port[8];
 	struct buf		 c_in;
 	struct buf		 c_out;
-	struct buf		 c_arena;	/* request-lifetime copies */
-	struct buf		 c_rhead;	/* backend CGI head, until parsed */
-	struct buf		 c_fcgi;	/* BEGIN_REQUEST + PARAMS */
 	uint64_t		 c_deadline;	/* monotonic ms; 0 = none */
 	struct h1_req		*c_req;	/* only while a head is partial */
-	/* Current request. */
-	const struct route	*c_route;
-	enum h1_method		 c_method;
-	char			 c_reqid[GW_REQID_MAX + 1];
-	int			 c_minor;	/* HTTP/1.<minor> */
-	uint64_t		 c_body_left;	/* Content-Length to forward */
-	struct h1_chunk		 c_chunk;	/* chunked request decoder */
-	uint64_t		 c_body_max;
-	int			 c_status;	/* response status */
-	int64_t			 c_resp_left;	/* body bytes due; -1 unknown */
-	uint64_t		 c_resp_bytes;
-	uint64_t		 c_t_start;	/* request start, ms */
-	uint64_t		 c_t_be;	/* exchange start, ms */
-	size_t			 c_a_method, c_a_target, c_a_ua, c_a_ref;
-	size_t			 c_a_origin;
-	size_t			 c_a_token;	/* bearer token in the arena */
-	size_t			 c_token_len;	/* 0: none */
-	const char		*c_www_auth;	/* WWW-Authenticate for a 401 */
-	int			 c_cors;	/* CONN_CORS_* for this request */
-	int			 c_retries;
-	uint64_t		 c_tried;	/* instances (ins_sidx bits) that
-						   failed this request */
-	uint32_t		 c_retry_after;	/* 503 Retry-After seconds; 0 none */
-	enum conn_end		 c_end;
-	int64_t			 c_content_length; /* CONTENT_LENGTH; -1 none */
-	json_t			*c_claims;	/* verified claims until the params
-						   are finished */
-	struct spool		 c_body;	/* buffered request body */
-	uint64_t		 c_body_sent;	/* replay cursor into c_body */
-	uint64_t		 c_body_got;	/* body bytes read so far */
-	uint64_t		 c_t_body;	/* ms the body started, for the rate */
-	uint64_t		 c_sent;	/* bytes sent for this response */
-	uint64_t		 c_head_len;	/* of them, head (and interim 100) */
-	int			 c_rf_fd;	/* response spill file, or -1 */
-	uint64_t		 c_rf_len;	/* bytes written to it */
-	uint64_t		 c_rf_off;	/* bytes of it sent */
-	struct bconn		*c_be;
-	struct instance		*c_ins;
-	/* File offload (CONN_F_OFFLOAD). */
-	size_t			 c_a_range, c_a_inm, c_a_ims, c_a_ifrange;
-					/* request validators in the arena;
-					   SIZE_MAX when absent */
-	int			 c_file_status;	/* error to answer, or 0 */
-	int			 c_file_fd;	/* -1 when none */
-	off_t			 c_file_off;	/* next byte to send */
-	off_t			 c_file_end;	/* one past the last one */
+	struct creq		*c_r;		/* the current request; NULL while
+					   idle between requests */
 	/* Lists. */
 	struct conn		*c_next, *c_prev;	/* gw->w_conns */
 	struct conn		*c_qnext;	/* service wait queue */

@@ -351,7 +351,7 @@ up_slot_freed(struct instance *ins)
 	    up_usable(ins, now) && up_claim(ins, now)) {
 		/* One request per freed slot. */
 		up_dequeue(svc, c);
-		c->c_ins = ins;
+		c->c_r->r_ins = ins;
 		c->c_flags |= CONN_F_DISPATCH;
 		conn_later(c);
 	}
