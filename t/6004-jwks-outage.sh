@@ -29,13 +29,25 @@ h = sys.argv[1].split(".")[0]
 print(json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["kid"])' "$1"
 }
 
+with_kid() {	# with_kid TOKEN KID: TOKEN with a header naming KID
+	python3 -c 'import base64,sys
+t, kid = sys.argv[1], sys.argv[2]
+h = ("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}" % kid).encode()
+print(base64.urlsafe_b64encode(h).rstrip(b"=").decode() + t[t.index("."):])' "$1" "$2"
+}
+
+jwks_is() {	# jwks_is KIDS: elp-auth publishes exactly these kids (JSON list)
+	curl -s "$ISS/protocol/openid-connect/certs" >"$T/body" &&
+	expect_eq "$(json "[k[\"kid\"] for k in j[\"keys\"]]")" "$1"
+}
+
 metric() {	# metric NAME: its value in the gateway's /metrics
 	curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" |
 	awk -v n="$1" '$1 == n { print $2 }'
 }
 
 auth_conf_gw() {	# auth_conf_gw REFRESH: the gateway's <auth>
-	GW_AUTH="<auth issuer=\"$ISS\" service=\"auth\" leeway=\"0s\" refresh=\"$1\" refresh-min=\"1s\" timeout=\"1s\"/>"
+	GW_AUTH="<auth issuer=\"$ISS\" service=\"auth\" leeway=\"0s\" refresh=\"$1\" refresh-min=\"1s\" timeout=\"700ms\"/>"
 }
 
 # expect_503: the last response is the keys-unavailable 503.
@@ -151,11 +163,14 @@ test_expect_success 'an ID token is 401 "Invalid token type" on a token route, a
 
 test_expect_success 'a key rotated in during an outage: 503 for its tokens, known kids pass' '
 	"$BIN/elp-auth" -c "$T/conf/services/auth.xml" rotate-keys >"$T/rot" 2>&1 &&
+	wait_for grant admin@example.com access_token &&
 	tb=$(grant admin@example.com access_token) &&
 	kid_b=$(kid "$tb") && test "$kid_b" != "$kid_a" &&
 	stop_pid "$pid_auth" &&
+	sleep 1.1 &&
 	expect_503 "$(http GET "$A/adm/whoami" -H "Authorization: Bearer $tb")" &&
 	expect_503 "$(http GET "$A/pub/whoami" -H "Authorization: Bearer $tb")" &&
+	expect_503 "$(http GET "$A/tok/whoami" -H "Authorization: Bearer $tb")" &&
 	expect_eq "$(http GET "$A/tok/whoami" -H "Authorization: Bearer $tu2")" 200 &&
 	expect_eq "$(json "j[\"responseBody\"][\"AUTH_SUB\"]")" "$(cat "$T/user.id")"
 '
@@ -178,6 +193,39 @@ test_expect_success 'elp-auth back: the rotated key is fetched, its token gets 2
 	expect_eq "$(metric elp_jwks_keys)" 2
 '
 
+test_expect_success 'elp-auth hanging: an unknown kid waits for one fetch, then 503; known kids pass' '
+	tx=$(with_kid "$tu" no-such-kid) &&
+	expect_eq "$(http GET "$A/tok/whoami" -H "Authorization: Bearer $tx")" 401 &&
+	expect_eq "$(json "j[\"errorBody\"][\"errorMessage\"]")" "Unknown token signing key" &&
+	stop_pid "$pid_auth" &&
+	spawn stall python3 "$ROOT/t/helper/fcgi-bad.py" "$T/run/auth.sock" stall &&
+	wait_for test -S "$T/run/auth.sock" &&
+	sleep 1.1 &&
+	start=$(date +%s%N) && bg="" &&
+	for i in 1 2 3 4; do
+		curl -s -o "$T/body.$i" -D "$T/headers.$i" -w "%{http_code}" \
+		    --max-time 20 -H "Authorization: Bearer $tx" \
+		    "$A/tok/whoami" >"$T/status.$i" &
+		bg="$bg $!"
+	done &&
+	sleep 0.3 &&
+	expect_eq "$(http GET "$A/adm/whoami" -H "Authorization: Bearer $ta")" 200 &&
+	wait $bg &&
+	ms=$(( ($(date +%s%N) - start) / 1000000 )) && echo "503 after $ms ms" &&
+	test "$ms" -ge 600 &&
+	for i in 1 2 3 4; do
+		cp "$T/body.$i" "$T/body" && cp "$T/headers.$i" "$T/headers" &&
+		expect_503 "$(cat "$T/status.$i")" || return 1
+	done &&
+	grep -q "^open 1 /realms/e-learning-platform/protocol/openid-connect/certs " "$T/log/stall.log" &&
+	! grep -q "^open [2-9][0-9]* /realms/e-learning-platform/protocol/openid-connect/certs " "$T/log/stall.log" &&
+	stop_pid "$pid_stall" &&
+	spawn auth "$BIN/elp-auth" -c "$T/conf/services/auth.xml" &&
+	wait_for test -S "$T/run/auth.sock" &&
+	wait_for sh -c "test \$(grep -c \"works again\" \"$T/log/gateway.log\") -ge 3" &&
+	wait_for grant admin@example.com access_token
+'
+
 test_expect_success 'a key removed from the JWKS is refused within one refresh interval' '
 	auth_conf_gw 2s && gateway_conf && reload &&
 	for i in 1 2 3 4; do
@@ -188,8 +236,7 @@ test_expect_success 'a key removed from the JWKS is refused within one refresh i
 	head -n 1 "$T/var/auth/keys/keys.state" >"$T/var/auth/keys/keys.state.new" &&
 	chmod 600 "$T/var/auth/keys/keys.state.new" &&
 	mv "$T/var/auth/keys/keys.state.new" "$T/var/auth/keys/keys.state" &&
-	curl -s "$ISS/protocol/openid-connect/certs" >"$T/body" &&
-	expect_eq "$(json "[k[\"kid\"] for k in j[\"keys\"]]")" "[\"$kid_b\"]" &&
+	wait_for jwks_is "[\"$kid_b\"]" &&
 	start=$(date +%s%N) &&
 	while :; do
 		st=$(http GET "$A/tok/whoami" -H "Authorization: Bearer $tu") ||
