@@ -165,7 +165,7 @@ struct gw_auth {
 	char		*au_jwks;	/* JWKS path on that service */
 	char		*au_audience;	/* "" = no audience check */
 	uint64_t	 au_leeway;	/* ms, exp/nbf/iat */
-	uint64_t	 au_refresh;	/* ms between scheduled JWKS fetches */
+	uint64_t	 au_refresh;	/* ms between scheduled fetches */
 	uint64_t	 au_refresh_min; /* ms between JWKS refetches on an
 					   unknown kid */
 	uint64_t	 au_timeout;	/* ms for a JWKS fetch */
@@ -677,7 +677,7 @@ enum metrics_jwks {
 	METRICS_JWKS_UNREACHABLE,	/* no answer: connect, timeout,
 					   broken FastCGI */
 	METRICS_JWKS_STATUS,		/* answered with a status but 200 */
-	METRICS_JWKS_INVALID,		/* 200, but no JWKS or no usable key */
+	METRICS_JWKS_INVALID,		/* 200, but no usable key in it */
 	METRICS_JWKS_COUNT
 };
 
@@ -709,7 +709,7 @@ void	 metrics_render(struct buf *out, const struct gw_conf *gc);
 #define SHM_MAX_SERVICES	256
 #define SHM_MAX_ROUTES		256	/* one more slot counts unrouted */
 #define SHM_MAX_PROCS		512	/* worker processes alive at once */
-#define SHM_JWKS_MAX		(256 * 1024)	/* bytes of the shared JWKS */
+#define SHM_JWKS_MAX		(256 * 1024)	/* bytes of a JWKS */
 
 /* An instance's record: health, breaker, counters. Pointer-free. */
 struct shm_ins {
@@ -769,7 +769,7 @@ struct shm_jwks {
 	_Atomic uint32_t sj_nkeys;	/* usable keys in it */
 	_Atomic uint32_t sj_lease;	/* pid of the fetching process, 0 */
 	_Atomic uint64_t sj_lease_until; /* the lease is void after it */
-	_Atomic uint64_t sj_fetch_at;	/* start of the last fetch; 0 none */
+	_Atomic uint64_t sj_fetch_at;	/* last fetch start; 0 none */
 	_Atomic uint64_t sj_ok_at;	/* end of the last good one; 0 none */
 	_Atomic uint32_t sj_failing;	/* the last fetch failed */
 	_Atomic uint64_t sj_ends;	/* fetches ended: waiters wake */

@@ -39,18 +39,18 @@
 
 #define TOK_TYP		"Bearer"	/* typ of an access token */
 #define TOK_RETRY_MS	1000	/* least gap after a failed fetch */
-#define TOK_LEASE_SLACK	1000	/* ms a lease outlives its fetch timeout */
+#define TOK_LEASE_SLACK	1000	/* ms a lease outlives its fetch */
 
 struct tok_state {
 	struct jwt_keyset	 t_keys;
-	uint64_t		 t_src;		/* tok_src() of the config */
-	uint64_t		 t_gen;		/* shared generation held */
+	uint64_t		 t_src;		/* tok_src() of ours */
+	uint64_t		 t_gen;		/* shared generation */
 	uint64_t		 t_ends;	/* sj_ends seen */
 	struct sub		*t_fetch;	/* this process's fetch */
 	size_t			 t_rr;		/* instance rotation */
-	struct conn		*t_waitq;	/* requests awaiting a fetch */
+	struct conn		*t_waitq;	/* awaiting a fetch */
 	struct conn		**t_waitq_tail;
-	struct conn		*t_readyq;	/* woken, resumed before sleep */
+	struct conn		*t_readyq;	/* woken: tok_resume() */
 	struct conn		**t_readyq_tail;
 	struct jwt_cache	*t_cache;
 };
@@ -92,8 +92,8 @@ tok_retry_gap(const struct gw_auth *au, int have_keys)
 	return au->au_refresh_min;
 }
 
-/* Whether <res> (of a fetch giving <status> and <body>) is usable, with
- * the keys parsed into <set>. */
+/* Classifies a fetch that gave CGI <status> (0: no answer) and <body>;
+ * on METRICS_JWKS_OK its keys are in <set>. */
 static enum metrics_jwks
 tok_parse(int status, struct str body, struct jwt_keyset *set)
 {
