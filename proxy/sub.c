@@ -95,8 +95,14 @@ sub_finish(struct sub *s, int status, struct str body)
 		return;
 	}
 	ev_timer_del(&gw->w_ev, &s->sb_timer);
-	if (s->sb_fd != -1)
+	if (s->sb_fd != -1) {
 		ev_del(&gw->w_ev, s->sb_fd);
+		/* Closed before the callback, which may start the next
+		 * subrequest to the same peer: one at a time means one
+		 * connection at a time. */
+		close(s->sb_fd);
+		s->sb_fd = -1;
+	}
 	s->sb_cb(s->sb_arg, status, body);
 	s->sb_next = sub_closing;
 	sub_closing = s;
@@ -190,7 +196,8 @@ sub_reap(void)
 
 	while ((s = sub_closing) != NULL) {
 		sub_closing = s->sb_next;
-		close(s->sb_fd);
+		if (s->sb_fd != -1)
+			close(s->sb_fd);
 		buf_release(&s->sb_out);
 		buf_release(&s->sb_in);
 		buf_release(&s->sb_resp);
