@@ -47,6 +47,8 @@ static const struct cfg_key conf_auth_keys[] = {
 	K("audience", CFG_T_STR, "", 0, 0, struct gw_auth, au_audience),
 	K("leeway", CFG_T_DURATION, "60s", 0, 3600000, struct gw_auth,
 	    au_leeway),
+	K("refresh", CFG_T_DURATION, "5m", 1000, 86400000, struct gw_auth,
+	    au_refresh),
 	K("refresh-min", CFG_T_DURATION, "10s", 0, 3600000, struct gw_auth,
 	    au_refresh_min),
 	K("timeout", CFG_T_DURATION, "2s", 1, 600000, struct gw_auth,

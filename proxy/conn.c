@@ -930,6 +930,8 @@ conn_fail_401(struct conn *c, enum jwt_err err)
  * Applies the route's token policy (contract 2.5, 2.6): a public route
  * passes a valid token's claims on and ignores a bad token; a protected
  * one answers 401 without a valid token and 403 without a required role.
+ * A token that cannot be checked (no keys to be had) gets 503 with
+ * Retry-After on every route: neither 401 nor anonymous.
  */
 static void
 conn_auth(struct conn *c)
@@ -946,6 +948,11 @@ conn_auth(struct conn *c)
 			conn_set_state(c, CONN_ST_AUTH);
 			c->c_deadline = util_now_ms() +
 			    gw->w_conf->gc_auth.au_timeout + 500;
+			return;
+		}
+		if (r == TOK_UNAVAILABLE) {
+			c->c_r->r_retry_after = tok_retry_after();
+			conn_fail(c, 503, "Identity provider keys unavailable");
 			return;
 		}
 	}
@@ -2013,6 +2020,7 @@ conn_timeout(struct conn *c, uint64_t now)
 			    "Request head not received in time");
 		break;
 	case CONN_ST_AUTH:
+		c->c_r->r_retry_after = tok_retry_after();
 		conn_fail(c, 503, "Identity provider keys unavailable");
 		break;
 	case CONN_ST_QUEUED:

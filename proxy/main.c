@@ -301,6 +301,8 @@ main_reload(struct master *m)
 	conf_free(m->m_conf);
 	m->m_conf = gc;
 	shm_prune(gc);
+	/* Only when the identity provider changed: the shared keys serve. */
+	tok_prefetch(gc);
 	main_spawn_all(m);
 	log_info("reload done: %d workers on the new configuration",
 	    gc->gc_workers);
@@ -468,6 +470,8 @@ main(int argc, char *argv[])
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	main_pidfile(m.m_conf->gc_pidfile);
+	/* The first workers start with the keys when the provider is up. */
+	tok_prefetch(m.m_conf);
 	log_info("started: %zu listeners, %d workers", m.m_conf->gc_nlisten,
 	    m.m_conf->gc_workers);
 	sd_notify(0, "READY=1");

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "proxy.h"
+#include "util.h"
 
 #define RLX	memory_order_relaxed
 
@@ -34,6 +35,10 @@ static const char *const metrics_buf_names[METRICS_BUF_COUNT][2] = {
 	{ "request", "memory" }, { "request", "file" }, { "response", "file" },
 };
 
+static const char *const metrics_jwks_names[METRICS_JWKS_COUNT] = {
+	"ok", "unreachable", "status", "invalid",
+};
+
 static const char *const metrics_class_names[METRICS_CLASSES] = {
 	"other", "1xx", "2xx", "3xx", "4xx", "5xx",
 };
@@ -42,6 +47,12 @@ const char *
 metrics_reject_str(enum metrics_reject r)
 {
 	return r < METRICS_REJ_COUNT ? metrics_reject_names[r] : "?";
+}
+
+const char *
+metrics_jwks_str(enum metrics_jwks r)
+{
+	return r < METRICS_JWKS_COUNT ? metrics_jwks_names[r] : "?";
 }
 
 static size_t
@@ -55,6 +66,13 @@ metrics_reject(enum metrics_reject r)
 {
 	if (shm != NULL && r < METRICS_REJ_COUNT)
 		atomic_fetch_add_explicit(&shm->sh_reject[r], 1, RLX);
+}
+
+void
+metrics_jwks_fetch(enum metrics_jwks r)
+{
+	if (shm != NULL && r < METRICS_JWKS_COUNT)
+		atomic_fetch_add_explicit(&shm->sh_jwks.sj_fetches[r], 1, RLX);
 }
 
 void
@@ -393,6 +411,37 @@ metrics_global(struct buf *out)
 	    atomic_load_explicit(&shm->sh_client_aborts, RLX));
 }
 
+/* The identity provider's keys, when token checks are on. */
+static void
+metrics_jwks(struct buf *out, const struct gw_conf *gc)
+{
+	const struct shm_jwks *sj = &shm->sh_jwks;
+	uint64_t ok_at, now = util_now_ms();
+	size_t i;
+
+	if (gc->gc_auth.au_svc == NULL)
+		return;
+	metrics_help(out, "elp_jwks_fetches_total", "counter",
+	    "JWKS fetches from the identity service, by outcome.");
+	for (i = 0; i < METRICS_JWKS_COUNT; i++)
+		buf_printf(out, "elp_jwks_fetches_total{outcome=\"%s\"} %llu\n",
+		    metrics_jwks_str((enum metrics_jwks)i), (unsigned long long)
+		    atomic_load_explicit(&sj->sj_fetches[i], RLX));
+	metrics_help(out, "elp_jwks_keys", "gauge",
+	    "Signing keys in the shared JWKS.");
+	buf_printf(out, "elp_jwks_keys %u\n", (unsigned int)(
+	    atomic_load_explicit(&sj->sj_gen, RLX) != 0 ?
+	    atomic_load_explicit(&sj->sj_nkeys, RLX) : 0));
+	metrics_help(out, "elp_jwks_age_seconds", "gauge",
+	    "Seconds since the last successful JWKS fetch.");
+	ok_at = atomic_load_explicit(&sj->sj_ok_at, RLX);
+	if (ok_at == 0)
+		buf_append_str(out, "elp_jwks_age_seconds +Inf\n");
+	else
+		buf_printf(out, "elp_jwks_age_seconds %.3f\n", (double)(now >
+		    ok_at ? now - ok_at : 0) / 1000.0);
+}
+
 void
 metrics_render(struct buf *out, const struct gw_conf *gc)
 {
@@ -402,4 +451,5 @@ metrics_render(struct buf *out, const struct gw_conf *gc)
 	metrics_latency(out, gc);
 	metrics_instances(out, gc);
 	metrics_global(out);
+	metrics_jwks(out, gc);
 }

@@ -178,7 +178,9 @@ struct gw_auth {
 	char		*au_jwks;	/* JWKS path on that service */
 	char		*au_audience;	/* "" = no audience check */
 	uint64_t	 au_leeway;	/* ms, exp/nbf/iat */
-	uint64_t	 au_refresh_min; /* ms between JWKS refetches */
+	uint64_t	 au_refresh;	/* ms between scheduled fetches */
+	uint64_t	 au_refresh_min; /* ms between JWKS refetches on an
+					   unknown kid */
 	uint64_t	 au_timeout;	/* ms for a JWKS fetch */
 	int64_t		 au_cache;	/* verified tokens kept per worker */
 };
@@ -807,10 +809,23 @@ enum metrics_reject {
 	METRICS_REJ_COUNT
 };
 
+/* Outcome of one JWKS fetch. */
+enum metrics_jwks {
+	METRICS_JWKS_OK = 0,		/* a JWKS with a usable key */
+	METRICS_JWKS_UNREACHABLE,	/* no answer: connect, timeout,
+					   broken FastCGI */
+	METRICS_JWKS_STATUS,		/* answered with a status but 200 */
+	METRICS_JWKS_INVALID,		/* 200, but no usable key in it */
+	METRICS_JWKS_COUNT
+};
+
 #define METRICS_CLASSES	6	/* [0] other, [1..5] 1xx..5xx */
 #define METRICS_BUCKETS	12	/* upstream latency, last is +Inf */
 
 const char	*metrics_reject_str(enum metrics_reject);
+const char	*metrics_jwks_str(enum metrics_jwks);
+/* Counts one JWKS fetch that ended with <res>. */
+void	 metrics_jwks_fetch(enum metrics_jwks res);
 /* Hot-path counters: relaxed atomic increments in the shared area. */
 void	 metrics_reject(enum metrics_reject);
 /* Counts a client-fault <status> under its reject reason, if any. */
@@ -837,6 +852,7 @@ void	 metrics_render(struct buf *out, const struct gw_conf *gc);
 #define SHM_MAX_SERVICES	256
 #define SHM_MAX_ROUTES		256	/* one more slot counts unrouted */
 #define SHM_MAX_PROCS		512	/* worker processes alive at once */
+#define SHM_JWKS_MAX		(256 * 1024)	/* bytes of a JWKS */
 
 /* An instance's record: health, breaker, counters. Pointer-free. */
 struct shm_ins {
@@ -876,6 +892,34 @@ struct shm_proc {
 	_Atomic int32_t	 sp_ins_conns[SHM_MAX_INSTANCES];
 };
 
+/*
+ * The identity provider's JWKS as the last good fetch brought it, for the
+ * workers of every generation (tok.c). The body changes under sj_lock and
+ * a sequence count (odd while it changes), so readers copy it without a
+ * lock and start over when the count moved. One fetch at a time runs,
+ * in the process holding the lease. Times are CLOCK_MONOTONIC ms, which
+ * all processes share.
+ */
+struct shm_jwks {
+	_Atomic uint32_t sj_lock;	/* writer's pid or 0; guards the
+					   lease and the body */
+	_Atomic uint64_t sj_seq;	/* odd while the body changes */
+	_Atomic uint64_t sj_gen;	/* bumped when the body changes;
+					   0: no body yet */
+	_Atomic uint64_t sj_src;	/* hash of the service and path the
+					   body came from */
+	_Atomic uint64_t sj_len;	/* bytes in sj_body */
+	_Atomic uint32_t sj_nkeys;	/* usable keys in it */
+	_Atomic uint32_t sj_lease;	/* pid of the fetching process, 0 */
+	_Atomic uint64_t sj_lease_until; /* the lease is void after it */
+	_Atomic uint64_t sj_fetch_at;	/* last fetch start; 0 none */
+	_Atomic uint64_t sj_ok_at;	/* end of the last good one; 0 none */
+	_Atomic uint32_t sj_failing;	/* the last fetch failed */
+	_Atomic uint64_t sj_ends;	/* fetches ended: waiters wake */
+	_Atomic uint64_t sj_fetches[METRICS_JWKS_COUNT];
+	char		 sj_body[SHM_JWKS_MAX];
+};
+
 /* The area the master maps shared before forking; all workers use it. */
 struct shm_area {
 	struct shm_ins	 sh_ins[SHM_MAX_INSTANCES];
@@ -885,6 +929,7 @@ struct shm_area {
 	_Atomic uint64_t sh_reject[METRICS_REJ_COUNT];
 	_Atomic uint64_t sh_buffered[METRICS_BUF_COUNT];
 	_Atomic uint64_t sh_client_aborts;
+	struct shm_jwks	 sh_jwks;
 };
 
 extern struct shm_area	*shm;	/* NULL until shm_init() */
@@ -909,6 +954,29 @@ void	 shm_proc_gone(pid_t pid);
 /* Takes and drops the lock of record <si> (a dead holder's is broken). */
 void	 shm_lock(struct shm_ins *si);
 void	 shm_unlock(struct shm_ins *si);
+/*
+ * Publishes the JWKS <body> of <len> (<= SHM_JWKS_MAX) bytes from source
+ * <src> with <nkeys> usable keys. Returns 1 when it differs from the
+ * shared copy (a new generation), 0 when it is the same; the generation
+ * now shared is in *<gen>.
+ */
+int	 shm_jwks_put(uint64_t src, const char *body, size_t len,
+	    uint32_t nkeys, uint64_t *gen);
+/*
+ * Copies the shared JWKS into <out> (SHM_JWKS_MAX bytes), its length,
+ * generation and source into <len>, <gen>, <src>. Returns 0, or -1 when
+ * there is none yet or it kept changing while being read (try later).
+ */
+int	 shm_jwks_get(char *out, size_t *len, uint64_t *gen, uint64_t *src);
+/*
+ * Takes the fetch lease for this process until <until> (monotonic ms).
+ * Returns 1, or 0 when another live process holds an unexpired one.
+ */
+int	 shm_jwks_lease(uint64_t until);
+/* Whether any process holds an unexpired lease at <now>. */
+int	 shm_jwks_leased(uint64_t now);
+/* Gives the lease back if this process holds it. */
+void	 shm_jwks_unlease(void);
 
 /* sub.c --------------------------------------------------------------- */
 
@@ -918,6 +986,14 @@ typedef void (*sub_done_cb)(void *arg, int status, struct str body);
 
 struct sub;
 
+/*
+ * The master's blocking "GET <path>" on <ins>, before any worker runs:
+ * the same exchange as sub_get(), driven by poll() for at most <timeout>
+ * ms. Appends the body (at most <max> bytes) to <body> and returns the
+ * CGI status, or 0 on any failure (<body> then untouched).
+ */
+int		 sub_get_sync(struct instance *ins, const char *path,
+		    uint64_t timeout, size_t max, struct buf *body);
 /*
  * Starts "GET <path>" on <ins> over a new connection, failing after
  * <timeout> ms or when the body exceeds <max> bytes. Returns the
@@ -943,24 +1019,44 @@ void		 sub_reap(void);
 #include "jwt.h"
 
 enum tok_res {
-	TOK_VALID = 0,	/* claims returned */
-	TOK_INVALID,	/* jwt_err says why */
-	TOK_WAIT,	/* parked until the JWKS fetch ends */
+	TOK_VALID = 0,		/* claims returned */
+	TOK_INVALID,		/* checked and refused: jwt_err says why */
+	TOK_WAIT,		/* parked until a JWKS fetch ends */
+	TOK_UNAVAILABLE,	/* cannot be checked: no keys to be had, or
+				   an unknown kid while fetches fail (503) */
 	TOK_RES_COUNT
 };
 
-/* Per worker: token cache and the first JWKS fetch. */
+/*
+ * Per worker, before it takes traffic: the token cache and the keys of
+ * the shared JWKS copy (and a fetch when none is there or one is due).
+ */
 void		 tok_init(void);
 void		 tok_release(void);
 /*
  * Verifies <token> for <c>. TOK_VALID: *<claims> holds a new reference.
- * TOK_WAIT: <c> was queued; conn_auth_resume(c) is called after the next
- * JWKS fetch. TOK_INVALID: *<err> says why.
+ * TOK_WAIT: <c> was queued; conn_auth_resume(c) is called once the
+ * running JWKS fetch ends. TOK_INVALID: *<err> says why. TOK_UNAVAILABLE:
+ * keys cannot be had now; tok_retry_after() says when to try again.
  */
 enum tok_res	 tok_verify(struct conn *c, struct str token, json_t **claims,
 		    enum jwt_err *err);
-/* Removes <c> from the key wait queue (it is closing). */
+/* Removes <c> from the key wait queues (it is closing). */
 void		 tok_unwait(struct conn *c);
+/* Seconds until keys may be had again (Retry-After), at least 1. */
+uint32_t	 tok_retry_after(void);
+/* Sweep: picks up a new shared generation, wakes waiters whose fetch
+ * ended, starts the scheduled fetch when due. */
+void		 tok_sweep(uint64_t now);
+/* Resumes the requests woken since (before-sleep hook). */
+void		 tok_resume(void);
+/*
+ * Master, before forking workers on <gc>: when the shared area holds no
+ * JWKS from <gc>'s identity service, fetches it once, blocking at most
+ * <auth timeout>, and publishes it. Failure only logs: the workers start
+ * without keys and fetch on their own.
+ */
+void		 tok_prefetch(const struct gw_conf *gc);
 
 /* main.c -------------------------------------------------------------- */
 

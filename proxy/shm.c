@@ -1,10 +1,11 @@
 /*
  * shm: the state all worker processes share: one fixed array of
  * pointer-free records per kind (instances, services, routes, processes),
- * mapped MAP_SHARED by the master before it forks, so every generation of
- * workers sees the same records. Counters and flags are C11 atomics; the
- * breaker, which changes several fields at once, sits under a per-record
- * lock.
+ * and the identity provider's JWKS, mapped MAP_SHARED by the master before
+ * it forks, so every generation of workers sees the same records. Counters
+ * and flags are C11 atomics; the breaker, which changes several fields at
+ * once, sits under a per-record lock; the JWKS body under a lock for its
+ * writers and a sequence count for its readers.
  *
  * Records are found by index (ins_slot, svc_slot, rt_slot). Only the
  * master assigns them, by key, so health and breaker state and the
@@ -27,6 +28,8 @@
 #include "util.h"
 
 #define SHM_SPINS	1000	/* lock attempts before looking at the holder */
+#define SHM_SEQ_TRIES	64	/* JWKS reads before giving up for now */
+#define RLX		memory_order_relaxed
 
 enum shm_kind {
 	SHM_K_INS = 0,
@@ -273,34 +276,169 @@ shm_proc_gone(pid_t pid)
 
 /*
  * The critical sections are a few loads and stores, so a spin is cheaper
- * than anything else. A worker killed inside one would leave the lock
+ * than anything else. A process killed inside one would leave the lock
  * held: after a while the waiter checks whether the holder still exists
  * and takes the lock over from a dead one.
  */
-void
-shm_lock(struct shm_ins *si)
+static void
+shm_spin_lock(_Atomic uint32_t *lock)
 {
 	uint32_t me = (uint32_t)getpid(), cur;
 	unsigned int spins = 0;
 
 	for (;;) {
 		cur = 0;
-		if (atomic_compare_exchange_weak_explicit(&si->si_lock, &cur,
-		    me, memory_order_acquire, memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(lock, &cur, me,
+		    memory_order_acquire, memory_order_relaxed))
 			return;
 		if (++spins < SHM_SPINS || cur == 0)
 			continue;
 		spins = 0;
 		if (kill((pid_t)cur, 0) == -1 && errno == ESRCH &&
-		    atomic_compare_exchange_strong_explicit(&si->si_lock,
-		    &cur, me, memory_order_acquire, memory_order_relaxed))
+		    atomic_compare_exchange_strong_explicit(lock, &cur, me,
+		    memory_order_acquire, memory_order_relaxed))
 			return;
 		sched_yield();
 	}
 }
 
+static void
+shm_spin_unlock(_Atomic uint32_t *lock)
+{
+	atomic_store_explicit(lock, 0, memory_order_release);
+}
+
+void
+shm_lock(struct shm_ins *si)
+{
+	shm_spin_lock(&si->si_lock);
+}
+
 void
 shm_unlock(struct shm_ins *si)
 {
-	atomic_store_explicit(&si->si_lock, 0, memory_order_release);
+	shm_spin_unlock(&si->si_lock);
+}
+
+/* --- the shared JWKS --- */
+
+/* Whether the shared body is <body>/<len> from <src> (under the lock). */
+static int
+shm_jwks_same(const struct shm_jwks *sj, uint64_t src, const char *body,
+    size_t len)
+{
+	return atomic_load_explicit(&sj->sj_gen, RLX) != 0 &&
+	    atomic_load_explicit(&sj->sj_src, RLX) == src &&
+	    atomic_load_explicit(&sj->sj_len, RLX) == len &&
+	    memcmp(sj->sj_body, body, len) == 0;
+}
+
+int
+shm_jwks_put(uint64_t src, const char *body, size_t len, uint32_t nkeys,
+    uint64_t *gen)
+{
+	struct shm_jwks *sj = &shm->sh_jwks;
+	uint64_t seq;
+	int changed = 0;
+
+	if (len > SHM_JWKS_MAX)
+		len = 0;
+	shm_spin_lock(&sj->sj_lock);
+	if (!shm_jwks_same(sj, src, body, len)) {
+		/* Odd while it changes; a writer that died mid-way left it
+		 * odd already, and moving it on tells its readers too. */
+		seq = atomic_load_explicit(&sj->sj_seq, RLX);
+		seq += 1 + (seq & 1);
+		atomic_store_explicit(&sj->sj_seq, seq, RLX);
+		atomic_thread_fence(memory_order_release);
+		memcpy(sj->sj_body, body, len);
+		atomic_store_explicit(&sj->sj_len, len, RLX);
+		atomic_store_explicit(&sj->sj_src, src, RLX);
+		atomic_fetch_add_explicit(&sj->sj_gen, 1, RLX);
+		atomic_store_explicit(&sj->sj_seq, seq + 1,
+		    memory_order_release);
+		changed = 1;
+	}
+	atomic_store_explicit(&sj->sj_nkeys, nkeys, RLX);
+	*gen = atomic_load_explicit(&sj->sj_gen, RLX);
+	shm_spin_unlock(&sj->sj_lock);
+	return changed;
+}
+
+int
+shm_jwks_get(char *out, size_t *len, uint64_t *gen, uint64_t *src)
+{
+	struct shm_jwks *sj = &shm->sh_jwks;
+	uint64_t seq, n;
+	int tries;
+
+	for (tries = 0; tries < SHM_SEQ_TRIES; tries++) {
+		seq = atomic_load_explicit(&sj->sj_seq, memory_order_acquire);
+		if (seq & 1) {
+			sched_yield();
+			continue;
+		}
+		*gen = atomic_load_explicit(&sj->sj_gen, RLX);
+		*src = atomic_load_explicit(&sj->sj_src, RLX);
+		n = atomic_load_explicit(&sj->sj_len, RLX);
+		if (n > SHM_JWKS_MAX)
+			n = 0;
+		memcpy(out, sj->sj_body, (size_t)n);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&sj->sj_seq, RLX) != seq)
+			continue;
+		*len = (size_t)n;
+		return *gen != 0 ? 0 : -1;
+	}
+	return -1;
+}
+
+/* Whether the lease is held at <now> by a live process (under the lock). */
+static int
+shm_jwks_held(const struct shm_jwks *sj, uint64_t now)
+{
+	uint32_t pid = atomic_load_explicit(&sj->sj_lease, RLX);
+
+	if (pid == 0 || now >= atomic_load_explicit(&sj->sj_lease_until, RLX))
+		return 0;
+	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+int
+shm_jwks_lease(uint64_t until)
+{
+	struct shm_jwks *sj = &shm->sh_jwks;
+	int got = 0;
+
+	shm_spin_lock(&sj->sj_lock);
+	if (!shm_jwks_held(sj, util_now_ms())) {
+		atomic_store_explicit(&sj->sj_lease, (uint32_t)getpid(), RLX);
+		atomic_store_explicit(&sj->sj_lease_until, until, RLX);
+		got = 1;
+	}
+	shm_spin_unlock(&sj->sj_lock);
+	return got;
+}
+
+int
+shm_jwks_leased(uint64_t now)
+{
+	struct shm_jwks *sj = &shm->sh_jwks;
+	int held;
+
+	shm_spin_lock(&sj->sj_lock);
+	held = shm_jwks_held(sj, now);
+	shm_spin_unlock(&sj->sj_lock);
+	return held;
+}
+
+void
+shm_jwks_unlease(void)
+{
+	struct shm_jwks *sj = &shm->sh_jwks;
+
+	shm_spin_lock(&sj->sj_lock);
+	if (atomic_load_explicit(&sj->sj_lease, RLX) == (uint32_t)getpid())
+		atomic_store_explicit(&sj->sj_lease, 0, RLX);
+	shm_spin_unlock(&sj->sj_lock);
 }

@@ -2,7 +2,9 @@
  * sub: internal subrequests. One FastCGI GET of a path on an instance,
  * over a connection of its own (never one of the request pool), with its
  * own deadline, delivering the status and a bounded body to a callback.
- * The gateway uses it to fetch the identity provider's JWKS.
+ * The gateway uses it to fetch the identity provider's JWKS; the master
+ * runs the same exchange blocking, under poll(), before it forks the
+ * workers (sub_get_sync).
  *
  * Exactly one callback per subrequest: with the CGI status and body on
  * END_REQUEST, or with status 0 on any failure (connect, timeout, protocol
@@ -13,6 +15,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +30,7 @@ struct sub {
 	struct instance	*sb_ins;
 	int		 sb_fd;
 	int		 sb_done;
+	int		 sb_sync;	/* sub_get_sync: no event loop */
 	size_t		 sb_max;
 	struct buf	 sb_out;
 	struct buf	 sb_in;
@@ -86,9 +90,19 @@ sub_finish(struct sub *s, int status, struct str body)
 	if (s->sb_done)
 		return;
 	s->sb_done = 1;
+	if (s->sb_sync) {
+		s->sb_cb(s->sb_arg, status, body);
+		return;
+	}
 	ev_timer_del(&gw->w_ev, &s->sb_timer);
-	if (s->sb_fd != -1)
+	if (s->sb_fd != -1) {
 		ev_del(&gw->w_ev, s->sb_fd);
+		/* Closed before the callback, which may start the next
+		 * subrequest to the same peer: one at a time means one
+		 * connection at a time. */
+		close(s->sb_fd);
+		s->sb_fd = -1;
+	}
 	s->sb_cb(s->sb_arg, status, body);
 	s->sb_next = sub_closing;
 	sub_closing = s;
@@ -108,6 +122,36 @@ sub_timeout_cb(struct ev *ev, void *arg)
 	sub_fail(arg, "timed out");
 }
 
+/* A non-blocking socket connecting to <ins>, or -1. */
+static int
+sub_connect(const struct instance *ins)
+{
+	int fd;
+
+	fd = socket(ins->ins_addr.ga_ss.ss_family, SOCK_STREAM |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&ins->ins_addr.ga_ss,
+	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Readies <s> on <fd> for "GET <path>" with its callback. */
+static void
+sub_setup(struct sub *s, struct instance *ins, int fd, const char *path,
+    size_t max)
+{
+	s->sb_ins = ins;
+	s->sb_fd = fd;
+	s->sb_max = max;
+	fcgi_dec_init(&s->sb_dec, SUB_REQID);
+	sub_build_get(&s->sb_out, SUB_REQID, path, "gateway-subrequest");
+}
+
 struct sub *
 sub_get(struct instance *ins, const char *path, uint64_t timeout,
     size_t max, sub_done_cb cb, void *arg)
@@ -115,25 +159,17 @@ sub_get(struct instance *ins, const char *path, uint64_t timeout,
 	struct sub *s;
 	int fd;
 
-	fd = socket(ins->ins_addr.ga_ss.ss_family, SOCK_STREAM |
-	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
+	if ((fd = sub_connect(ins)) == -1)
 		return NULL;
-	if ((connect(fd, (struct sockaddr *)&ins->ins_addr.ga_ss,
-	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) ||
-	    ev_add(&gw->w_ev, fd, sub_io_cb, NULL) == -1) {
+	if (ev_add(&gw->w_ev, fd, sub_io_cb, NULL) == -1) {
 		close(fd);
 		return NULL;
 	}
 	s = xcalloc(1, sizeof(*s));
-	s->sb_ins = ins;
-	s->sb_fd = fd;
-	s->sb_max = max;
+	sub_setup(s, ins, fd, path, max);
 	s->sb_cb = cb;
 	s->sb_arg = arg;
 	gw->w_ev.ev_fds[fd].ef_arg = s;
-	fcgi_dec_init(&s->sb_dec, SUB_REQID);
-	sub_build_get(&s->sb_out, SUB_REQID, path, "gateway-subrequest");
 	s->sb_timer.et_cb = sub_timeout_cb;
 	s->sb_timer.et_arg = s;
 	ev_timer_set(&gw->w_ev, &s->sb_timer, timeout);
@@ -160,7 +196,8 @@ sub_reap(void)
 
 	while ((s = sub_closing) != NULL) {
 		sub_closing = s->sb_next;
-		close(s->sb_fd);
+		if (s->sb_fd != -1)
+			close(s->sb_fd);
 		buf_release(&s->sb_out);
 		buf_release(&s->sb_in);
 		buf_release(&s->sb_resp);
@@ -254,4 +291,70 @@ sub_io_cb(struct ev *ev, int fd, void *arg, uint32_t events)
 	(void)ev;
 	(void)fd;
 	sub_io(arg, events);
+}
+
+/* Where sub_get_sync() keeps the outcome. */
+struct sub_result {
+	int		 sr_status;
+	struct buf	*sr_body;
+};
+
+static void
+sub_sync_cb(void *arg, int status, struct str body)
+{
+	struct sub_result *r = arg;
+
+	r->sr_status = status;
+	if (status != 0)
+		buf_append(r->sr_body, body.p, body.len);
+}
+
+/* One poll() round of <s>: 0 to go on, -1 when the deadline passed. */
+static int
+sub_sync_round(struct sub *s, uint64_t deadline)
+{
+	struct pollfd pfd;
+	uint64_t now = util_now_ms();
+	int n;
+
+	if (now >= deadline)
+		return -1;
+	pfd.fd = s->sb_fd;
+	pfd.events = POLLIN | (buf_avail(&s->sb_out) > 0 ? POLLOUT : 0);
+	pfd.revents = 0;
+	n = poll(&pfd, 1, (int)(deadline - now));
+	if (n == -1 && errno != EINTR)
+		sub_fail(s, "poll failed");
+	else if (n > 0)
+		sub_io(s, (pfd.revents & POLLOUT ? EPOLLOUT : 0) | EPOLLIN);
+	return 0;
+}
+
+int
+sub_get_sync(struct instance *ins, const char *path, uint64_t timeout,
+    size_t max, struct buf *body)
+{
+	struct sub_result r = { 0, body };
+	struct sub s;
+	uint64_t deadline = util_now_ms() + timeout;
+	int fd;
+
+	if ((fd = sub_connect(ins)) == -1) {
+		log_warnx("%s: subrequest failed: cannot connect",
+		    ins->ins_name);
+		return 0;
+	}
+	memset(&s, 0, sizeof(s));
+	sub_setup(&s, ins, fd, path, max);
+	s.sb_sync = 1;
+	s.sb_cb = sub_sync_cb;
+	s.sb_arg = &r;
+	while (!s.sb_done)
+		if (sub_sync_round(&s, deadline) == -1)
+			sub_fail(&s, "timed out");
+	close(fd);
+	buf_release(&s.sb_out);
+	buf_release(&s.sb_in);
+	buf_release(&s.sb_resp);
+	return r.sr_status;
 }

@@ -29,6 +29,7 @@ worker_before_sleep(struct ev *ev, void *arg)
 {
 	(void)ev;
 	(void)arg;
+	tok_resume();
 	conn_run_later();
 	conn_reap();
 	be_reap();
@@ -53,6 +54,7 @@ worker_sweep_cb(struct ev *ev, void *arg)
 	conn_sweep(now);
 	be_sweep(now);
 	up_sweep();
+	tok_sweep(now);
 	worker_drain_check();
 	ev_timer_set(ev, &gw->w_sweep, WORKER_SWEEP_MS);
 }
@@ -135,12 +137,13 @@ worker_setup(struct gw_conf *gc)
 	if (gw->w_sigfd == -1 || ev_add(&gw->w_ev, gw->w_sigfd,
 	    worker_signal_cb, NULL) == -1)
 		return -1;
+	/* The keys before the traffic: the shared copy, or a fetch. */
+	tok_init();
 	for (i = 0; i < gc->gc_nlisten; i++)
 		if (ev_add_listener(&gw->w_ev, gc->gc_listen[i].l_fd,
 		    conn_accept_cb, &gc->gc_listen[i]) == -1)
 			return -1;
 	worker_open_access();
-	tok_init();
 	gw->w_ev.ev_before_sleep = worker_before_sleep;
 	gw->w_sweep.et_cb = worker_sweep_cb;
 	ev_timer_set(&gw->w_ev, &gw->w_sweep, WORKER_SWEEP_MS);

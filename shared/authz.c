@@ -27,6 +27,7 @@
 #include "uuid.h"
 
 #define AUTHZ_NOKEYS_RETRY_MS	1000	/* fetch gap while no keys are held */
+#define AUTHZ_TYP		"Bearer"	/* typ of an access token */
 
 #define K(name, type, def, min, max, field) \
 	{ name, type, def, min, max, offsetof(struct authz_cfg, field) }
@@ -347,6 +348,8 @@ authz_verify_keys(const struct authz *az, const char *tok, size_t len,
 	ex.je_aud = az->az_audience;
 	ex.je_leeway = az->az_leeway;
 	ex.je_now = now;
+	/* Only access tokens: an ID token of the same issuer never passes. */
+	ex.je_typ = AUTHZ_TYP;
 	return jwt_verify(&az->az_keys, tok, len, &ex, claims);
 }
 

@@ -18,10 +18,12 @@
  * The token comes from the Authorization header (FastCGI param
  * HTTP_AUTHORIZATION, "Bearer <token>", scheme case-insensitive); any
  * other scheme counts as no token. It is verified with jwt_verify()
- * (RS256, issuer, optional audience, exp/nbf/iat with leeway) against the
- * keys of the identity service's JWKS. The gateway's AUTH_SUB param, when
- * present, must name the same account as the token: a mismatch means the
- * request did not come through the gateway's checks, and is refused.
+ * (RS256, issuer, optional audience, exp/nbf/iat with leeway, typ
+ * "Bearer" so that an ID token is never taken for an access token)
+ * against the keys of the identity service's JWKS. The gateway's AUTH_SUB
+ * param, when present, must name the same account as the token: a
+ * mismatch means the request did not come through the gateway's checks,
+ * and is refused.
  *
  * Keys are fetched with libcurl (blocking, bounded by the configured
  * timeout: a FastCGI worker serves one request at a time) on first use and

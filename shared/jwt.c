@@ -42,6 +42,7 @@ static const char *const jwt_err_names[JWT_E_COUNT] = {
 	[JWT_E_NOT_YET] = "Access token not yet valid",
 	[JWT_E_ISSUER] = "Invalid token issuer",
 	[JWT_E_AUDIENCE] = "Invalid token audience",
+	[JWT_E_TYPE] = "Invalid token type",
 };
 
 /*
@@ -659,6 +660,22 @@ jwt_keyset_add(struct jwt_keyset *set, const struct jwt_key *key)
 	return 0;
 }
 
+int
+jwt_keyset_covers(const struct jwt_keyset *new, const struct jwt_keyset *old)
+{
+	const struct jwt_key *k;
+	size_t i;
+
+	for (i = 0; i < old->js_n; i++) {
+		k = jwt_keyset_find(new, old->js_keys[i].jk_kid,
+		    strlen(old->js_keys[i].jk_kid));
+		if (k == NULL ||
+		    EVP_PKEY_eq(k->jk_pkey, old->js_keys[i].jk_pkey) != 1)
+			return 0;
+	}
+	return 1;
+}
+
 const struct jwt_key *
 jwt_keyset_find(const struct jwt_keyset *set, const char *kid, size_t len)
 {
@@ -957,6 +974,9 @@ jwt_check_claims(const json_t *c, const struct jwt_expect *exp)
 	if (exp->je_aud != NULL &&
 	    !jwt_aud_has(json_object_get(c, "aud"), exp->je_aud))
 		return JWT_E_AUDIENCE;
+	if (exp->je_typ != NULL &&
+	    !jwt_json_streq(json_object_get(c, "typ"), exp->je_typ))
+		return JWT_E_TYPE;
 	return JWT_OK;
 }
 

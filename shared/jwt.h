@@ -102,6 +102,14 @@ int	 jwt_keyset_parse(struct jwt_keyset *set, const char *json, size_t len);
 /* Adds a copy of <key>'s public part to <set>; a kid already in <set> is
  * left as it is. 0 or -1. */
 int	 jwt_keyset_add(struct jwt_keyset *set, const struct jwt_key *key);
+/*
+ * Whether every key of <old> is in <new> under the same kid with the same
+ * public key: then a token <old> verified still verifies with <new>, and
+ * verified tokens may be kept across the change. An empty <old> is
+ * covered by anything.
+ */
+int	 jwt_keyset_covers(const struct jwt_keyset *new,
+	    const struct jwt_keyset *old);
 /* The key with <kid>, or NULL. Borrowed. */
 const struct jwt_key	*jwt_keyset_find(const struct jwt_keyset *,
 			    const char *kid, size_t len);
@@ -121,6 +129,8 @@ enum jwt_err {
 	JWT_E_NOT_YET,		/* nbf - leeway > now, or iat in the future */
 	JWT_E_ISSUER,		/* iss differs */
 	JWT_E_AUDIENCE,		/* aud does not name the audience */
+	JWT_E_TYPE,		/* typ claim differs (an ID token where an
+				   access token is due) */
 	JWT_E_COUNT
 };
 
@@ -136,6 +146,9 @@ struct jwt_expect {
 	int64_t		 je_leeway;	/* seconds, for exp/nbf/iat; clamped
 					   to 0..86400 */
 	int64_t		 je_now;	/* epoch seconds; 0 = time(NULL) */
+	const char	*je_typ;	/* required typ claim (exact), e.g.
+					   "Bearer" for access tokens; NULL:
+					   no typ check */
 };
 
 /*
@@ -146,7 +159,7 @@ struct jwt_expect {
  * present. The first failure is returned, checked in this order: the
  * three segments and header JSON, alg, kid, signature, then the payload
  * (a JSON object, parsed only once the signature holds), exp, nbf, iat,
- * iss, aud. Allocates nothing that outlives the call.
+ * iss, aud, typ. Allocates nothing that outlives the call.
  */
 enum jwt_err	 jwt_verify(const struct jwt_keyset *set, const char *tok,
 		    size_t len, const struct jwt_expect *exp, json_t **claims);

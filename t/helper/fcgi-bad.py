@@ -10,6 +10,10 @@ request (until the empty STDIN record) and then, by MODE:
   split     a valid response, one byte per write with small pauses
   nul-offload  200 with X-Accel-Redirect naming "small.txt", a NUL byte,
             and ".mp4" (what no libelp service could send)
+  stall     never answers; keeps the connection until the peer closes it,
+            and prints "open N SCRIPT_NAME TIME" per request and "close N
+            SCRIPT_NAME TIME" when it ends, N counting the connections
+            open at once for that SCRIPT_NAME
 """
 import os
 import socket
@@ -19,6 +23,8 @@ import threading
 import time
 
 path, mode = sys.argv[1], sys.argv[2]
+nopen = {}
+nopen_lock = threading.Lock()
 
 
 def record(rtype, content, reqid=1):
@@ -43,7 +49,63 @@ def read_request(c):
         buf += d
 
 
+def pair_len(b, i):
+    if b[i] < 128:
+        return b[i], i + 1
+    return struct.unpack(">I", b[i:i + 4])[0] & 0x7fffffff, i + 4
+
+
+def script_name(c):
+    """Reads records up to the empty STDIN; returns SCRIPT_NAME or None."""
+    buf, params = b"", b""
+    while True:
+        while len(buf) >= 8:
+            _, rtype, _, clen, plen = struct.unpack(">BBHHBx", buf[:8])
+            if len(buf) < 8 + clen + plen:
+                break
+            if rtype == 4:
+                params += buf[8:8 + clen]
+            buf = buf[8 + clen + plen:]
+            if rtype == 5 and clen == 0:
+                i = 0
+                while i < len(params):
+                    nl, i = pair_len(params, i)
+                    vl, i = pair_len(params, i)
+                    if params[i:i + nl] == b"SCRIPT_NAME":
+                        return params[i + nl:i + nl + vl].decode()
+                    i += nl + vl
+                return ""
+        d = c.recv(65536)
+        if not d:
+            return None
+        buf += d
+
+
+def stall(c):
+    name = script_name(c)
+    if name is None:
+        c.close()
+        return
+    with nopen_lock:
+        nopen[name] = nopen.get(name, 0) + 1
+        print("open %d %s %.3f" % (nopen[name], name, time.time()),
+              flush=True)
+    try:
+        while c.recv(65536):
+            pass
+    except OSError:
+        pass
+    with nopen_lock:
+        nopen[name] -= 1
+        print("close %d %s %.3f" % (nopen[name], name, time.time()),
+              flush=True)
+    c.close()
+
+
 def serve(c):
+    if mode == "stall":
+        stall(c)
+        return
     body = b'{"ok":true}'
     good = record(6, b"Status: 200 OK\r\nContent-Type: application/json\r\n"
                   b"Content-Length: " + str(len(body)).encode() +

@@ -114,7 +114,8 @@ az_with_keys(const struct jwt_key *k1, const struct jwt_key *k2,
 	return az;
 }
 
-/* Claims of a user valid for five minutes with the given roles. */
+/* Access token claims (typ Bearer) of a user valid for five minutes with
+ * the given roles. */
 static json_t *
 claims_user(const char *sub, const char *role1, const char *role2)
 {
@@ -127,11 +128,11 @@ claims_user(const char *sub, const char *role1, const char *role2)
 	if (role2 != NULL)
 		json_array_append_new(roles, json_string(role2));
 	c = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, "
-	    "s:s, s:{s:o}}", "iss", ISS, "sub", sub, "exp", now + 300, "iat",
-	    now, "aud", AUD, "azp", "spa-client", "email", "ann@example.org",
-	    "preferred_username", "ann@example.org", "given_name", "Ann",
-	    "family_name", "Lee", "jti", "j-1", "realm_access", "roles",
-	    roles);
+	    "s:s, s:s, s:{s:o}}", "iss", ISS, "sub", sub, "exp", now + 300,
+	    "iat", now, "aud", AUD, "azp", "spa-client", "email",
+	    "ann@example.org", "preferred_username", "ann@example.org",
+	    "given_name", "Ann", "family_name", "Lee", "jti", "j-1", "typ",
+	    "Bearer", "realm_access", "roles", roles);
 	assert_non_null(c);
 	return c;
 }
@@ -399,6 +400,41 @@ test_audience(void **state)
 	assert_int_equal(check_claims(az, &key_a, c, &id), AUTHZ_OK);
 	authz_id_release(&id);
 	authz_free(az);
+}
+
+/* Only access tokens pass: an ID token of the same issuer, or a token
+ * without typ, is refused whatever the audience setting. */
+static void
+test_token_type(void **state)
+{
+	static const char *const auds[] = { AUD, "" };
+	static const char *const bad[] = { "ID", "Refresh", "bearer", "" };
+	struct authz *az;
+	struct authz_id id;
+	json_t *c;
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < NITEMS(auds); i++) {
+		az = az_with_keys(&key_a, NULL, auds[i]);
+		for (j = 0; j < NITEMS(bad); j++) {
+			c = claims_user(SUB, "ADMIN", NULL);
+			if (*bad[j] == '\0')
+				json_object_del(c, "typ");
+			else
+				json_object_set_new(c, "typ",
+				    json_string(bad[j]));
+			assert_int_equal(check_claims(az, &key_a, c, &id),
+			    AUTHZ_INVALID);
+			assert_int_equal(id.ai_err, JWT_E_TYPE);
+			assert_string_equal(id.ai_why, "Invalid token type");
+			assert_null(id.ai_claims);
+		}
+		assert_int_equal(check_claims(az, &key_a, claims_user(SUB,
+		    "ADMIN", NULL), &id), AUTHZ_OK);
+		authz_id_release(&id);
+		authz_free(az);
+	}
 }
 
 static void
@@ -1441,6 +1477,7 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_bad_signature),
 		cmocka_unit_test(test_audience),
+		cmocka_unit_test(test_token_type),
 		cmocka_unit_test(test_subject),
 		cmocka_unit_test(test_gateway_sub),
 		cmocka_unit_test(test_repeat),

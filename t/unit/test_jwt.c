@@ -53,7 +53,7 @@ teardown_keys(void **state)
 static struct jwt_expect
 expect_std(void)
 {
-	struct jwt_expect e = { ISS, AUD, 60, NOW };
+	struct jwt_expect e = { ISS, AUD, 60, NOW, NULL };
 
 	return e;
 }
@@ -656,7 +656,7 @@ test_time_claims(void **state)
 		{ "{\"exp\":1700000300,\"iat\":[]}", JWT_E_MALFORMED },
 		{ "{\"exp\":1,\"nbf\":1700009999}", JWT_E_EXPIRED },
 	};
-	struct jwt_expect e = { NULL, NULL, 60, NOW };
+	struct jwt_expect e = { NULL, NULL, 60, NOW, NULL };
 	char *hdr, *tok;
 	size_t i;
 
@@ -675,7 +675,7 @@ test_time_claims(void **state)
 static void
 test_leeway_clamped_and_now(void **state)
 {
-	struct jwt_expect e = { NULL, NULL, -100, NOW };
+	struct jwt_expect e = { NULL, NULL, -100, NOW, NULL };
 	char *hdr, *tok;
 
 	(void)state;
@@ -750,6 +750,55 @@ test_issuer_audience(void **state)
 	tok = craft(&key_a, hdr, "{\"exp\":1700000300,\"iss\":\"x\"}");
 	assert_int_equal(verify_ab(tok, &e), JWT_OK);
 	free(tok);
+	free(hdr);
+}
+
+/* typ is checked only when expected, exactly, and after aud. */
+static void
+test_typ(void **state)
+{
+	static const struct {
+		const char	*extra;	/* members after "exp" */
+		const char	*typ;	/* expected typ or NULL */
+		enum jwt_err	 want;
+	} cases[] = {
+		{ ",\"typ\":\"Bearer\"", "Bearer", JWT_OK },
+		{ ",\"typ\":\"ID\"", "Bearer", JWT_E_TYPE },
+		{ ",\"typ\":\"Refresh\"", "Bearer", JWT_E_TYPE },
+		{ ",\"typ\":\"bearer\"", "Bearer", JWT_E_TYPE },
+		{ ",\"typ\":\"Bearer \"", "Bearer", JWT_E_TYPE },
+		{ ",\"typ\":[\"Bearer\"]", "Bearer", JWT_E_TYPE },
+		{ ",\"typ\":null", "Bearer", JWT_E_TYPE },
+		{ "", "Bearer", JWT_E_TYPE },
+		{ ",\"typ\":\"ID\"", NULL, JWT_OK },
+		{ "", NULL, JWT_OK },
+		/* The audience is checked first. */
+		{ ",\"typ\":\"ID\",\"aud\":\"spa-client\"", "Bearer",
+		    JWT_E_AUDIENCE },
+	};
+	struct jwt_expect e = expect_std();
+	char *hdr, *payload, *tok;
+	size_t i;
+
+	(void)state;
+	hdr = hdr_for(&key_a);
+	for (i = 0; i < NITEMS(cases); i++) {
+		payload = xasprintf("{\"exp\":1700000300,\"iss\":\"" ISS
+		    "\",\"aud\":\"" AUD "\"%s}", cases[i].extra);
+		/* A repeated aud is refused as malformed: drop ours. */
+		if (strstr(cases[i].extra, "aud") != NULL) {
+			free(payload);
+			payload = xasprintf("{\"exp\":1700000300,\"iss\":"
+			    "\"" ISS "\"%s}", cases[i].extra);
+		}
+		tok = craft(&key_a, hdr, payload);
+		e.je_typ = cases[i].typ;
+		if (verify_ab(tok, &e) != cases[i].want)
+			fail_msg("%s: want %s", payload,
+			    jwt_err_str(cases[i].want));
+		free(tok);
+		free(payload);
+	}
 	free(hdr);
 }
 
@@ -1285,6 +1334,54 @@ test_has_role(void **state)
 	assert_int_equal(jwt_has_role(NULL, "admin"), 0);
 }
 
+/* A set with key <k>'s public part published under kid <kid>. */
+static void
+set_kid_as(struct jwt_keyset *set, const struct jwt_key *k, const char *kid)
+{
+	json_t *jwk, *doc;
+	char *txt;
+
+	memset(set, 0, sizeof(*set));
+	assert_non_null(jwk = jwt_key_jwk(k));
+	json_object_set_new(jwk, "kid", json_string(kid));
+	doc = json_pack("{s:[o]}", "keys", jwk);
+	assert_non_null(txt = json_dumps(doc, 0));
+	assert_int_equal(jwt_keyset_parse(set, txt, strlen(txt)), 1);
+	free(txt);
+	json_decref(doc);
+}
+
+static void
+test_keyset_covers(void **state)
+{
+	struct jwt_keyset ab, a, b, none, fake;
+
+	(void)state;
+	set_ab(&ab);
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(jwt_keyset_add(&a, &key_a), 0);
+	assert_int_equal(jwt_keyset_add(&b, &key_b), 0);
+	/* Keys added: tokens verified before still verify. */
+	assert_true(jwt_keyset_covers(&ab, &a));
+	assert_true(jwt_keyset_covers(&ab, &ab));
+	assert_true(jwt_keyset_covers(&a, &none));
+	assert_true(jwt_keyset_covers(&none, &none));
+	/* A key gone: they may not. */
+	assert_false(jwt_keyset_covers(&a, &ab));
+	assert_false(jwt_keyset_covers(&b, &a));
+	assert_false(jwt_keyset_covers(&none, &a));
+	/* The same kid with another public key is a different key. */
+	set_kid_as(&fake, &key_b, key_a.jk_kid);
+	assert_false(jwt_keyset_covers(&fake, &a));
+	assert_false(jwt_keyset_covers(&a, &fake));
+	jwt_keyset_release(&fake);
+	jwt_keyset_release(&b);
+	jwt_keyset_release(&a);
+	jwt_keyset_release(&ab);
+}
+
 static void
 test_err_str(void **state)
 {
@@ -1305,6 +1402,7 @@ test_err_str(void **state)
 	    "Invalid token issuer");
 	assert_string_equal(jwt_err_str(JWT_E_AUDIENCE),
 	    "Invalid token audience");
+	assert_string_equal(jwt_err_str(JWT_E_TYPE), "Invalid token type");
 	assert_non_null(jwt_err_str(JWT_OK));
 	assert_non_null(jwt_err_str(JWT_E_COUNT));
 }
@@ -1330,6 +1428,8 @@ main(void)
 		cmocka_unit_test(test_time_claims),
 		cmocka_unit_test(test_leeway_clamped_and_now),
 		cmocka_unit_test(test_issuer_audience),
+		cmocka_unit_test(test_typ),
+		cmocka_unit_test(test_keyset_covers),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_malformed_payload),
 		cmocka_unit_test(test_length_limit),
