@@ -1,17 +1,26 @@
 /*
- * conn: the client side of the gateway: one HTTP/1.1 connection, its
- * request/response state machine, the FastCGI request it builds, and the
- * framing of the response it relays.
+ * conn: the client side of the gateway: one HTTP/1.1 connection and its
+ * request/response state machine, from the head to the response's last
+ * byte (the framing of what a backend answers, the request body read
+ * whole or streamed, the response read at the backend's speed), retries,
+ * timeouts and the lifecycle (accept, close, deferred free). What it
+ * writes itself is reply.c's, CORS is cors.c's, the FastCGI params are
+ * params.c's, offloaded files offload.c's and the access log alog.c's.
  *
  * States (conn_set_state):
  *	HEAD     reading and parsing a request head (keep-alive idle too)
+ *	AUTH     the token needs keys that are being fetched
+ *	BODY     reading the whole request body (request buffering)
  *	QUEUED   every instance of the service is at maxconn: wait in line
  *	BACKEND  exchange running: body to the backend, response to us
- *	FLUSH    response complete in c_out, writing it out
+ *	FLUSH    response complete in c_out (and its spill file), writing it
  *	FILE     offload: head in c_out, then the file by sendfile()
+ *	LINGER   closing: FIN sent, discarding input for a moment
  *	CLOSING  unregistered, freed by the before-sleep hook
  * Pipelined requests wait in c_in and are parsed once the response to the
- * previous one is flushed, so responses go out in request order.
+ * previous one is flushed, so responses go out in request order. A
+ * request's state lives in struct creq (c_r), which exists from a
+ * complete head to the end of its response only.
  */
 #include <sys/socket.h>
 #include <sys/epoll.h>
@@ -55,12 +64,18 @@ static const char *const conn_end_names[CONN_END_COUNT] = {
 static struct h1_req	conn_scratch;	/* parse target for whole heads */
 
 const char *
+conn_end_str(enum conn_end e)
+{
+	return e < CONN_END_COUNT ? conn_end_names[e] : "?";
+}
+
+const char *
 conn_state_str(enum conn_state st)
 {
 	return st < CONN_ST_COUNT ? conn_state_names[st] : "?";
 }
 
-static void
+void
 conn_set_state(struct conn *c, enum conn_state st)
 {
 	log_debug("%s: fd %d: %s -> %s", __func__, c->c_fd,
@@ -69,12 +84,9 @@ conn_set_state(struct conn *c, enum conn_state st)
 }
 
 static void	conn_io_cb(struct ev *, int, void *, uint32_t);
-static void	conn_cors(struct conn *);
 static void	conn_forward(struct conn *);
 static void	conn_forward_first(struct conn *);
-static void	conn_access_log(struct conn *);
 
-static const char	*conn_h1_reason(int);
 
 static void
 conn_peer(struct conn *c, const struct sockaddr_storage *ss)
@@ -199,7 +211,7 @@ conn_req_free(struct conn *c)
 }
 
 /* Closes the offloaded file, if any. */
-static void
+void
 conn_file_close(struct conn *c)
 {
 	if (c->c_r == NULL)
@@ -225,7 +237,7 @@ conn_close_log(struct conn *c)
 		metrics_client_abort();
 	if (!(c->c_flags & CONN_F_HEADSENT))
 		c->c_r->r_status = 499;
-	conn_access_log(c);
+	alog_write(c);
 	metrics_request(c->c_r->r_route, c->c_r->r_status);
 }
 
@@ -477,7 +489,7 @@ conn_keep(struct conn *c, struct str s)
 
 /* A string conn_keep() stored, or "-" when the request never got that
  * far (a refused head keeps nothing). */
-static const char *
+const char *
 conn_kept(const struct conn *c, size_t off)
 {
 	if (off >= buf_avail(&c->c_r->r_arena) || buf_data(&c->c_r->r_arena)[off] == '\0')
@@ -485,79 +497,14 @@ conn_kept(const struct conn *c, size_t off)
 	return buf_data(&c->c_r->r_arena) + off;
 }
 
-static struct str
-conn_reason(int status)
-{
-	const char *r = env_reason(status);
 
-	return str_make(r, strlen(r));
-}
 
-/* Appends the status line, Date, and the request id. */
-static void
-conn_head_start(struct conn *c, int status, struct str reason)
-{
-	static char date[64];
-	static time_t date_at;
-	time_t now = time(NULL);
-	struct tm tm;
 
-	if (now != date_at) {
-		gmtime_r(&now, &tm);
-		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-		date_at = now;
-	}
-	buf_printf(&c->c_out, "HTTP/1.%d %d %.*s\r\nDate: %s\r\n"
-	    "X-Request-Id: %s\r\n", c->c_r->r_minor, status, (int)reason.len,
-	    reason.p, date, c->c_r->r_reqid);
-	c->c_r->r_status = status;
-}
 
-/* The response head is complete in c_out: what is sent beyond it (and
- * beyond an interim 100) is body, for the access log. */
-static void
-conn_head_done(struct conn *c)
-{
-	c->c_flags |= CONN_F_HEADSENT;
-	c->c_r->r_head_len = c->c_r->r_sent + buf_avail(&c->c_out);
-}
-
-/* Appends the Connection header the keep-alive decision needs. */
-static void
-conn_head_connection(struct conn *c)
-{
-	if (gw->w_draining)
-		c->c_flags |= CONN_F_CLOSE;
-	if (c->c_flags & CONN_F_CLOSE || !(c->c_flags & CONN_F_KEEP)) {
-		c->c_flags |= CONN_F_CLOSE;
-		buf_append_str(&c->c_out, "Connection: close\r\n");
-	} else if (c->c_r->r_minor == 0)
-		buf_append_str(&c->c_out, "Connection: keep-alive\r\n");
-}
-
-/* Statuses after which the request framing cannot be trusted. */
-static int
-conn_status_closes(int status)
-{
-	switch (status) {
-	case 400:
-	case 408:
-	case 413:
-	case 414:
-	case 431:
-	case 501:
-	case 505:
-		return 1;
-	default:
-		return 0;
-	}
-}
 
 void
 conn_fail(struct conn *c, int status, const char *why)
 {
-	struct buf body = BUF_INIT;
-
 	if (c->c_state == CONN_ST_CLOSING || c->c_state == CONN_ST_LINGER)
 		return;
 	conn_file_close(c);
@@ -578,85 +525,11 @@ conn_fail(struct conn *c, int status, const char *why)
 		conn_set_state(c, CONN_ST_FLUSH);
 		return;
 	}
-	if (conn_status_closes(status) || !(c->c_flags & CONN_F_BODYREAD))
-		c->c_flags |= CONN_F_CLOSE;
-	metrics_reject_status(status);
-	env_error_write(&body, status, why);
-	conn_head_start(c, status, conn_reason(status));
-	buf_printf(&c->c_out, "Content-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n", buf_avail(&body));
-	if (status == 401 && c->c_r->r_www_auth != NULL)
-		buf_printf(&c->c_out, "WWW-Authenticate: %s\r\n",
-		    c->c_r->r_www_auth);
-	c->c_r->r_www_auth = NULL;
-	if (status == 503 && c->c_r->r_retry_after > 0)
-		buf_printf(&c->c_out, "Retry-After: %u\r\n", c->c_r->r_retry_after);
-	c->c_r->r_retry_after = 0;
-	conn_cors(c);
-	conn_head_connection(c);
-	buf_append(&c->c_out, "\r\n", 2);
-	conn_head_done(c);
-	if (!(c->c_flags & CONN_F_HEAD))
-		buf_append(&c->c_out, buf_data(&body), buf_avail(&body));
-	buf_release(&body);
-	conn_set_state(c, CONN_ST_FLUSH);
+	reply_error(c, status, why);
 }
 
-/* CORS headers for a request whose Origin the route allows. */
-static void
-conn_cors(struct conn *c)
-{
-	if (c->c_r->r_cors == CONN_CORS_NONE)
-		return;
-	if (c->c_r->r_cors == CONN_CORS_ANY)
-		buf_append_str(&c->c_out, "Access-Control-Allow-Origin: *\r\n");
-	else
-		buf_printf(&c->c_out, "Access-Control-Allow-Origin: %s\r\n",
-		    conn_kept(c, c->c_r->r_a_origin));
-	buf_append_str(&c->c_out, "Vary: Origin, Access-Control-Request-Method, "
-	    "Access-Control-Request-Headers\r\n");
-	/* What a script may read beyond the safelisted headers: ranges and
-	 * validators of media, and the reasons of refusals. */
-	buf_append_str(&c->c_out, "Access-Control-Expose-Headers: "
-	    "Content-Range, Accept-Ranges, ETag, Last-Modified, Retry-After, "
-	    "WWW-Authenticate, X-Request-Id\r\n");
-}
 
-/* Whether <origin> is in the space- or comma-separated <list>. */
-static int
-conn_origin_listed(const char *list, const char *origin)
-{
-	size_t n = strlen(origin), len;
-	const char *p = list;
 
-	while (*p != '\0') {
-		p += strspn(p, " ,\t");
-		len = strcspn(p, " ,\t");
-		if (len == n && len > 0 && memcmp(p, origin, n) == 0)
-			return 1;
-		p += len;
-	}
-	return 0;
-}
-
-/* Decides c_cors from the route's policy (or the gateway default). */
-static void
-conn_cors_decide(struct conn *c)
-{
-	const char *policy = gw->w_conf->gc_cors;
-
-	c->c_r->r_cors = CONN_CORS_NONE;
-	if (!(c->c_flags & CONN_F_ORIGIN))
-		return;
-	if (c->c_r->r_route != NULL && *c->c_r->r_route->rt_cors != '\0')
-		policy = c->c_r->r_route->rt_cors;
-	if (*policy == '\0' || strcmp(policy, "off") == 0)
-		return;
-	if (strcmp(policy, "*") == 0)
-		c->c_r->r_cors = CONN_CORS_ANY;
-	else if (conn_origin_listed(policy, conn_kept(c, c->c_r->r_a_origin)))
-		c->c_r->r_cors = CONN_CORS_ECHO;
-}
 
 /* Whether <s> is an acceptable client-supplied request id. */
 static int
@@ -723,46 +596,7 @@ conn_finish_params(struct conn *c, json_t *claims)
 	params_finish(&c->c_r->r_fcgi, claims, c->c_r->r_content_length);
 }
 
-/* Writes a complete 200 response of <type> with <body>/<len>. */
-static void
-conn_builtin_reply(struct conn *c, const char *type, const char *body,
-    size_t len)
-{
-	conn_head_start(c, 200, STR_LIT("OK"));
-	buf_printf(&c->c_out, "Content-Type: %s\r\n"
-	    "Content-Length: %zu\r\n", type, len);
-	conn_head_connection(c);
-	buf_append(&c->c_out, "\r\n", 2);
-	conn_head_done(c);
-	if (!(c->c_flags & CONN_F_HEAD))
-		buf_append(&c->c_out, body, len);
-	conn_set_state(c, CONN_ST_FLUSH);
-}
 
-/* Answers the admin listener's built-in /healthz and /metrics (Prometheus
- * text). Returns 1 if handled. */
-static int
-conn_builtin(struct conn *c, const struct h1_req *req)
-{
-	static const char body[] =
-	    "{\"httpStatus\":\"OK\",\"responseBody\":{\"status\":\"UP\"}}";
-	struct buf m = BUF_INIT;
-
-	if (!c->c_listener->l_admin)
-		return 0;
-	if (str_eq(req->path, "/healthz")) {
-		conn_builtin_reply(c, "application/json", body,
-		    sizeof(body) - 1);
-		return 1;
-	}
-	if (!str_eq(req->path, "/metrics"))
-		return 0;
-	metrics_render(&m, gw->w_conf);
-	conn_builtin_reply(c, "text/plain; version=0.0.4; charset=utf-8",
-	    buf_data(&m), buf_avail(&m));
-	buf_release(&m);
-	return 1;
-}
 
 void
 conn_fail_unavailable(struct conn *c)
@@ -775,37 +609,6 @@ conn_fail_unavailable(struct conn *c)
 	conn_fail(c, 503, msg);
 }
 
-/* CORS preflight, answered by the gateway itself. Returns 1 if handled. */
-static int
-conn_preflight(struct conn *c, const struct h1_req *req)
-{
-	const struct h1_header *m, *h;
-
-	if (req->method != H1_M_OPTIONS || !(c->c_flags & CONN_F_ORIGIN) ||
-	    (m = h1_header_find(req, "Access-Control-Request-Method",
-	    29)) == NULL)
-		return 0;
-	if (c->c_r->r_cors == CONN_CORS_NONE) {
-		conn_fail(c, 403, "Origin not allowed");
-		return 1;
-	}
-	h = h1_header_find(req, "Access-Control-Request-Headers", 30);
-	conn_head_start(c, 200, STR_LIT("OK"));
-	buf_printf(&c->c_out, "Access-Control-Allow-Methods: GET, HEAD, "
-	    "POST, PUT, DELETE, OPTIONS, PATCH\r\n");
-	if (h != NULL && h->value.len > 0 && h->value.len < 1024)
-		buf_printf(&c->c_out, "Access-Control-Allow-Headers: %.*s\r\n",
-		    (int)h->value.len, h->value.p);
-	buf_printf(&c->c_out, "Access-Control-Max-Age: %llu\r\n"
-	    "Content-Length: 0\r\n",
-	    (unsigned long long)(gw->w_conf->gc_cors_max_age / 1000));
-	conn_cors(c);
-	conn_head_connection(c);
-	buf_append(&c->c_out, "\r\n", 2);
-	conn_head_done(c);
-	conn_set_state(c, CONN_ST_FLUSH);
-	return 1;
-}
 
 /* Keeps what the access log and the exchange need beyond the head. */
 static void
@@ -1116,8 +919,8 @@ conn_request(struct conn *c, const struct h1_req *req)
 		conn_keep_validators(c, req);
 	if (c->c_r->r_route != NULL && c->c_r->r_route->rt_resp_buffering)
 		c->c_flags |= CONN_F_RESPBUF;
-	conn_cors_decide(c);
-	if (conn_preflight(c, req) || conn_builtin(c, req))
+	cors_decide(c);
+	if (cors_preflight(c, req) || reply_admin(c, req))
 		return;
 	if (conn_body_setup(c, req) == -1)
 		return;
@@ -1317,288 +1120,17 @@ conn_pump_body(struct conn *c)
 		c->c_deadline = 0;
 }
 
-/* Response headers a backend may not set toward the client. */
-static int
-conn_resp_header_dropped(struct str name)
-{
-	static const char *const drop[] = {
-		"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade",
-		"Trailer", "TE", "Proxy-Connection", "Date", "X-Request-Id",
-		"X-Accel-Redirect",
-	};
-	size_t i;
 
-	for (i = 0; i < NITEMS(drop); i++)
-		if (str_caseeq(name, drop[i]))
-			return 1;
-	return 0;
-}
 
-/* Whether a response with <status> to this request carries no body. */
-static int
-conn_resp_bodiless(const struct conn *c, int status)
-{
-	return (c->c_flags & CONN_F_HEAD) || status == 204 || status == 304 ||
-	    (status >= 100 && status < 200);
-}
 
-/*
- * The X-Accel-Redirect of a backend answer that asks the gateway to serve
- * a file, or NULL: honoured only on a route with an offload root, and
- * only with a 2xx status (the backend's go-ahead).
- */
-static const struct fcgi_cgi_hdr *
-conn_offload_find(const struct conn *c, const struct fcgi_cgi_head *h)
-{
-	if (c->c_r->r_route == NULL || c->c_r->r_route->rt_offload_fd == -1 ||
-	    h->ch_status < 200 || h->ch_status > 299)
-		return NULL;
-	return fcgi_cgi_header_find(h, "X-Accel-Redirect");
-}
 
-/* Backend headers an offloaded answer replaces with the file's own. */
-static int
-conn_offload_header_dropped(struct str name)
-{
-	static const char *const drop[] = {
-		"Content-Type", "Content-Length", "Content-Range", "ETag",
-		"Last-Modified", "Accept-Ranges", "Location", "Status",
-	};
-	size_t i;
 
-	for (i = 0; i < NITEMS(drop); i++)
-		if (str_caseeq(name, drop[i]))
-			return 1;
-	return conn_resp_header_dropped(name);
-}
 
-/* Whether the client's copy is current (304), RFC 7232 section 6: an
- * If-None-Match decides alone; If-Modified-Since only without it. */
-static int
-conn_offload_fresh(const struct conn *c, const char *etag, time_t mtime)
-{
-	time_t ims;
 
-	if (c->c_r->r_a_inm != SIZE_MAX)
-		return off_etag_match(conn_kept(c, c->c_r->r_a_inm), etag, 0);
-	return c->c_r->r_a_ims != SIZE_MAX && off_date_parse(conn_kept(c,
-	    c->c_r->r_a_ims), &ims) == 0 && mtime <= ims;
-}
 
-/*
- * The part of the file to send, into c_file_off/c_file_end. Returns 200
- * (whole file: no Range, not a GET, a stale If-Range or a malformed
- * Range), 206 or 416.
- */
-static int
-conn_offload_range(struct conn *c, const char *etag, const struct stat *st)
-{
-	const char *ir;
-	uint64_t a, b;
-	time_t t;
 
-	c->c_r->r_file_off = 0;
-	c->c_r->r_file_end = st->st_size;
-	if (c->c_r->r_a_range == SIZE_MAX || c->c_r->r_method != H1_M_GET)
-		return 200;
-	if (c->c_r->r_a_ifrange != SIZE_MAX) {
-		ir = conn_kept(c, c->c_r->r_a_ifrange);
-		if (*ir == '"' || strncmp(ir, "W/", 2) == 0) {
-			if (!off_etag_match(ir, etag, 1))
-				return 200;
-		} else if (off_date_parse(ir, &t) == -1 || t != st->st_mtime)
-			return 200;
-	}
-	switch (off_range_parse(conn_kept(c, c->c_r->r_a_range),
-	    (uint64_t)st->st_size, &a, &b)) {
-	case OFF_RANGE_OK:
-		c->c_r->r_file_off = (off_t)a;
-		c->c_r->r_file_end = (off_t)b;
-		return 206;
-	case OFF_RANGE_UNSAT:
-		return 416;
-	default:
-		return 200;
-	}
-}
 
-/* Ends a response head the gateway wrote itself. */
-static void
-conn_head_finish(struct conn *c)
-{
-	if (!(c->c_flags & CONN_F_BODYDONE))
-		c->c_flags |= CONN_F_CLOSE;	/* body left unread */
-	conn_cors(c);
-	conn_head_connection(c);
-	buf_append(&c->c_out, "\r\n", 2);
-	conn_head_done(c);
-}
 
-/* 416 with the contract's envelope and the file's size. */
-static void
-conn_offload_416(struct conn *c, const struct stat *st)
-{
-	struct buf body = BUF_INIT;
-
-	env_error_write(&body, 416, "Requested range not satisfiable");
-	conn_head_start(c, 416, conn_reason(416));
-	buf_printf(&c->c_out, "Content-Type: application/json\r\n"
-	    "Content-Length: %zu\r\nContent-Range: bytes */%lld\r\n"
-	    "Accept-Ranges: bytes\r\n", buf_avail(&body),
-	    (long long)st->st_size);
-	conn_head_finish(c);
-	if (!(c->c_flags & CONN_F_HEAD))
-		buf_append(&c->c_out, buf_data(&body), buf_avail(&body));
-	buf_release(&body);
-	c->c_r->r_file_end = c->c_r->r_file_off;
-}
-
-/* The head of a 200, 206 or 304 for the open file <st>: the backend's
- * headers but those the file sets, then the file's. */
-static void
-conn_offload_ok(struct conn *c, const struct fcgi_cgi_head *h, int status,
-    const struct stat *st, const char *etag)
-{
-	const struct fcgi_cgi_hdr *ct;
-	char date[64];
-	size_t i;
-
-	off_date(st->st_mtime, date, sizeof(date));
-	conn_head_start(c, status, conn_reason(status));
-	for (i = 0; i < h->ch_nhdrs; i++)
-		if (!conn_offload_header_dropped(h->ch_hdrs[i].name))
-			buf_printf(&c->c_out, "%.*s: %.*s\r\n",
-			    (int)h->ch_hdrs[i].name.len, h->ch_hdrs[i].name.p,
-			    (int)h->ch_hdrs[i].value.len,
-			    h->ch_hdrs[i].value.p);
-	buf_printf(&c->c_out, "ETag: %s\r\nLast-Modified: %s\r\n", etag,
-	    date);
-	if (status != 304) {
-		ct = fcgi_cgi_header_find(h, "Content-Type");
-		buf_printf(&c->c_out, "Content-Type: %.*s\r\n"
-		    "Accept-Ranges: bytes\r\nContent-Length: %lld\r\n",
-		    ct != NULL ? (int)ct->value.len : 24,
-		    ct != NULL ? ct->value.p : "application/octet-stream",
-		    (long long)(c->c_r->r_file_end - c->c_r->r_file_off));
-	}
-	if (status == 206)
-		buf_printf(&c->c_out, "Content-Range: bytes %lld-%lld/%lld\r\n",
-		    (long long)c->c_r->r_file_off, (long long)c->c_r->r_file_end - 1,
-		    (long long)st->st_size);
-	conn_head_finish(c);
-	if (status == 304 || (c->c_flags & CONN_F_HEAD))
-		c->c_r->r_file_end = c->c_r->r_file_off;
-}
-
-/*
- * The backend named file <x> instead of answering: opens it beneath the
- * route's root and writes the head of the gateway's own answer. A refusal
- * (405, 404) is only noted in c_file_status and answered once the
- * exchange ended, so the backend connection goes back to its pool.
- */
-static void
-conn_offload_head(struct conn *c, const struct fcgi_cgi_head *h,
-    const struct fcgi_cgi_hdr *x)
-{
-	struct stat st;
-	const char *why;
-	char etag[64];
-	int status;
-
-	c->c_flags |= CONN_F_OFFLOAD;
-	c->c_r->r_status = h->ch_status;
-	c->c_r->r_resp_left = -1;
-	c->c_r->r_resp_bytes = 0;
-	if (c->c_r->r_method != H1_M_GET && c->c_r->r_method != H1_M_HEAD) {
-		c->c_r->r_file_status = 405;
-		return;
-	}
-	c->c_r->r_file_fd = off_open(c->c_r->r_route->rt_offload_fd, x->value, &st,
-	    &why);
-	if (c->c_r->r_file_fd == -1) {
-		log_warnx("rid=%s route=%s: file \"%.*s\" refused: %s",
-		    c->c_r->r_reqid, c->c_r->r_route->rt_prefix,
-		    (int)(x->value.len > 256 ? 256 : x->value.len),
-		    x->value.p, why);
-		c->c_r->r_file_status = 404;
-		return;
-	}
-	off_etag(&st, etag, sizeof(etag));
-	status = conn_offload_fresh(c, etag, st.st_mtime) ? 304 :
-	    conn_offload_range(c, etag, &st);
-	if (status == 416)
-		conn_offload_416(c, &st);
-	else
-		conn_offload_ok(c, h, status, &st, etag);
-}
-
-/* The exchange of an offloaded answer ended: answer a refusal, or send
- * the file. */
-static void
-conn_offload_start(struct conn *c)
-{
-	if (c->c_r->r_file_status != 0) {
-		conn_fail(c, c->c_r->r_file_status, c->c_r->r_file_status == 405 ?
-		    "Only GET and HEAD fetch a file" : "File not found");
-		return;
-	}
-	if (c->c_r->r_file_fd != -1 && c->c_r->r_file_off < c->c_r->r_file_end) {
-		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
-		conn_set_state(c, CONN_ST_FILE);
-		return;
-	}
-	conn_file_close(c);
-	conn_set_state(c, CONN_ST_FLUSH);
-}
-
-/*
- * FILE state: the head first, then sendfile() while the socket takes
- * bytes, at most CONN_FILE_ROUND per loop round so the other connections
- * of the worker get their turn.
- */
-static enum step
-conn_step_file(struct conn *c)
-{
-	size_t sent = 0, want;
-	ssize_t n;
-
-	if (buf_avail(&c->c_out) > 0)
-		return STEP_WAIT;
-	while (c->c_r->r_file_off < c->c_r->r_file_end && (c->c_flags & CONN_F_WR)) {
-		if (sent >= CONN_FILE_ROUND) {
-			conn_later(c);
-			return STEP_WAIT;
-		}
-		want = (size_t)(c->c_r->r_file_end - c->c_r->r_file_off);
-		if (want > CONN_FILE_ROUND - sent)
-			want = CONN_FILE_ROUND - sent;
-		n = sendfile(c->c_fd, c->c_r->r_file_fd, &c->c_r->r_file_off, want);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN) {
-			c->c_flags &= ~CONN_F_WR;
-			break;
-		}
-		if (n <= 0) {
-			/* Client gone, or the file shrank under us: the
-			 * announced length cannot be kept either way. */
-			if (n == 0)
-				log_warnx("rid=%s: offloaded file shrank",
-				    c->c_r->r_reqid);
-			conn_close(c);
-			return STEP_DONE;
-		}
-		sent += (size_t)n;
-		c->c_r->r_resp_bytes += (uint64_t)n;
-		c->c_r->r_sent += (uint64_t)n;
-		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
-	}
-	if (c->c_r->r_file_off < c->c_r->r_file_end)
-		return STEP_WAIT;
-	conn_file_close(c);
-	conn_set_state(c, CONN_ST_FLUSH);
-	return STEP_AGAIN;
-}
 
 int
 conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
@@ -1606,14 +1138,14 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 	const struct fcgi_cgi_hdr *x;
 	size_t i;
 
-	if ((x = conn_offload_find(c, h)) != NULL) {
-		conn_offload_head(c, h, x);
+	if ((x = off_find(c, h)) != NULL) {
+		off_head(c, h, x);
 		return 0;
 	}
-	conn_head_start(c, h->ch_status, h->ch_reason.len > 0 ?
-	    h->ch_reason : conn_reason(h->ch_status));
+	reply_head_start(c, h->ch_status, h->ch_reason.len > 0 ?
+	    h->ch_reason : reply_reason(h->ch_status));
 	for (i = 0; i < h->ch_nhdrs; i++)
-		if (!conn_resp_header_dropped(h->ch_hdrs[i].name))
+		if (!reply_header_dropped(h->ch_hdrs[i].name))
 			buf_printf(&c->c_out, "%.*s: %.*s\r\n",
 			    (int)h->ch_hdrs[i].name.len, h->ch_hdrs[i].name.p,
 			    (int)h->ch_hdrs[i].value.len,
@@ -1626,7 +1158,7 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 	if (h->ch_content_length >= 0)
 		buf_printf(&c->c_out, "Content-Length: %lld\r\n",
 		    (long long)h->ch_content_length);
-	else if (!conn_resp_bodiless(c, h->ch_status)) {
+	else if (!reply_bodiless(c, h->ch_status)) {
 		if (c->c_r->r_minor >= 1) {
 			c->c_flags |= CONN_F_CHUNKED;
 			buf_append_str(&c->c_out,
@@ -1636,10 +1168,10 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 	}
 	if (!(c->c_flags & CONN_F_BODYREAD))
 		c->c_flags |= CONN_F_CLOSE;	/* body left unread */
-	conn_cors(c);
-	conn_head_connection(c);
+	cors_headers(c);
+	reply_connection(c);
 	buf_append(&c->c_out, "\r\n", 2);
-	conn_head_done(c);
+	reply_head_done(c);
 	/* Not flushed here: head and body go out in one write when the
 	 * backend read is done (conn_run). */
 	return 0;
@@ -1651,7 +1183,7 @@ conn_resp_body(struct conn *c, const char *p, size_t len)
 	char size[24];
 	int n;
 
-	if (len == 0 || conn_resp_bodiless(c, c->c_r->r_status) ||
+	if (len == 0 || reply_bodiless(c, c->c_r->r_status) ||
 	    (c->c_flags & CONN_F_OFFLOAD))
 		return 0;
 	if (c->c_r->r_resp_left >= 0) {
@@ -1686,7 +1218,7 @@ conn_resp_done(struct conn *c, int ok)
 	if ((c->c_flags & CONN_F_CHUNKED) && conn_out_append(c, "0\r\n\r\n",
 	    5) == -1)
 		return;
-	if (c->c_r->r_resp_left > 0 && !conn_resp_bodiless(c, c->c_r->r_status)) {
+	if (c->c_r->r_resp_left > 0 && !reply_bodiless(c, c->c_r->r_status)) {
 		log_warnx("rid=%s: backend response shorter than its "
 		    "Content-Length", c->c_r->r_reqid);
 		c->c_flags |= CONN_F_CLOSE;
@@ -1697,78 +1229,19 @@ conn_resp_done(struct conn *c, int ok)
 	if (b != NULL)
 		be_release(b, ok);
 	if (c->c_flags & CONN_F_OFFLOAD) {
-		conn_offload_start(c);
+		off_start(c);
 		return;
 	}
 	conn_set_state(c, CONN_ST_FLUSH);
 }
 
-/*
- * Copies request target <in> into <out> (<len> bytes) with the value of
- * every access_token query parameter (RFC 6750 section 2.3) replaced, so
- * bearer tokens never reach the access log.
- */
-void
-conn_log_target(const char *in, char *out, size_t len)
-{
-	static const char key[] = "access_token=";
-	const char *q = strchr(in, '?'), *p = in;
-	size_t n = 0, k;
 
-	if (len == 0)
-		return;
-	while (*p != '\0' && n + 1 < len) {
-		if (q != NULL && p > q && (p[-1] == '?' || p[-1] == '&') &&
-		    strncmp(p, key, sizeof(key) - 1) == 0) {
-			k = snprintf(out + n, len - n, "%sREDACTED", key);
-			n = k >= len - n ? len - 1 : n + k;
-			p += strcspn(p, "&");
-			continue;
-		}
-		out[n++] = *p++;
-	}
-	out[n] = '\0';
-}
-
-static void
-conn_access_log(struct conn *c)
-{
-	char line[2048], when[64], target[600];
-	struct tm tm;
-	time_t now;
-	uint64_t t = util_now_ms();
-	int n;
-
-	if (c->c_r->r_status == 0 || (c->c_flags & CONN_F_LOGGED))
-		return;
-	c->c_flags |= CONN_F_LOGGED;
-	if (gw->w_access_fd == -1)
-		return;
-	conn_log_target(conn_kept(c, c->c_r->r_a_target), target, 513);
-	now = time(NULL);
-	localtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
-	n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %.512s HTTP/1.%d\" "
-	    "%d %llu \"%.256s\" \"%.256s\" rid=%s route=%s ins=%s up=%.3f "
-	    "rt=%.3f end=%s\n", c->c_peer, when, conn_kept(c, c->c_r->r_a_method),
-	    target, c->c_r->r_minor, c->c_r->r_status,
-	    (unsigned long long)(c->c_r->r_sent > c->c_r->r_head_len ? c->c_r->r_sent -
-	    c->c_r->r_head_len : 0), conn_kept(c, c->c_r->r_a_ref),
-	    conn_kept(c, c->c_r->r_a_ua),
-	    c->c_r->r_reqid, c->c_r->r_route != NULL ? c->c_r->r_route->rt_prefix : "-",
-	    c->c_r->r_ins != NULL ? c->c_r->r_ins->ins_name : "-",
-	    c->c_r->r_t_be ? (double)(t - c->c_r->r_t_be) / 1000.0 : 0.0,
-	    (double)(t - c->c_r->r_t_start) / 1000.0, conn_end_names[c->c_r->r_end]);
-	if (n > 0 && write(gw->w_access_fd, line, (size_t)n > sizeof(line) ?
-	    sizeof(line) : (size_t)n) == -1)
-		log_warn("access log");
-}
 
 /* The response is flushed: log it, then close or await the next one. */
 static void
 conn_request_end(struct conn *c)
 {
-	conn_access_log(c);
+	alog_write(c);
 	metrics_request(c->c_r->r_route, c->c_r->r_status);
 	conn_req_free(c);
 	if (c->c_flags & CONN_F_CLOSE || gw->w_draining) {
@@ -1864,7 +1337,7 @@ conn_step_head(struct conn *c)
 		return STEP_WAIT;
 	}
 	if (n == H1_BAD) {
-		conn_fail_head(c, status, conn_h1_reason(status));
+		conn_fail_head(c, status, reply_h1_reason(status));
 		return STEP_AGAIN;
 	}
 	/* Consume the head first: the exchange may start pumping the body
@@ -1879,25 +1352,6 @@ conn_step_head(struct conn *c)
 	return STEP_AGAIN;
 }
 
-/* Message for a head the parser refused. */
-static const char *
-conn_h1_reason(int status)
-{
-	switch (status) {
-	case 414:
-		return "Request target too long";
-	case 417:
-		return "Unsupported Expect value (only 100-continue)";
-	case 431:
-		return "Request header fields too large or too many";
-	case 501:
-		return "Method or transfer coding not implemented";
-	case 505:
-		return "HTTP version not supported (use HTTP/1.1 or 1.0)";
-	default:
-		return "Malformed HTTP request";
-	}
-}
 
 /* One step of the state machine. */
 static enum step
@@ -1932,7 +1386,7 @@ conn_step(struct conn *c)
 		return (c->c_flags & CONN_F_WR) && conn_out_pending(c) ?
 		    STEP_AGAIN : STEP_WAIT;
 	case CONN_ST_FILE:
-		return conn_step_file(c);
+		return off_step(c);
 	case CONN_ST_FLUSH:
 		if (conn_out_pending(c))
 			return STEP_WAIT;

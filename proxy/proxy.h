@@ -519,8 +519,51 @@ int	 conn_can_retry(const struct conn *, enum metrics_retry why);
 void	 conn_retry(struct conn *, struct instance *failed,
 	    enum metrics_retry why);
 
+const char	*conn_end_str(enum conn_end);
+void	 conn_set_state(struct conn *, enum conn_state);
+/* Closes the offloaded file of the request, if any. */
+void	 conn_file_close(struct conn *);
+/* A string conn_keep() stored in the request arena at <off>, or "-". */
+const char	*conn_kept(const struct conn *, size_t off);
+
+/* reply.c ------------------------------------------------------------- */
+
+/* The standard reason phrase of <status>. */
+struct str	 reply_reason(int status);
+/* Appends the status line, Date and X-Request-Id to c_out. */
+void	 reply_head_start(struct conn *, int status, struct str reason);
+/* The head is complete in c_out (bytes beyond it count as body). */
+void	 reply_head_done(struct conn *);
+/* Appends the Connection header the keep-alive decision needs. */
+void	 reply_connection(struct conn *);
+/* Ends a head the gateway wrote itself: CORS, Connection, blank line. */
+void	 reply_head_finish(struct conn *);
+/* The contract's JSON error as the whole response (after conn_fail()). */
+void	 reply_error(struct conn *, int status, const char *why);
+/* Answers /healthz and /metrics on an admin listener. 1 if handled. */
+int	 reply_admin(struct conn *, const struct h1_req *);
+/* Whether a backend response header must not reach the client. */
+int	 reply_header_dropped(struct str name);
+/* Whether a response with <status> to this request carries no body. */
+int	 reply_bodiless(const struct conn *, int status);
+/* The message of a head the parser refused with <status>. */
+const char	*reply_h1_reason(int status);
+
+/* cors.c -------------------------------------------------------------- */
+
+/* Decides the request's CORS answer from the route's policy. */
+void	 cors_decide(struct conn *);
+/* Appends the CORS response headers the decision calls for. */
+void	 cors_headers(struct conn *);
+/* Answers a CORS preflight itself. Returns 1 if it was one. */
+int	 cors_preflight(struct conn *, const struct h1_req *);
+
+/* alog.c -------------------------------------------------------------- */
+
 /* Request target <in> for logs: access_token values replaced. */
-void	 conn_log_target(const char *in, char *out, size_t len);
+void	 alog_target(const char *in, char *out, size_t len);
+/* Writes the access log line of <c>'s request (once). */
+void	 alog_write(struct conn *);
 
 /* offload.c ----------------------------------------------------------- */
 
@@ -561,6 +604,20 @@ int	 off_etag_match(const char *list, const char *etag, int strong);
  */
 enum off_range	 off_range_parse(const char *spec, uint64_t size,
 		    uint64_t *start, uint64_t *end);
+/*
+ * The X-Accel-Redirect of backend head <h> when it asks the gateway to
+ * serve a file on this route (offload-root set, 2xx), or NULL.
+ */
+const struct fcgi_cgi_hdr *off_find(const struct conn *,
+		    const struct fcgi_cgi_head *h);
+/* Opens the file <x> names and writes the head of the gateway's answer
+ * (a refusal is noted and answered once the exchange ended). */
+void	 off_head(struct conn *, const struct fcgi_cgi_head *h,
+	    const struct fcgi_cgi_hdr *x);
+/* The exchange of an offloaded answer ended: refuse, or send the file. */
+void	 off_start(struct conn *);
+/* FILE state: sendfile() while the client takes bytes. */
+enum step	 off_step(struct conn *);
 
 /* be.c ---------------------------------------------------------------- */
 

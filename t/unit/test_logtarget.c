@@ -1,5 +1,5 @@
 /*
- * Unit tests for conn_log_target() (proxy/conn.c): bearer tokens in a
+ * Unit tests for alog_target() (proxy/conn.c): bearer tokens in a
  * query (RFC 6750 section 2.3) never reach the access log.
  */
 #include <setjmp.h>
@@ -17,7 +17,7 @@ check(const char *in, const char *want)
 {
 	char out[600];
 
-	conn_log_target(in, out, sizeof(out));
+	alog_target(in, out, sizeof(out));
 	assert_string_equal(out, want);
 }
 
@@ -52,12 +52,12 @@ test_bounded(void **state)
 	(void)state;
 	memset(in, 'a', sizeof(in) - 1);
 	in[sizeof(in) - 1] = '\0';
-	conn_log_target(in, out, sizeof(out));
+	alog_target(in, out, sizeof(out));
 	assert_int_equal(strlen(out), sizeof(out) - 1);
-	conn_log_target("/?access_token=secret", out, sizeof(out));
+	alog_target("/?access_token=secret", out, sizeof(out));
 	assert_null(strstr(out, "secret"));
 	assert_int_equal(strlen(out), sizeof(out) - 1);
-	conn_log_target("/?access_token=secret", out, 1);
+	alog_target("/?access_token=secret", out, 1);
 	assert_string_equal(out, "");
 }
 
