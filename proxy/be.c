@@ -83,23 +83,18 @@ static struct bconn *
 be_connect(struct instance *ins, int *busy)
 {
 	struct bconn *b;
-	int fd;
+	int fd, rc;
 
 	*busy = 0;
 	if (!up_conn_open(ins)) {
 		*busy = 1;
 		return NULL;
 	}
-	fd = socket(ins->ins_addr.ga_ss.ss_family, SOCK_STREAM |
-	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		log_warn("%s: socket", ins->ins_name);
-		goto fail;
-	}
-	if (connect(fd, (struct sockaddr *)&ins->ins_addr.ga_ss,
-	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) {
-		log_warn("%s: connect", ins->ins_name);
-		up_report(ins, 0);
+	if ((rc = fcx_connect(ins, &fd)) != 0) {
+		log_warn("%s: %s", ins->ins_name, rc == -1 ? "socket" :
+		    "connect");
+		if (rc == -2)
+			up_report(ins, 0);
 		goto fail;
 	}
 	if (ev_add(&gw->w_ev, fd, be_io_cb, NULL) == -1) {
@@ -218,27 +213,22 @@ be_release(struct bconn *b, int reuse)
 static int
 be_flush(struct bconn *b)
 {
-	ssize_t n;
+	enum fcx_io r;
+	size_t sent = 0;
 
-	while (buf_avail(&b->b_out) > 0 && (b->b_flags & BE_F_WR)) {
-		n = write(b->b_fd, buf_data(&b->b_out), buf_avail(&b->b_out));
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				b->b_flags &= ~BE_F_WR;
-				break;
-			}
-			return -1;
-		}
+	if (!(b->b_flags & BE_F_WR) || buf_avail(&b->b_out) == 0)
+		return 0;
+	r = fcx_write(b->b_fd, &b->b_out, &sent);
+	if (sent > 0) {
 		if (b->b_conn != NULL)
 			b->b_conn->c_flags |= CONN_F_SENT_BE;
-		buf_consume(&b->b_out, (size_t)n);
 		/* The response timeout runs between bytes moved, both
 		 * ways: a long upload is not a backend slow to answer. */
 		b->b_deadline = util_now_ms() + gw->w_conf->gc_to.to_response;
 	}
-	return 0;
+	if (r == FCX_AGAIN)
+		b->b_flags &= ~BE_F_WR;
+	return r == FCX_ERR ? -1 : 0;
 }
 
 /* Appends one STDIN record with <len> bytes of <data> (<= 65535). */
@@ -383,24 +373,6 @@ be_sweep(uint64_t now)
 	}
 }
 
-/* Logs backend STDERR line by line, tagged with the instance. */
-static void
-be_stderr(struct bconn *b, struct str s)
-{
-	const char *p = s.p, *end = s.p + s.len, *nl;
-	int len;
-
-	while (p < end) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		len = (int)((nl - p) > 1024 ? 1024 : (nl - p));
-		if (len > 0)
-			log_warnx("%s: stderr: %.*s", b->b_ins->ins_name, len,
-			    p);
-		p = nl + 1;
-	}
-}
-
 /* STDOUT bytes: CGI head first (accumulated until complete), then body. */
 static int
 be_stdout(struct bconn *b, struct str s)
@@ -447,13 +419,16 @@ be_done(struct bconn *b, int complete)
 /* Handles one decoder event. Returns 0 to go on, -1 when <b> is done
  * with (failed, released, or its client is gone). */
 static int
-be_event(struct bconn *b, const struct fcgi_event *e)
+be_event(void *arg, const struct fcgi_event *e)
 {
+	struct bconn *b = arg;
+
 	switch (e->ev_type) {
 	case FCGI_EV_STDOUT:
 		return be_stdout(b, e->ev_data);
 	case FCGI_EV_STDERR:
-		be_stderr(b, e->ev_data);
+		fcx_stderr(b->b_ins, b->b_conn != NULL ? b->b_conn->c_r->r_reqid :
+		    "-", e->ev_data);
 		return 0;
 	case FCGI_EV_END:
 		if (!(b->b_flags & BE_F_HEADDONE)) {
@@ -470,28 +445,6 @@ be_event(struct bconn *b, const struct fcgi_event *e)
 		/* Management replies: nothing to do for a request. */
 		return 0;
 	}
-}
-
-/* Decodes what sits in b_in. Returns 0, or -1 when <b> is done with. */
-static int
-be_decode(struct bconn *b)
-{
-	struct fcgi_event e;
-	ssize_t n;
-
-	while (buf_avail(&b->b_in) > 0) {
-		n = fcgi_dec_run(&b->b_dec, buf_data(&b->b_in),
-		    buf_avail(&b->b_in), &e);
-		if (n > 0)
-			buf_consume(&b->b_in, (size_t)n);
-		if (n == FCGI_BAD)
-			e.ev_type = FCGI_EV_ERROR;
-		if (e.ev_type == FCGI_EV_NONE)
-			break;
-		if (be_event(b, &e) == -1)
-			return -1;
-	}
-	return 0;
 }
 
 /*
@@ -540,7 +493,8 @@ be_eof(struct bconn *b)
 static void
 be_read(struct bconn *b)
 {
-	ssize_t n;
+	enum fcx_io r;
+	size_t got;
 
 	b->b_flags &= ~BE_F_PAUSED;
 	while ((b->b_flags & BE_F_RD) && b->b_conn != NULL) {
@@ -550,28 +504,23 @@ be_read(struct bconn *b)
 			b->b_flags |= BE_F_PAUSED;
 			break;
 		}
-		buf_reserve(&b->b_in, BE_READ_CHUNK);
-		n = read(b->b_fd, buf_tail(&b->b_in), buf_room(&b->b_in));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN) {
+		r = fcx_read(b->b_fd, &b->b_in, BE_READ_CHUNK, &got);
+		if (r == FCX_AGAIN) {
 			b->b_flags &= ~BE_F_RD;
 			break;
 		}
-		if (n <= 0) {
+		if (r != FCX_OK) {
 			be_eof(b);
 			return;
 		}
 		/* A short read drained the socket (edge-triggered): skip
 		 * the read that would only say EAGAIN, unless a close is
 		 * pending and must still be seen. */
-		if ((size_t)n < buf_room(&b->b_in) &&
-		    !(b->b_flags & BE_F_RDHUP))
+		if (got < BE_READ_CHUNK && !(b->b_flags & BE_F_RDHUP))
 			b->b_flags &= ~BE_F_RD;
-		buf_commit(&b->b_in, (size_t)n);
 		b->b_flags |= BE_F_GOTBYTE;
 		b->b_deadline = util_now_ms() + gw->w_conf->gc_to.to_response;
-		if (be_decode(b) == -1)
+		if (fcx_decode(&b->b_dec, &b->b_in, be_event, b) == -1)
 			return;
 		buf_compact(&b->b_in);
 	}
@@ -626,12 +575,7 @@ be_check_timeout(struct bconn *b, uint64_t now)
 static int
 be_connected(struct bconn *b)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (getsockopt(b->b_fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
-	    err != 0) {
-		errno = err;
+	if (fcx_connected(b->b_fd) == -1) {
 		log_warn("%s: connect", b->b_ins->ins_name);
 		return -1;
 	}

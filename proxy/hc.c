@@ -3,9 +3,11 @@
  * writes the verdicts to the shared records, which all workers read.
  *
  * A check is a real FastCGI request, GET <path>, on its own non-blocking
- * connection (never a pooled one; BEGIN_REQUEST without FCGI_KEEP_CONN,
- * so the app closes it): it passes when a 2xx CGI status arrives before
- * END_REQUEST within the timeout. States (hc_set_state):
+ * connection through the client core (fcx.c; never a pooled one,
+ * BEGIN_REQUEST without FCGI_KEEP_CONN, so the app closes it), counted
+ * against the instance's maxconn like any exchange: it passes when a 2xx
+ * CGI status arrives before END_REQUEST within the timeout, and gives no
+ * verdict when every slot is taken by traffic. States (hc_set_state):
  *	IDLE        waiting for the next check (hc_timer: interval)
  *	CONNECTING  non-blocking connect (hc_timer: timeout from here on)
  *	SEND        writing BEGIN_REQUEST, PARAMS, empty STDIN
@@ -129,6 +131,10 @@ hc_end(struct hc *h, enum hc_reason reason)
 		close(h->hc_fd);
 		h->hc_fd = -1;
 	}
+	if (h->hc_slot) {
+		up_conn_closed(h->hc_ins);
+		h->hc_slot = 0;
+	}
 	buf_reset(&h->hc_out);
 	buf_reset(&h->hc_in);
 	buf_reset(&h->hc_head);
@@ -172,8 +178,8 @@ static void
 hc_timer_cb(struct ev *ev, void *arg)
 {
 	struct hc *h = arg;
-	const struct instance *ins = h->hc_ins;
-	int fd;
+	struct instance *ins = h->hc_ins;
+	int fd, rc;
 
 	if (h->hc_state != HC_ST_IDLE) {
 		hc_end(h, hc_timeout_reason(h));
@@ -181,10 +187,16 @@ hc_timer_cb(struct ev *ev, void *arg)
 	}
 	h->hc_started = util_now_ms();
 	ev_timer_set(ev, &h->hc_timer, ins->ins_svc->svc_hc.hk_timeout);
-	fd = socket(ins->ins_addr.ga_ss.ss_family, SOCK_STREAM |
-	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		hc_end(h, HC_R_SOCKET);
+	/* A check is an exchange like any other: it takes one of the
+	 * instance's maxconn slots, and finds none when traffic holds them
+	 * all, which says the instance is busy, not down. */
+	if (!up_conn_open(ins)) {
+		hc_end(h, HC_R_BUSY);
+		return;
+	}
+	h->hc_slot = 1;
+	if ((rc = fcx_connect(ins, &fd)) != 0) {
+		hc_end(h, rc == -1 ? HC_R_SOCKET : HC_R_CONNECT);
 		return;
 	}
 	h->hc_fd = fd;
@@ -195,12 +207,8 @@ hc_timer_cb(struct ev *ev, void *arg)
 		return;
 	}
 	hc_set_state(h, HC_ST_CONNECTING);
-	if (connect(fd, (const struct sockaddr *)&ins->ins_addr.ga_ss,
-	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) {
-		hc_end(h, HC_R_CONNECT);
-		return;
-	}
 	h->hc_status = 0;
+	h->hc_verdict = HC_R_COUNT;
 	fcgi_dec_init(&h->hc_dec, HC_REQID);
 	hc_build(h);
 }
@@ -231,55 +239,53 @@ hc_stdout(struct hc *h, struct str s)
 	return HC_R_COUNT;
 }
 
-/* Decodes b_in. Returns the reason the check ends with, or HC_R_COUNT. */
-static enum hc_reason
-hc_decode(struct hc *h)
+/* One decoded record of the check's answer: sets hc_verdict and says
+ * stop once the check has one. */
+static int
+hc_event(void *arg, const struct fcgi_event *e)
 {
-	struct fcgi_event e;
+	struct hc *h = arg;
 	enum hc_reason r;
-	ssize_t n;
 
-	while (buf_avail(&h->hc_in) > 0) {
-		n = fcgi_dec_run(&h->hc_dec, buf_data(&h->hc_in),
-		    buf_avail(&h->hc_in), &e);
-		if (n == FCGI_BAD)
-			return HC_R_PROTOCOL;
-		buf_consume(&h->hc_in, (size_t)n);
-		if (e.ev_type == FCGI_EV_NONE)
-			break;
-		if (e.ev_type == FCGI_EV_STDOUT &&
-		    (r = hc_stdout(h, e.ev_data)) != HC_R_COUNT)
-			return r;
-		if (e.ev_type == FCGI_EV_END) {
-			if (h->hc_status == 0)
-				return HC_R_PROTOCOL;
-			return h->hc_status >= 200 && h->hc_status < 300 ?
-			    HC_R_OK : HC_R_STATUS;
-		}
+	switch (e->ev_type) {
+	case FCGI_EV_STDOUT:
+		if ((r = hc_stdout(h, e->ev_data)) == HC_R_COUNT)
+			return 0;
+		h->hc_verdict = r;
+		return -1;
+	case FCGI_EV_END:
+		if (h->hc_status == 0)
+			h->hc_verdict = HC_R_PROTOCOL;
+		else
+			h->hc_verdict = h->hc_status >= 200 &&
+			    h->hc_status < 300 ? HC_R_OK : HC_R_STATUS;
+		return -1;
+	case FCGI_EV_ERROR:
+		h->hc_verdict = HC_R_PROTOCOL;
+		return -1;
+	default:
+		return 0;
 	}
-	buf_compact(&h->hc_in);
-	return HC_R_COUNT;
 }
 
 /* Reads what arrived. Returns an ending reason or HC_R_COUNT. */
 static enum hc_reason
 hc_read(struct hc *h)
 {
-	enum hc_reason r;
-	ssize_t n;
+	size_t got;
 
 	for (;;) {
-		buf_reserve(&h->hc_in, HC_READ_CHUNK);
-		n = read(h->hc_fd, buf_tail(&h->hc_in), buf_room(&h->hc_in));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
+		switch (fcx_read(h->hc_fd, &h->hc_in, HC_READ_CHUNK, &got)) {
+		case FCX_AGAIN:
 			return HC_R_COUNT;
-		if (n <= 0)
+		case FCX_OK:
+			break;
+		default:
 			return HC_R_CLOSED;
-		buf_commit(&h->hc_in, (size_t)n);
-		if ((r = hc_decode(h)) != HC_R_COUNT)
-			return r;
+		}
+		if (fcx_decode(&h->hc_dec, &h->hc_in, hc_event, h) == -1)
+			return h->hc_verdict;
+		buf_compact(&h->hc_in);
 	}
 }
 
@@ -287,31 +293,23 @@ hc_read(struct hc *h)
 static enum hc_reason
 hc_write(struct hc *h)
 {
-	ssize_t n;
+	size_t sent = 0;
 
-	while (buf_avail(&h->hc_out) > 0) {
-		n = write(h->hc_fd, buf_data(&h->hc_out),
-		    buf_avail(&h->hc_out));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			return HC_R_COUNT;
-		if (n == -1)
-			return HC_R_SEND;
-		buf_consume(&h->hc_out, (size_t)n);
+	switch (fcx_write(h->hc_fd, &h->hc_out, &sent)) {
+	case FCX_AGAIN:
+		return HC_R_COUNT;
+	case FCX_OK:
+		hc_set_state(h, HC_ST_RECV);
+		return HC_R_COUNT;
+	default:
+		return HC_R_SEND;
 	}
-	hc_set_state(h, HC_ST_RECV);
-	return HC_R_COUNT;
 }
 
 static enum hc_reason
 hc_connected(struct hc *h)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (getsockopt(h->hc_fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
-	    err != 0)
+	if (fcx_connected(h->hc_fd) == -1)
 		return HC_R_CONNECT;
 	hc_set_state(h, HC_ST_SEND);
 	return HC_R_COUNT;
@@ -394,6 +392,8 @@ hc_stop(void)
 			ev_del(&gw->w_ev, h->hc_fd);
 			close(h->hc_fd);
 		}
+		if (h->hc_slot)
+			up_conn_closed(h->hc_ins);
 		buf_release(&h->hc_out);
 		buf_release(&h->hc_in);
 		buf_release(&h->hc_head);

@@ -619,6 +619,44 @@ void	 off_start(struct conn *);
 /* FILE state: sendfile() while the client takes bytes. */
 enum step	 off_step(struct conn *);
 
+/* fcx.c --------------------------------------------------------------- */
+
+/* Outcome of one socket operation of the FastCGI client core. */
+enum fcx_io {
+	FCX_OK = 0,	/* all written / some bytes read */
+	FCX_AGAIN,	/* the socket would block */
+	FCX_EOF,	/* the peer closed (reads only) */
+	FCX_ERR,	/* failed; errno says why */
+	FCX_IO_COUNT
+};
+
+/* One decoded record event for the owner: 0 to go on, -1 to stop. */
+typedef int (*fcx_event_cb)(void *arg, const struct fcgi_event *e);
+
+/*
+ * Starts a non-blocking connection to <ins> into *<fd>. Returns 0; -1
+ * when no socket could be made (a local shortage, not the instance's
+ * fault); -2 when connect failed at once (errno kept).
+ */
+int	 fcx_connect(const struct instance *ins, int *fd);
+/* Whether the non-blocking connect of <fd> succeeded: 0, or -1 (errno). */
+int	 fcx_connected(int fd);
+/* Writes <out> until it is empty or the socket is full; *<sent> grows by
+ * the bytes written. FCX_OK, FCX_AGAIN or FCX_ERR. */
+enum fcx_io	 fcx_write(int fd, struct buf *out, size_t *sent);
+/* One read of at most <chunk> bytes into <in> (*<got> of them). FCX_OK,
+ * FCX_AGAIN, FCX_EOF or FCX_ERR. May move <in>'s memory. */
+enum fcx_io	 fcx_read(int fd, struct buf *in, size_t chunk, size_t *got);
+/*
+ * Decodes the records in <in> and hands each event to <cb>; a protocol
+ * error arrives as FCGI_EV_ERROR and ends the run. Returns 0 when more
+ * bytes are needed, -1 when <cb> said stop or after an error.
+ */
+int	 fcx_decode(struct fcgi_dec *, struct buf *in, fcx_event_cb cb,
+	    void *arg);
+/* Logs an instance's STDERR line by line, tagged with it and <rid>. */
+void	 fcx_stderr(const struct instance *, const char *rid, struct str s);
+
 /* be.c ---------------------------------------------------------------- */
 
 enum be_state {
@@ -834,6 +872,8 @@ struct hc {
 	struct fcgi_dec	 hc_dec;
 	struct ev_timer	 hc_timer;	/* next check, or this one's timeout */
 	uint64_t	 hc_started;	/* ms the running check began */
+	int		 hc_slot;	/* holds one of the maxconn slots */
+	enum hc_reason	 hc_verdict;	/* set by the decoder, or HC_R_COUNT */
 };
 
 /*

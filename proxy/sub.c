@@ -1,7 +1,9 @@
 /*
  * sub: internal subrequests. One FastCGI GET of a path on an instance,
- * over a connection of its own (never one of the request pool), with its
- * own deadline, delivering the status and a bounded body to a callback.
+ * over a connection of its own (never one of the request pool) through
+ * the client core (fcx.c), counted against the instance's maxconn like
+ * any exchange, with its own deadline, delivering the status and a
+ * bounded body to a callback.
  * The gateway uses it to fetch the identity provider's JWKS; the master
  * runs the same exchange blocking, under poll(), before it forks the
  * workers (sub_get_sync).
@@ -31,6 +33,7 @@ struct sub {
 	int		 sb_fd;
 	int		 sb_done;
 	int		 sb_sync;	/* sub_get_sync: no event loop */
+	int		 sb_slot;	/* holds one of the maxconn slots */
 	size_t		 sb_max;
 	struct buf	 sb_out;
 	struct buf	 sb_in;
@@ -83,6 +86,15 @@ sub_build_get(struct buf *out, uint16_t reqid, const char *path,
 	    reqid, 0));
 }
 
+/* Gives back the maxconn slot <s> held, if any. */
+static void
+sub_unslot(struct sub *s)
+{
+	if (s->sb_slot)
+		up_conn_closed(s->sb_ins);
+	s->sb_slot = 0;
+}
+
 /* Ends <s> with one callback, then queues it for the free. */
 static void
 sub_finish(struct sub *s, int status, struct str body)
@@ -103,6 +115,7 @@ sub_finish(struct sub *s, int status, struct str body)
 		close(s->sb_fd);
 		s->sb_fd = -1;
 	}
+	sub_unslot(s);
 	s->sb_cb(s->sb_arg, status, body);
 	s->sb_next = sub_closing;
 	sub_closing = s;
@@ -128,16 +141,7 @@ sub_connect(const struct instance *ins)
 {
 	int fd;
 
-	fd = socket(ins->ins_addr.ga_ss.ss_family, SOCK_STREAM |
-	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -1;
-	if (connect(fd, (const struct sockaddr *)&ins->ins_addr.ga_ss,
-	    ins->ins_addr.ga_len) == -1 && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return fcx_connect(ins, &fd) == 0 ? fd : -1;
 }
 
 /* Readies <s> on <fd> for "GET <path>" with its callback. */
@@ -159,14 +163,20 @@ sub_get(struct instance *ins, const char *path, uint64_t timeout,
 	struct sub *s;
 	int fd;
 
-	if ((fd = sub_connect(ins)) == -1)
+	if (!up_conn_open(ins))
+		return NULL;	/* every slot busy: the caller tries later */
+	if ((fd = sub_connect(ins)) == -1) {
+		up_conn_closed(ins);
 		return NULL;
+	}
 	if (ev_add(&gw->w_ev, fd, sub_io_cb, NULL) == -1) {
 		close(fd);
+		up_conn_closed(ins);
 		return NULL;
 	}
 	s = xcalloc(1, sizeof(*s));
 	sub_setup(s, ins, fd, path, max);
+	s->sb_slot = 1;
 	s->sb_cb = cb;
 	s->sb_arg = arg;
 	gw->w_ev.ev_fds[fd].ef_arg = s;
@@ -185,6 +195,7 @@ sub_cancel(struct sub *s)
 	s->sb_done = 1;
 	ev_timer_del(&gw->w_ev, &s->sb_timer);
 	ev_del(&gw->w_ev, s->sb_fd);
+	sub_unslot(s);
 	s->sb_next = sub_closing;
 	sub_closing = s;
 }
@@ -223,63 +234,55 @@ sub_end(struct sub *s)
 	free(head);
 }
 
-/* Decodes b_in. Returns 0 to go on, -1 once finished. */
+/* One decoded record of the answer: 0 to go on, -1 once finished. */
 static int
-sub_decode(struct sub *s)
+sub_event(void *arg, const struct fcgi_event *e)
 {
-	struct fcgi_event e;
-	ssize_t n;
+	struct sub *s = arg;
 
-	while (buf_avail(&s->sb_in) > 0 && !s->sb_done) {
-		n = fcgi_dec_run(&s->sb_dec, buf_data(&s->sb_in),
-		    buf_avail(&s->sb_in), &e);
-		if (n == FCGI_BAD) {
-			sub_fail(s, fcgi_err_str(e.ev_err));
+	switch (e->ev_type) {
+	case FCGI_EV_ERROR:
+		sub_fail(s, fcgi_err_str(e->ev_err));
+		return -1;
+	case FCGI_EV_STDOUT:
+		if (buf_avail(&s->sb_resp) + e->ev_data.len > s->sb_max) {
+			sub_fail(s, "response too large");
 			return -1;
 		}
-		buf_consume(&s->sb_in, (size_t)n);
-		if (e.ev_type == FCGI_EV_STDOUT) {
-			if (buf_avail(&s->sb_resp) + e.ev_data.len > s->sb_max) {
-				sub_fail(s, "response too large");
-				return -1;
-			}
-			buf_append(&s->sb_resp, e.ev_data.p, e.ev_data.len);
-		} else if (e.ev_type == FCGI_EV_END) {
-			sub_end(s);
-			return -1;
-		} else if (e.ev_type == FCGI_EV_NONE)
-			break;
+		buf_append(&s->sb_resp, e->ev_data.p, e->ev_data.len);
+		return 0;
+	case FCGI_EV_STDERR:
+		fcx_stderr(s->sb_ins, "gateway-subrequest", e->ev_data);
+		return 0;
+	case FCGI_EV_END:
+		sub_end(s);
+		return -1;
+	default:
+		return 0;
 	}
-	return 0;
 }
 
 static void
 sub_io(struct sub *s, uint32_t events)
 {
-	ssize_t n;
+	size_t n = 0;
 
-	if ((events & EPOLLOUT) && buf_avail(&s->sb_out) > 0) {
-		n = write(s->sb_fd, buf_data(&s->sb_out), buf_avail(&s->sb_out));
-		if (n == -1 && errno != EAGAIN && errno != EINTR) {
-			sub_fail(s, "cannot send");
-			return;
-		}
-		if (n > 0)
-			buf_consume(&s->sb_out, (size_t)n);
+	if ((events & EPOLLOUT) && buf_avail(&s->sb_out) > 0 &&
+	    fcx_write(s->sb_fd, &s->sb_out, &n) == FCX_ERR) {
+		sub_fail(s, "cannot send");
+		return;
 	}
 	while (!s->sb_done) {
-		buf_reserve(&s->sb_in, 16384);
-		n = read(s->sb_fd, buf_tail(&s->sb_in), buf_room(&s->sb_in));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
+		switch (fcx_read(s->sb_fd, &s->sb_in, 16384, &n)) {
+		case FCX_AGAIN:
 			return;
-		if (n <= 0) {
+		case FCX_OK:
+			break;
+		default:
 			sub_fail(s, "connection closed before the response");
 			return;
 		}
-		buf_commit(&s->sb_in, (size_t)n);
-		if (sub_decode(s) == -1)
+		if (fcx_decode(&s->sb_dec, &s->sb_in, sub_event, s) == -1)
 			return;
 		buf_compact(&s->sb_in);
 	}
