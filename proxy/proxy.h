@@ -749,12 +749,17 @@ int	 shm_init(void);
 /*
  * Master: gives every instance, service and route of <gc> its record,
  * the one its key (service@address, service, listener+prefix) had before
- * when known, a fresh zeroed one otherwise. Returns 0, or -1 with nothing
- * changed when the area is full.
+ * when known, a fresh zeroed one otherwise, and holds those keys for <gc>
+ * until shm_release(gc). Returns 0, or -1 with nothing changed when the
+ * area is full (records held by any configuration count as used).
  */
 int	 shm_assign(struct gw_conf *gc);
-/* Master: frees the records whose keys <gc> no longer uses. */
-void	 shm_prune(const struct gw_conf *gc);
+/*
+ * Master: drops <gc>'s hold on its keys. A key no configuration holds any
+ * more frees its record for a later key. Call it only once no process
+ * runs <gc> any more (its last worker was reaped).
+ */
+void	 shm_release(const struct gw_conf *gc);
 /* Worker: takes a process record for the connection gauge. */
 struct shm_proc	*shm_proc_claim(void);
 /* Master: worker <pid> is gone; frees its process record. */
