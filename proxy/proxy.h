@@ -518,11 +518,12 @@ void	 up_conn_closed(struct instance *);
 /* Whether workers other than this one have requests queued for <svc>. */
 int	 up_others_waiting(const struct service *);
 /* Whether a connection to <ins> should be closed rather than kept idle:
- * this worker holds more than its fair share of maxconn and another
- * worker has requests waiting. */
+ * this worker is draining, or holds more than its fair share of maxconn
+ * while another worker has requests waiting. */
 int	 up_give_back(const struct instance *);
 /* Sweep: retries queued requests (slots freed by other workers) and
- * closes idle connections that other workers' requests wait for. */
+ * closes idle connections that other workers' requests wait for (all of
+ * them once draining). */
 void	 up_sweep(void);
 
 enum up_balance {
@@ -739,6 +740,8 @@ struct shm_area {
 	struct shm_svc	 sh_svc[SHM_MAX_SERVICES];
 	struct shm_route sh_route[SHM_MAX_ROUTES + 1];
 	struct shm_proc	 sh_proc[SHM_MAX_PROCS];
+	_Atomic int32_t	 sh_nprocs;	/* sh_proc records in use: workers
+					   alive, draining ones included */
 	_Atomic uint64_t sh_reject[METRICS_REJ_COUNT];
 };
 

@@ -242,6 +242,7 @@ shm_proc_claim(void)
 		zero = 0;
 		if (atomic_compare_exchange_strong(&shm->sh_proc[i].sp_pid,
 		    &zero, me)) {
+			atomic_fetch_add(&shm->sh_nprocs, 1);
 			atomic_store(&shm->sh_proc[i].sp_conns, 0);
 			shm_proc_give_back(&shm->sh_proc[i]);
 			return &shm->sh_proc[i];
@@ -257,7 +258,8 @@ shm_proc_release(struct shm_proc *sp)
 		return;
 	atomic_store(&sp->sp_conns, 0);
 	shm_proc_give_back(sp);
-	atomic_store(&sp->sp_pid, 0);
+	if (atomic_exchange(&sp->sp_pid, 0) != 0)
+		atomic_fetch_sub(&shm->sh_nprocs, 1);
 }
 
 void
@@ -271,7 +273,8 @@ shm_proc_gone(pid_t pid)
 		if (atomic_load(&shm->sh_proc[i].sp_pid) == (int32_t)pid) {
 			atomic_store(&shm->sh_proc[i].sp_conns, 0);
 			shm_proc_give_back(&shm->sh_proc[i]);
-			atomic_store(&shm->sh_proc[i].sp_pid, 0);
+			if (atomic_exchange(&shm->sh_proc[i].sp_pid, 0) != 0)
+				atomic_fetch_sub(&shm->sh_nprocs, 1);
 		}
 }
 

@@ -106,10 +106,20 @@ up_others_waiting(const struct service *svc)
 int
 up_give_back(const struct instance *ins)
 {
-	int64_t workers = gw->w_conf->gc_workers, share;
+	int64_t workers = gw->w_conf->gc_workers, share, live;
 
+	/* A draining worker keeps nothing idle: the slots belong to the
+	 * generation that took over (what it still has to serve takes a
+	 * slot like any request). */
+	if (gw->w_draining)
+		return 1;
 	/* Each worker may keep its fair share of maxconn whatever happens;
-	 * beyond it, a connection goes back when another worker waits. */
+	 * beyond it, a connection goes back when another worker waits.
+	 * During a reload the draining workers count too, or the new ones
+	 * could keep every slot from a request a draining one still has. */
+	if (shm != NULL && (live = atomic_load_explicit(&shm->sh_nprocs,
+	    memory_order_relaxed)) > workers)
+		workers = live;
 	share = (ins->ins_maxconn + workers - 1) / workers;
 	return ins->ins_nconn > share && up_others_waiting(ins->ins_svc);
 }
@@ -122,7 +132,7 @@ up_sweep(void)
 
 	for (i = 0; i < gw->w_conf->gc_nservices; i++) {
 		svc = &gw->w_conf->gc_services[i];
-		if (up_others_waiting(svc))
+		if (gw->w_draining || up_others_waiting(svc))
 			be_trim_idle(svc);	/* down to the fair share */
 		for (j = 0; j < svc->svc_nins && svc->svc_waitq != NULL; j++)
 			up_slot_freed(svc->svc_ins[j]);
