@@ -67,6 +67,25 @@ up_has_slot(const struct instance *ins)
 	    memory_order_relaxed) < ins->ins_maxconn;
 }
 
+/* How many requests <ins> could take now: its idle pooled connections
+ * plus the slots maxconn leaves, here and across all workers. */
+static int64_t
+up_free_slots(const struct instance *ins)
+{
+	const struct bconn *b;
+	int64_t n = 0, all;
+
+	for (b = ins->ins_idle; b != NULL; b = b->b_next)
+		n++;
+	all = shm == NULL ? ins->ins_nconn : atomic_load_explicit(
+	    &up_rec(ins)->si_conns, memory_order_relaxed);
+	if (all < ins->ins_nconn)
+		all = ins->ins_nconn;
+	if (all < ins->ins_maxconn)
+		n += ins->ins_maxconn - all;
+	return n;
+}
+
 int
 up_conn_open(struct instance *ins)
 {
@@ -124,18 +143,58 @@ up_give_back(const struct instance *ins)
 	return ins->ins_nconn > share && up_others_waiting(ins->ins_svc);
 }
 
+/* Whether some instance of <svc> is usable, slot or not. */
+static int
+up_any_usable(const struct service *svc, uint64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < svc->svc_nins; i++)
+		if (up_usable(svc->svc_ins[i], now))
+			return 1;
+	return 0;
+}
+
+/*
+ * No instance of <svc> is usable any more (all down or their breakers
+ * open): its queued requests, which wait for a slot and not for an
+ * instance to come back, get their 503 now instead of at the queue
+ * timeout, as a new request would.
+ */
+static void
+up_fail_waiting(struct service *svc)
+{
+	struct conn *c;
+
+	while ((c = svc->svc_waitq) != NULL) {
+		up_dequeue(svc, c);
+		conn_fail_unavailable(c);
+		conn_later(c);
+	}
+}
+
 void
 up_sweep(void)
 {
 	struct service *svc;
 	size_t i, j;
+	int64_t n;
 
 	for (i = 0; i < gw->w_conf->gc_nservices; i++) {
 		svc = &gw->w_conf->gc_services[i];
 		if (gw->w_draining || up_others_waiting(svc))
 			be_trim_idle(svc);	/* down to the fair share */
+		if (svc->svc_waitq != NULL &&
+		    !up_any_usable(svc, util_now_ms())) {
+			up_fail_waiting(svc);
+			continue;
+		}
+		/* Slots freed without a word (other workers, failed
+		 * connects): one queued request per free slot. */
 		for (j = 0; j < svc->svc_nins && svc->svc_waitq != NULL; j++)
-			up_slot_freed(svc->svc_ins[j]);
+			for (n = up_free_slots(svc->svc_ins[j]);
+			    n > 0 && svc->svc_waitq != NULL; n--)
+				up_slot_freed(svc->svc_ins[j]);
 	}
 }
 
@@ -262,18 +321,6 @@ up_index(const struct instance *ins)
 		if (svc->svc_ins[i] == ins)
 			break;
 	return i;
-}
-
-/* Whether some instance of <svc> is usable, slot or not. */
-static int
-up_any_usable(const struct service *svc, uint64_t now)
-{
-	size_t i;
-
-	for (i = 0; i < svc->svc_nins; i++)
-		if (up_usable(svc->svc_ins[i], now))
-			return 1;
-	return 0;
 }
 
 struct instance *
