@@ -1060,15 +1060,11 @@ conn_can_retry(const struct conn *c)
 void
 conn_retry(struct conn *c)
 {
-	struct service *svc = c->c_route->rt_svc;
-	int busy;
-
 	c->c_retries++;
-	metrics_retry(svc);
-	if ((c->c_ins = up_pick(svc, &busy)) != NULL &&
-	    be_start(c, c->c_ins) == 0)
-		return;
-	conn_fail_unavailable(c);
+	metrics_retry(c->c_route->rt_svc);
+	/* Like the first attempt: an instance with a free slot, else a
+	 * place in the queue; 503 only when no instance is usable. */
+	conn_forward(c);
 }
 
 /* Moves Content-Length body bytes from c_in to the backend. */

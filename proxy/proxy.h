@@ -384,7 +384,9 @@ void	 conn_pump_body(struct conn *);
 void	 conn_fail_unavailable(struct conn *);
 /* Whether the current request may be sent again (nothing consumed). */
 int	 conn_can_retry(const struct conn *);
-/* Sends the current request again, to any instance; 503 if none. */
+/* Sends the current request again, to any instance; waits in the
+ * service's queue when all usable ones are at maxconn; 503 if none is
+ * usable. */
 void	 conn_retry(struct conn *);
 
 /* Request target <in> for logs: access_token values replaced. */
