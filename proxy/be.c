@@ -477,6 +477,16 @@ be_eof(struct bconn *b)
 {
 	struct conn *c = b->b_conn;
 
+	if (c != NULL && (b->b_flags & BE_F_HEADDONE) && c->c_resp_left == 0) {
+		/* Every byte the head announced arrived, only END_REQUEST
+		 * is missing (the app died right after writing): the client
+		 * has its whole answer, and its connection, announced as
+		 * kept alive, must stay usable for the next request. */
+		log_warnx("%s: closed after the response, before its end",
+		    b->b_ins->ins_name);
+		be_done(b, 0);
+		return;
+	}
 	if (c != NULL && !(b->b_flags & BE_F_GOTBYTE) &&
 	    ((b->b_flags & BE_F_REUSED) || c->c_method == H1_M_GET ||
 	    c->c_method == H1_M_HEAD) && conn_can_retry(c)) {
