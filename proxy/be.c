@@ -120,15 +120,38 @@ fail:
 	return NULL;
 }
 
+/*
+ * Takes the first idle pooled connection of <ins> that is still open. One
+ * the app closed while idle (its worker exited or was killed) but whose
+ * event this loop has not seen yet is closed here instead of being handed
+ * a request. Returns it, or NULL when none is left.
+ */
+static struct bconn *
+be_idle_take(struct instance *ins)
+{
+	struct bconn *b;
+	char byte;
+
+	while ((b = ins->ins_idle) != NULL) {
+		ins->ins_idle = b->b_next;
+		b->b_next = NULL;
+		if (recv(b->b_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+		    errno == EAGAIN)
+			return b;
+		log_debug("%s: %s: idle connection closed by the backend",
+		    __func__, ins->ins_name);
+		be_close(b);
+	}
+	return NULL;
+}
+
 int
 be_start(struct conn *c, struct instance *ins)
 {
 	struct bconn *b;
 	int busy;
 
-	if ((b = ins->ins_idle) != NULL) {
-		ins->ins_idle = b->b_next;
-		b->b_next = NULL;
+	if ((b = be_idle_take(ins)) != NULL) {
 		b->b_flags |= BE_F_REUSED;
 		be_set_state(b, BE_ST_SEND);
 	} else if ((b = be_connect(ins, &busy)) == NULL)
