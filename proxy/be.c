@@ -477,6 +477,17 @@ be_eof(struct bconn *b)
 {
 	struct conn *c = b->b_conn;
 
+	if (c != NULL && (b->b_flags & BE_F_HEADDONE) &&
+	    c->c_r->r_resp_left == 0) {
+		/* Every byte the head announced arrived, only END_REQUEST
+		 * is missing (the app died right after writing): the client
+		 * has its whole answer, and its connection, announced as
+		 * kept alive, must stay usable for the next request. */
+		log_warnx("rid=%s: %s: closed after the response, before its "
+		    "end", c->c_r->r_reqid, b->b_ins->ins_name);
+		be_done(b, 0);
+		return;
+	}
 	if (c != NULL && !(b->b_flags & BE_F_GOTBYTE) &&
 	    conn_can_retry(c, METRICS_RETRY_RESET)) {
 		if (!(b->b_flags & BE_F_REUSED))

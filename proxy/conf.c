@@ -158,7 +158,7 @@ static const struct cfg_key conf_route_keys[] = {
 	    rt_resp_buf_text),
 	K("min-body-rate", CFG_T_SIZE, "0", 0, 1073741824, struct route,
 	    rt_min_body_rate),
-	K("retries", CFG_T_INT, "1", 0, 10, struct route, rt_retries),
+	K("retries", CFG_T_INT, "2", 0, 10, struct route, rt_retries),
 };
 
 struct conf_service_attrs {

@@ -1244,7 +1244,7 @@ conn_request_end(struct conn *c)
 	alog_write(c);
 	metrics_request(c->c_r->r_route, c->c_r->r_status);
 	conn_req_free(c);
-	if (c->c_flags & CONN_F_CLOSE || gw->w_draining) {
+	if (c->c_flags & CONN_F_CLOSE) {
 		/* Lingering close: send the FIN but keep reading for a
 		 * moment, so unread request bytes do not make the kernel
 		 * reset the connection before the client read our answer. */
@@ -1264,6 +1264,11 @@ conn_request_end(struct conn *c)
 		buf_compact(&c->c_in);
 	c->c_deadline = util_now_ms() + (buf_avail(&c->c_in) > 0 ?
 	    gw->w_conf->gc_to.to_header : gw->w_conf->gc_to.to_keepalive);
+	/* Draining, yet the head promised keep-alive (it went out before
+	 * the drain began): the client may already be sending its next
+	 * request, which is answered with "Connection: close". */
+	if (gw->w_draining && buf_avail(&c->c_in) == 0)
+		c->c_deadline = util_now_ms() + CONN_DRAIN_GRACE_MS;
 	conn_set_state(c, CONN_ST_HEAD);
 }
 
@@ -1599,10 +1604,12 @@ conn_run_later(void)
 }
 
 /*
- * Drain: every connection closes after its current or next response
- * (which says "Connection: close"). Idle keep-alive connections get a
- * short grace instead of an immediate close, so a request already on its
- * way is answered rather than cut off (the keep-alive close race).
+ * Drain: every connection closes after the next response whose head says
+ * "Connection: close" (all heads do once draining). A response whose head
+ * went out before still promised keep-alive, so its connection stays for
+ * the request that may follow. Idle keep-alive connections get a short
+ * grace instead of an immediate close, so a request already on its way
+ * is answered rather than cut off (the keep-alive close race).
  */
 void
 conn_drain(void)
@@ -1611,7 +1618,6 @@ conn_drain(void)
 	uint64_t grace = util_now_ms() + CONN_DRAIN_GRACE_MS;
 
 	for (c = gw->w_conns; c != NULL; c = c->c_next) {
-		c->c_flags |= CONN_F_CLOSE;
 		if (c->c_state == CONN_ST_HEAD && buf_avail(&c->c_in) == 0 &&
 		    (c->c_deadline == 0 || c->c_deadline > grace))
 			c->c_deadline = grace;

@@ -4,7 +4,10 @@
  * restarts a worker that dies, and handles the signals:
  *   SIGHUP   load and validate the config again; if valid, start new
  *            workers on it and let the old ones finish their requests;
- *            if not, log why and keep serving on the old one.
+ *            if not, log why and keep serving on the old one. Each
+ *            retiring generation keeps its configuration, and with it
+ *            its records in the shared state, until its last worker has
+ *            exited, however many reloads come in between.
  *   SIGTERM  stop accepting, let workers drain (timeouts drain=), exit.
  *   SIGUSR1  reopen the log files.
  * "elp-gateway -t -c FILE" checks a configuration and exits. Under
@@ -36,10 +39,19 @@
 
 #define GW_MAX_WORKERS	256
 
+/* A retiring generation: workers draining on an older configuration. */
+struct gen {
+	struct gw_conf	*g_conf;	/* held in the shared state too */
+	pid_t		 g_pids[GW_MAX_WORKERS];	/* 0: exited */
+	unsigned int	 g_id;
+	struct gen	*g_next;
+};
+
 struct master {
 	struct gw_conf	*m_conf;
 	pid_t		 m_pids[GW_MAX_WORKERS];
-	pid_t		 m_old[GW_MAX_WORKERS];	/* retiring generation */
+	unsigned int	 m_gen;		/* generation of m_conf */
+	struct gen	*m_old;		/* retiring generations, newest first */
 	const char	*m_confpath;
 	uint64_t	 m_restart_at;	/* backoff for crash loops */
 	uint64_t	 m_backoff;
@@ -220,33 +232,92 @@ main_signal_all(pid_t *pids, int sig)
 			kill(pids[i], sig);
 }
 
-/* Reaps children; a current worker that died is restarted (with a
- * growing pause when they keep dying). */
+static int
+main_alive(const pid_t *pids)
+{
+	int i;
+
+	for (i = 0; i < GW_MAX_WORKERS; i++)
+		if (pids[i] > 0)
+			return 1;
+	return 0;
+}
+
+/* Frees retiring generation <g>: its configuration and its hold on the
+ * shared records (no process uses them any more). */
+static void
+main_gen_free(struct gen *g)
+{
+	shm_release(g->g_conf);
+	conf_free(g->g_conf);
+	free(g);
+}
+
+/*
+ * Forgets <pid> if it was a worker of a retiring generation; the
+ * generation whose last worker it was is freed. Returns 1 if it was one.
+ */
+static int
+main_gen_gone(struct master *m, pid_t pid)
+{
+	struct gen **gp, *g;
+	int i, found = 0;
+
+	for (gp = &m->m_old; (g = *gp) != NULL; gp = &g->g_next) {
+		for (i = 0; i < GW_MAX_WORKERS; i++)
+			if (g->g_pids[i] == pid) {
+				g->g_pids[i] = 0;
+				found = 1;
+			}
+		if (found)
+			break;
+	}
+	if (!found)
+		return 0;
+	if (!main_alive(g->g_pids)) {
+		*gp = g->g_next;
+		log_info("generation %u: last worker gone, its configuration "
+		    "released", g->g_id);
+		main_gen_free(g);
+	}
+	return 1;
+}
+
+/* Current worker <pid> died: restart it after a pause that grows while
+ * they keep dying. */
+static void
+main_died(struct master *m, pid_t pid, int status)
+{
+	int i;
+
+	for (i = 0; i < GW_MAX_WORKERS; i++) {
+		if (m->m_pids[i] != pid)
+			continue;
+		m->m_pids[i] = 0;
+		if (sig_term)
+			continue;
+		log_warnx("worker %ld died (%s %d), restarting", (long)pid,
+		    WIFSIGNALED(status) ? "signal" : "status",
+		    WIFSIGNALED(status) ? WTERMSIG(status) :
+		    WEXITSTATUS(status));
+		m->m_backoff = m->m_backoff ? m->m_backoff * 2 : 100;
+		if (m->m_backoff > 5000)
+			m->m_backoff = 5000;
+		m->m_restart_at = util_now_ms() + m->m_backoff;
+	}
+}
+
+/* Reaps children: retiring ones are forgotten, current ones restarted. */
 static void
 main_reap(struct master *m)
 {
 	pid_t pid;
-	int i, status;
+	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		shm_proc_gone(pid);
-		for (i = 0; i < GW_MAX_WORKERS; i++) {
-			if (m->m_old[i] == pid)
-				m->m_old[i] = 0;
-			if (m->m_pids[i] != pid)
-				continue;
-			m->m_pids[i] = 0;
-			if (sig_term)
-				continue;
-			log_warnx("worker %ld died (%s %d), restarting",
-			    (long)pid, WIFSIGNALED(status) ? "signal" :
-			    "status", WIFSIGNALED(status) ? WTERMSIG(status) :
-			    WEXITSTATUS(status));
-			m->m_backoff = m->m_backoff ? m->m_backoff * 2 : 100;
-			if (m->m_backoff > 5000)
-				m->m_backoff = 5000;
-			m->m_restart_at = util_now_ms() + m->m_backoff;
-		}
+		if (!main_gen_gone(m, pid))
+			main_died(m, pid, status);
 	}
 }
 
@@ -269,19 +340,45 @@ main_reload_load(struct master *m)
 	}
 	if (main_listen(gc, m->m_conf) == -1) {
 		log_warnx("reload refused: cannot open listeners");
-		shm_prune(m->m_conf);
+		shm_release(gc);
 		conf_free(gc);
 		return NULL;
 	}
 	return gc;
 }
 
-/* SIGHUP: new config aside; swap only when it is valid and bound. */
+/*
+ * Moves the current workers and configuration to a new retiring
+ * generation; returns it, or NULL when no worker is left (then the
+ * configuration is freed at once).
+ */
+static struct gen *
+main_retire(struct master *m)
+{
+	struct gen *g;
+
+	g = xcalloc(1, sizeof(*g));
+	g->g_conf = m->m_conf;
+	g->g_id = m->m_gen;
+	memcpy(g->g_pids, m->m_pids, sizeof(g->g_pids));
+	memset(m->m_pids, 0, sizeof(m->m_pids));
+	m->m_conf = NULL;
+	if (!main_alive(g->g_pids)) {
+		main_gen_free(g);
+		return NULL;
+	}
+	g->g_next = m->m_old;
+	m->m_old = g;
+	return g;
+}
+
+/* SIGHUP: new config aside; swap only when it is valid and bound. The
+ * new workers start before the old ones stop accepting. */
 static void
 main_reload(struct master *m)
 {
 	struct gw_conf *gc;
-	int i;
+	struct gen *g;
 
 	log_info("reloading %s", m->m_confpath);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -290,34 +387,28 @@ main_reload(struct master *m)
 		sd_notify(0, "READY=1");
 		return;
 	}
-	for (i = 0; i < GW_MAX_WORKERS; i++) {
-		if (m->m_pids[i] > 0)
-			kill(m->m_pids[i], SIGTERM);
-		if (m->m_old[i] == 0 || m->m_pids[i] > 0)
-			m->m_old[i] = m->m_pids[i];
-		m->m_pids[i] = 0;
-	}
 	main_unlisten(m->m_conf, gc);
-	conf_free(m->m_conf);
+	g = main_retire(m);
 	m->m_conf = gc;
-	shm_prune(gc);
+	m->m_gen++;
 	/* Only when the identity provider changed: the shared keys serve. */
 	tok_prefetch(gc);
 	main_spawn_all(m);
+	if (g != NULL)
+		main_signal_all(g->g_pids, SIGTERM);
 	log_info("reload done: %d workers on the new configuration",
 	    gc->gc_workers);
 	sd_notify(0, "READY=1");
 }
 
-static int
-main_alive(const pid_t *pids)
+/* Signals every worker of every retiring generation. */
+static void
+main_signal_old(struct master *m, int sig)
 {
-	int i;
+	struct gen *g;
 
-	for (i = 0; i < GW_MAX_WORKERS; i++)
-		if (pids[i] > 0)
-			return 1;
-	return 0;
+	for (g = m->m_old; g != NULL; g = g->g_next)
+		main_signal_all(g->g_pids, sig);
 }
 
 /* Waits up to <ms> for one of the blocked signals; returns it or 0. */
@@ -335,22 +426,31 @@ main_wait_signal(const sigset_t *set, long ms)
 static void
 main_shutdown(struct master *m, const sigset_t *set)
 {
-	uint64_t deadline;
+	struct gen *g;
+	uint64_t deadline, drain;
 
 	log_info("shutting down");
 	sd_notify(0, "STOPPING=1");
 	main_signal_all(m->m_pids, SIGTERM);
-	main_signal_all(m->m_old, SIGTERM);
-	deadline = util_now_ms() + m->m_conf->gc_to.to_drain + 1000;
-	while ((main_alive(m->m_pids) || main_alive(m->m_old)) &&
+	main_signal_old(m, SIGTERM);
+	drain = m->m_conf->gc_to.to_drain;
+	for (g = m->m_old; g != NULL; g = g->g_next)
+		if (g->g_conf->gc_to.to_drain > drain)
+			drain = g->g_conf->gc_to.to_drain;
+	deadline = util_now_ms() + drain + 1000;
+	while ((main_alive(m->m_pids) || m->m_old != NULL) &&
 	    util_now_ms() < deadline) {
 		(void)main_wait_signal(set, 50);
 		main_reap(m);
 	}
 	main_signal_all(m->m_pids, SIGKILL);
-	main_signal_all(m->m_old, SIGKILL);
+	main_signal_old(m, SIGKILL);
 	while (waitpid(-1, NULL, 0) > 0)
 		;
+	while ((g = m->m_old) != NULL) {
+		m->m_old = g->g_next;
+		main_gen_free(g);
+	}
 }
 
 static void
@@ -374,6 +474,7 @@ main_loop(struct master *m, const sigset_t *set)
 			sig_usr1 = 0;
 			log_reopen();
 			main_signal_all(m->m_pids, SIGUSR1);
+			main_signal_old(m, SIGUSR1);
 		}
 		if (util_now_ms() >= m->m_restart_at)
 			main_spawn_all(m);

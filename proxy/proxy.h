@@ -752,11 +752,12 @@ void	 up_conn_closed(struct instance *);
 /* Whether workers other than this one have requests queued for <svc>. */
 int	 up_others_waiting(const struct service *);
 /* Whether a connection to <ins> should be closed rather than kept idle:
- * this worker holds more than its fair share of maxconn and another
- * worker has requests waiting. */
+ * this worker is draining, or holds more than its fair share of maxconn
+ * while another worker has requests waiting. */
 int	 up_give_back(const struct instance *);
 /* Sweep: retries queued requests (slots freed by other workers) and
- * closes idle connections that other workers' requests wait for. */
+ * closes idle connections that other workers' requests wait for (all of
+ * them once draining). */
 void	 up_sweep(void);
 
 enum up_balance {
@@ -1023,6 +1024,8 @@ struct shm_area {
 	struct shm_svc	 sh_svc[SHM_MAX_SERVICES];
 	struct shm_route sh_route[SHM_MAX_ROUTES + 1];
 	struct shm_proc	 sh_proc[SHM_MAX_PROCS];
+	_Atomic int32_t	 sh_nprocs;	/* sh_proc records in use: workers
+					   alive, draining ones included */
 	_Atomic uint64_t sh_reject[METRICS_REJ_COUNT];
 	_Atomic uint64_t sh_buffered[METRICS_BUF_COUNT];
 	_Atomic uint64_t sh_client_aborts;
@@ -1036,12 +1039,17 @@ int	 shm_init(void);
 /*
  * Master: gives every instance, service and route of <gc> its record,
  * the one its key (service@address, service, listener+prefix) had before
- * when known, a fresh zeroed one otherwise. Returns 0, or -1 with nothing
- * changed when the area is full.
+ * when known, a fresh zeroed one otherwise, and holds those keys for <gc>
+ * until shm_release(gc). Returns 0, or -1 with nothing changed when the
+ * area is full (records held by any configuration count as used).
  */
 int	 shm_assign(struct gw_conf *gc);
-/* Master: frees the records whose keys <gc> no longer uses. */
-void	 shm_prune(const struct gw_conf *gc);
+/*
+ * Master: drops <gc>'s hold on its keys. A key no configuration holds any
+ * more frees its record for a later key. Call it only once no process
+ * runs <gc> any more (its last worker was reaped).
+ */
+void	 shm_release(const struct gw_conf *gc);
 /* Worker: takes a process record for the connection gauge. */
 struct shm_proc	*shm_proc_claim(void);
 /* Master: worker <pid> is gone; frees its process record. */

@@ -10,7 +10,11 @@
  * Records are found by index (ins_slot, svc_slot, rt_slot). Only the
  * master assigns them, by key, so health and breaker state and the
  * counters carry over a reload for an instance that stays: the key table
- * lives in the master's private memory.
+ * lives in the master's private memory. Each key counts the configurations
+ * that hold it (shm_assign() to shm_release()); the master holds a
+ * configuration until the last worker forked with it has exited, so a
+ * record is never given to another key while a draining worker of an
+ * older generation may still write to it.
  */
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -41,6 +45,7 @@ enum shm_kind {
 /* Master only: the key each record belongs to (NULL: free). */
 struct shm_keys {
 	char	**sk_key;
+	size_t	 *sk_refs;	/* configurations holding the key */
 	size_t	  sk_cap;
 	size_t	  sk_cursor;	/* freed records are reused last */
 };
@@ -64,6 +69,7 @@ shm_init(void)
 	shm = p;
 	for (k = 0; k < SHM_K_COUNT; k++) {
 		shm_keys[k].sk_key = xcalloc(cap[k], sizeof(char *));
+		shm_keys[k].sk_refs = xcalloc(cap[k], sizeof(size_t));
 		shm_keys[k].sk_cap = cap[k];
 	}
 	return 0;
@@ -102,7 +108,10 @@ shm_fresh(enum shm_kind kind, size_t slot)
 	}
 }
 
-/* The record of <key>: the known one, or a fresh one. -1 when full. */
+/*
+ * The record of <key>, held once more: the known one, or a fresh one. -1
+ * when full.
+ */
 static int
 shm_slot(enum shm_kind kind, const char *key)
 {
@@ -110,18 +119,36 @@ shm_slot(enum shm_kind kind, const char *key)
 	size_t i, slot;
 	int found;
 
-	if ((found = shm_find(sk, key)) != -1)
+	if ((found = shm_find(sk, key)) != -1) {
+		sk->sk_refs[found]++;
 		return found;
+	}
 	for (i = 0; i < sk->sk_cap; i++) {
 		slot = (sk->sk_cursor + i) % sk->sk_cap;
 		if (sk->sk_key[slot] != NULL)
 			continue;
 		sk->sk_key[slot] = xstrdup(key);
+		sk->sk_refs[slot] = 1;
 		sk->sk_cursor = (slot + 1) % sk->sk_cap;
 		shm_fresh(kind, slot);
 		return (int)slot;
 	}
 	return -1;
+}
+
+/* Drops one hold on record <slot> of <kind>; the last frees its key. */
+static void
+shm_unref(enum shm_kind kind, int slot)
+{
+	struct shm_keys *sk = &shm_keys[kind];
+
+	if (slot < 0 || (size_t)slot >= sk->sk_cap ||
+	    sk->sk_key[slot] == NULL || sk->sk_refs[slot] == 0)
+		return;
+	if (--sk->sk_refs[slot] > 0)
+		return;
+	free(sk->sk_key[slot]);
+	sk->sk_key[slot] = NULL;
 }
 
 static char *
@@ -183,40 +210,17 @@ shm_assign(struct gw_conf *gc)
 	return 0;
 }
 
-/* Whether <gc> uses record <slot> of <kind>. */
-static int
-shm_in_use(const struct gw_conf *gc, enum shm_kind kind, size_t slot)
+void
+shm_release(const struct gw_conf *gc)
 {
 	size_t i;
 
-	if (kind == SHM_K_INS) {
-		for (i = 0; i < gc->gc_ninstances; i++)
-			if ((size_t)gc->gc_instances[i].ins_slot == slot)
-				return 1;
-	} else if (kind == SHM_K_SVC) {
-		for (i = 0; i < gc->gc_nservices; i++)
-			if ((size_t)gc->gc_services[i].svc_slot == slot)
-				return 1;
-	} else {
-		for (i = 0; i < gc->gc_nroutes; i++)
-			if ((size_t)gc->gc_routes[i].rt_slot == slot)
-				return 1;
-	}
-	return 0;
-}
-
-void
-shm_prune(const struct gw_conf *gc)
-{
-	size_t k, j;
-
-	for (k = 0; k < SHM_K_COUNT; k++)
-		for (j = 0; j < shm_keys[k].sk_cap; j++)
-			if (shm_keys[k].sk_key[j] != NULL &&
-			    !shm_in_use(gc, (enum shm_kind)k, j)) {
-				free(shm_keys[k].sk_key[j]);
-				shm_keys[k].sk_key[j] = NULL;
-			}
+	for (i = 0; i < gc->gc_ninstances; i++)
+		shm_unref(SHM_K_INS, gc->gc_instances[i].ins_slot);
+	for (i = 0; i < gc->gc_nservices; i++)
+		shm_unref(SHM_K_SVC, gc->gc_services[i].svc_slot);
+	for (i = 0; i < gc->gc_nroutes; i++)
+		shm_unref(SHM_K_ROUTE, gc->gc_routes[i].rt_slot);
 }
 
 /* Returns the backend connection slots a (dead) process still held. */
@@ -241,6 +245,7 @@ shm_proc_claim(void)
 		zero = 0;
 		if (atomic_compare_exchange_strong(&shm->sh_proc[i].sp_pid,
 		    &zero, me)) {
+			atomic_fetch_add(&shm->sh_nprocs, 1);
 			atomic_store(&shm->sh_proc[i].sp_conns, 0);
 			shm_proc_give_back(&shm->sh_proc[i]);
 			return &shm->sh_proc[i];
@@ -256,7 +261,8 @@ shm_proc_release(struct shm_proc *sp)
 		return;
 	atomic_store(&sp->sp_conns, 0);
 	shm_proc_give_back(sp);
-	atomic_store(&sp->sp_pid, 0);
+	if (atomic_exchange(&sp->sp_pid, 0) != 0)
+		atomic_fetch_sub(&shm->sh_nprocs, 1);
 }
 
 void
@@ -270,7 +276,8 @@ shm_proc_gone(pid_t pid)
 		if (atomic_load(&shm->sh_proc[i].sp_pid) == (int32_t)pid) {
 			atomic_store(&shm->sh_proc[i].sp_conns, 0);
 			shm_proc_give_back(&shm->sh_proc[i]);
-			atomic_store(&shm->sh_proc[i].sp_pid, 0);
+			if (atomic_exchange(&shm->sh_proc[i].sp_pid, 0) != 0)
+				atomic_fetch_sub(&shm->sh_nprocs, 1);
 		}
 }
 

@@ -67,6 +67,25 @@ up_has_slot(const struct instance *ins)
 	    memory_order_relaxed) < ins->ins_maxconn;
 }
 
+/* How many requests <ins> could take now: its idle pooled connections
+ * plus the slots maxconn leaves, here and across all workers. */
+static int64_t
+up_free_slots(const struct instance *ins)
+{
+	const struct bconn *b;
+	int64_t n = 0, all;
+
+	for (b = ins->ins_idle; b != NULL; b = b->b_next)
+		n++;
+	all = shm == NULL ? ins->ins_nconn : atomic_load_explicit(
+	    &up_rec(ins)->si_conns, memory_order_relaxed);
+	if (all < ins->ins_nconn)
+		all = ins->ins_nconn;
+	if (all < ins->ins_maxconn)
+		n += ins->ins_maxconn - all;
+	return n;
+}
+
 int
 up_conn_open(struct instance *ins)
 {
@@ -106,12 +125,52 @@ up_others_waiting(const struct service *svc)
 int
 up_give_back(const struct instance *ins)
 {
-	int64_t workers = gw->w_conf->gc_workers, share;
+	int64_t workers = gw->w_conf->gc_workers, share, live;
 
+	/* A draining worker keeps nothing idle: the slots belong to the
+	 * generation that took over (what it still has to serve takes a
+	 * slot like any request). */
+	if (gw->w_draining)
+		return 1;
 	/* Each worker may keep its fair share of maxconn whatever happens;
-	 * beyond it, a connection goes back when another worker waits. */
+	 * beyond it, a connection goes back when another worker waits.
+	 * During a reload the draining workers count too, or the new ones
+	 * could keep every slot from a request a draining one still has. */
+	if (shm != NULL && (live = atomic_load_explicit(&shm->sh_nprocs,
+	    memory_order_relaxed)) > workers)
+		workers = live;
 	share = (ins->ins_maxconn + workers - 1) / workers;
 	return ins->ins_nconn > share && up_others_waiting(ins->ins_svc);
+}
+
+/* Whether some instance of <svc> is usable, slot or not. */
+static int
+up_any_usable(const struct service *svc, uint64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < svc->svc_nins; i++)
+		if (up_usable(svc->svc_ins[i], now))
+			return 1;
+	return 0;
+}
+
+/*
+ * No instance of <svc> is usable any more (all down or their breakers
+ * open): its queued requests, which wait for a slot and not for an
+ * instance to come back, get their 503 now instead of at the queue
+ * timeout, as a new request would.
+ */
+static void
+up_fail_waiting(struct service *svc)
+{
+	struct conn *c;
+
+	while ((c = svc->svc_waitq) != NULL) {
+		up_dequeue(svc, c);
+		conn_fail_unavailable(c);
+		conn_later(c);
+	}
 }
 
 void
@@ -119,13 +178,23 @@ up_sweep(void)
 {
 	struct service *svc;
 	size_t i, j;
+	int64_t n;
 
 	for (i = 0; i < gw->w_conf->gc_nservices; i++) {
 		svc = &gw->w_conf->gc_services[i];
-		if (up_others_waiting(svc))
+		if (gw->w_draining || up_others_waiting(svc))
 			be_trim_idle(svc);	/* down to the fair share */
+		if (svc->svc_waitq != NULL &&
+		    !up_any_usable(svc, util_now_ms())) {
+			up_fail_waiting(svc);
+			continue;
+		}
+		/* Slots freed without a word (other workers, failed
+		 * connects): one queued request per free slot. */
 		for (j = 0; j < svc->svc_nins && svc->svc_waitq != NULL; j++)
-			up_slot_freed(svc->svc_ins[j]);
+			for (n = up_free_slots(svc->svc_ins[j]);
+			    n > 0 && svc->svc_waitq != NULL; n--)
+				up_slot_freed(svc->svc_ins[j]);
 	}
 }
 
@@ -239,18 +308,6 @@ up_least(struct service *svc, uint64_t skip, uint64_t now, int *busy)
 	if (best != NULL)
 		svc->svc_rr = (at + 1) % n;
 	return best;
-}
-
-/* Whether some instance of <svc> is usable, slot or not. */
-static int
-up_any_usable(const struct service *svc, uint64_t now)
-{
-	size_t i;
-
-	for (i = 0; i < svc->svc_nins; i++)
-		if (up_usable(svc->svc_ins[i], now))
-			return 1;
-	return 0;
 }
 
 /* One pass of the balancer over the instances not in <skip>. */

@@ -108,6 +108,9 @@ worker_signal_cb(struct ev *ev, int fd, void *arg, uint32_t events)
 			worker_stop_listening();
 			hc_stop();
 			conn_drain();
+			/* Idle backend connections go back now, not at exit:
+			 * the next generation needs their slots. */
+			up_sweep();
 			worker_drain_check();
 		}
 	}

@@ -657,6 +657,40 @@ pool_kill_overdue(struct pool *p)
 	}
 }
 
+/*
+ * Stopping: no connection may wait in the listen queue for a worker that
+ * will never accept it (until the last retiring worker exits, and the
+ * socket with it, up to the drain time later). shutdown() makes connect()
+ * fail at once, even one that found the socket before it was unlinked,
+ * and wakes a worker blocked in accept(); what already waits in the queue
+ * is accepted here and closed unread, so its client sees the close now.
+ * Requests the workers hold are not touched.
+ */
+static void
+pool_refuse(struct pool *p)
+{
+	int fd, flags, n = 0;
+
+	if (shutdown(p->p_fd, SHUT_RD) == -1) {
+		log_warn("shutdown of the listening socket");
+		return;
+	}
+	/* Never block here, whatever the socket type makes of the
+	 * shutdown; stopping workers take EAGAIN from accept() as well. */
+	if ((flags = fcntl(p->p_fd, F_GETFL)) == -1 ||
+	    fcntl(p->p_fd, F_SETFL, flags | O_NONBLOCK) == -1) {
+		log_warn("listening socket");
+		return;
+	}
+	while ((fd = accept4(p->p_fd, NULL, NULL, SOCK_CLOEXEC)) != -1) {
+		close(fd);
+		n++;
+	}
+	if (n > 0)
+		log_info("closed %d queued connection(s) no worker will "
+		    "serve", n);
+}
+
 static void
 pool_stop(struct pool *p, int sig)
 {
@@ -669,7 +703,10 @@ pool_stop(struct pool *p, int sig)
 	/* Nothing new reaches us by path; in-flight work continues. */
 	pool_unlink_socket(p->p_cfg);
 	pool_slots_retire(p);
+	/* Signalled first: a worker woken in accept() by the shutdown
+	 * sees that it is stopping, not an error. */
 	pool_signal_old(p, 0, SIGTERM);
+	pool_refuse(p);
 }
 
 static void
