@@ -62,17 +62,22 @@ alog_write(struct conn *c)
 	now = time(NULL);
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
-	n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %.512s HTTP/1.%d\" "
+	n = snprintf(line, sizeof(line),
+	    "%s - - [%s] \"%s %.512s HTTP/1.%d\" "
 	    "%d %llu \"%.256s\" \"%.256s\" rid=%s route=%s ins=%s up=%.3f "
-	    "rt=%.3f end=%s\n", c->c_peer, when, conn_kept(c, c->c_r->r_a_method),
-	    target, c->c_r->r_minor, c->c_r->r_status,
-	    (unsigned long long)(c->c_r->r_sent > c->c_r->r_head_len ? c->c_r->r_sent -
-	    c->c_r->r_head_len : 0), conn_kept(c, c->c_r->r_a_ref),
-	    conn_kept(c, c->c_r->r_a_ua),
-	    c->c_r->r_reqid, c->c_r->r_route != NULL ? c->c_r->r_route->rt_prefix : "-",
+	    "rt=%.3f end=%s\n",
+	    c->c_peer, when, conn_kept(c, c->c_r->r_a_method), target,
+	    c->c_r->r_minor, c->c_r->r_status,
+	    (unsigned long long)(c->c_r->r_sent > c->c_r->r_head_len
+				     ? c->c_r->r_sent - c->c_r->r_head_len
+				     : 0),
+	    conn_kept(c, c->c_r->r_a_ref), conn_kept(c, c->c_r->r_a_ua),
+	    c->c_r->r_reqid,
+	    c->c_r->r_route != NULL ? c->c_r->r_route->rt_prefix : "-",
 	    c->c_r->r_ins != NULL ? c->c_r->r_ins->ins_name : "-",
 	    c->c_r->r_t_be ? (double)(t - c->c_r->r_t_be) / 1000.0 : 0.0,
-	    (double)(t - c->c_r->r_t_start) / 1000.0, conn_end_str(c->c_r->r_end));
+	    (double)(t - c->c_r->r_t_start) / 1000.0,
+	    conn_end_str(c->c_r->r_end));
 	if (n > 0 && write(gw->w_access_fd, line, (size_t)n > sizeof(line) ?
 	    sizeof(line) : (size_t)n) == -1)
 		log_warn("access log");

@@ -165,7 +165,8 @@ be_start(struct conn *c, struct instance *ins)
 	/* The client side built BEGIN_REQUEST + PARAMS in c_fcgi; it keeps
 	 * them until the exchange ends so a retry can resend them. */
 	buf_reset(&b->b_out);
-	buf_append(&b->b_out, buf_data(&c->c_r->r_fcgi), buf_avail(&c->c_r->r_fcgi));
+	buf_append(
+	    &b->b_out, buf_data(&c->c_r->r_fcgi), buf_avail(&c->c_r->r_fcgi));
 	buf_reset(&c->c_r->r_rhead);
 	c->c_r->r_be = b;
 	c->c_r->r_ins = ins;
@@ -273,7 +274,8 @@ be_fail(struct bconn *b, int status, const char *why)
 	if (c != NULL) {
 		c->c_r->r_be = NULL;
 		b->b_ins->ins_outstanding--;
-		metrics_exchange(b->b_ins, status, util_now_ms() - c->c_r->r_t_be);
+		metrics_exchange(
+		    b->b_ins, status, util_now_ms() - c->c_r->r_t_be);
 	}
 	up_report(b->b_ins, 0);
 	be_close(b);
@@ -411,7 +413,8 @@ be_done(struct bconn *b, int complete)
 {
 	struct conn *c = b->b_conn;
 
-	metrics_exchange(b->b_ins, c->c_r->r_status, util_now_ms() - c->c_r->r_t_be);
+	metrics_exchange(
+	    b->b_ins, c->c_r->r_status, util_now_ms() - c->c_r->r_t_be);
 	up_report(b->b_ins, complete && c->c_r->r_status < 500);
 	conn_resp_done(c, complete);
 }
@@ -427,8 +430,9 @@ be_event(void *arg, const struct fcgi_event *e)
 	case FCGI_EV_STDOUT:
 		return be_stdout(b, e->ev_data);
 	case FCGI_EV_STDERR:
-		fcx_stderr(b->b_ins, b->b_conn != NULL ? b->b_conn->c_r->r_reqid :
-		    "-", e->ev_data);
+		fcx_stderr(b->b_ins,
+		    b->b_conn != NULL ? b->b_conn->c_r->r_reqid : "-",
+		    e->ev_data);
 		return 0;
 	case FCGI_EV_END:
 		if (!(b->b_flags & BE_F_HEADDONE)) {

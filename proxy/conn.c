@@ -159,7 +159,8 @@ conn_accept_cb(struct ev *ev, int lfd, void *arg, uint32_t events)
 				log_warn("accept");
 			return;
 		}
-		if (gw->w_nconns >= (size_t)gw->w_conf->gc_lim.lim_connections) {
+		if (gw->w_nconns >=
+		    (size_t)gw->w_conf->gc_lim.lim_connections) {
 			metrics_reject(METRICS_REJ_CONN_LIMIT);
 			log_warnx("connection limit %lld reached, refusing",
 			    (long long)gw->w_conf->gc_lim.lim_connections);
@@ -304,7 +305,8 @@ conn_flush_file(struct conn *c)
 
 	if (c->c_r == NULL)
 		return 0;
-	while (c->c_r->r_rf_off < c->c_r->r_rf_len && (c->c_flags & CONN_F_WR)) {
+	while (
+	    c->c_r->r_rf_off < c->c_r->r_rf_len && (c->c_flags & CONN_F_WR)) {
 		if (sent >= CONN_FILE_ROUND) {
 			conn_later(c);	/* the others get their turn */
 			break;
@@ -426,7 +428,8 @@ conn_out_room(const struct conn *c)
 	 * and then the file limit. */
 	if (c->c_r->r_rf_len - c->c_r->r_rf_off > 0 || buf_avail(&c->c_out) >=
 	    bu->bu_response_memory)
-		return c->c_r->r_rf_len - c->c_r->r_rf_off < bu->bu_max_temp_file;
+		return c->c_r->r_rf_len - c->c_r->r_rf_off <
+		       bu->bu_max_temp_file;
 	return 1;
 }
 
@@ -442,13 +445,14 @@ conn_out_append(struct conn *c, const char *p, size_t len)
 	const struct gw_buffering *bu = &gw->w_conf->gc_buf;
 	ssize_t n;
 
-	if (!(c->c_flags & CONN_F_RESPBUF) || (c->c_r->r_rf_off == c->c_r->r_rf_len &&
-	    buf_avail(&c->c_out) + len <= bu->bu_response_memory)) {
+	if (!(c->c_flags & CONN_F_RESPBUF) ||
+	    (c->c_r->r_rf_off == c->c_r->r_rf_len &&
+		buf_avail(&c->c_out) + len <= bu->bu_response_memory)) {
 		buf_append(&c->c_out, p, len);
 		return 0;
 	}
-	if (c->c_r->r_rf_fd == -1 && (c->c_r->r_rf_fd = spool_tmpfile(bu->bu_temp_dir)) ==
-	    -1) {
+	if (c->c_r->r_rf_fd == -1 &&
+	    (c->c_r->r_rf_fd = spool_tmpfile(bu->bu_temp_dir)) == -1) {
 		/* Nothing in a file yet: go on with backpressure. */
 		log_warn("rid=%s: response buffer file in %s", c->c_r->r_reqid,
 		    bu->bu_temp_dir);
@@ -465,7 +469,8 @@ conn_out_append(struct conn *c, const char *p, size_t len)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			log_warn("rid=%s: response buffer file", c->c_r->r_reqid);
+			log_warn(
+			    "rid=%s: response buffer file", c->c_r->r_reqid);
 			conn_fail(c, 502, "response buffer file failed");
 			return -1;
 		}
@@ -492,7 +497,8 @@ conn_keep(struct conn *c, struct str s)
 const char *
 conn_kept(const struct conn *c, size_t off)
 {
-	if (off >= buf_avail(&c->c_r->r_arena) || buf_data(&c->c_r->r_arena)[off] == '\0')
+	if (off >= buf_avail(&c->c_r->r_arena) ||
+	    buf_data(&c->c_r->r_arena)[off] == '\0')
 		return "-";
 	return buf_data(&c->c_r->r_arena) + off;
 }
@@ -637,7 +643,8 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 		    h->value.len - 7));
 		c->c_r->r_token_len = h->value.len - 7;
 	}
-	c->c_r->r_a_range = c->c_r->r_a_inm = c->c_r->r_a_ims = c->c_r->r_a_ifrange = SIZE_MAX;
+	c->c_r->r_a_range = c->c_r->r_a_inm = c->c_r->r_a_ims =
+	    c->c_r->r_a_ifrange = SIZE_MAX;
 	c->c_r->r_file_status = 0;
 	c->c_r->r_tried = 0;
 	c->c_r->r_retries = 0;
@@ -669,7 +676,8 @@ conn_body_setup(struct conn *c, const struct h1_req *req)
 	c->c_r->r_body_max = max;
 	if (req->flags & H1_F_CHUNKED) {
 		c->c_flags |= CONN_F_REQBODY;
-		h1_chunk_init(&c->c_r->r_chunk, max, gw->w_conf->gc_lim.lim_header_bytes);
+		h1_chunk_init(
+		    &c->c_r->r_chunk, max, gw->w_conf->gc_lim.lim_header_bytes);
 	} else if (req->flags & H1_F_LENGTH) {
 		/* Checked before reading a byte of it. */
 		if (req->content_length > max) {
@@ -811,8 +819,8 @@ conn_body_take(struct conn *c)
 
 	while (buf_avail(&c->c_in) > 0 && !(c->c_flags & CONN_F_BODYREAD)) {
 		if (c->c_flags & CONN_F_REQBODY) {
-			n = h1_chunk_decode(&c->c_r->r_chunk, buf_data(&c->c_in),
-			    buf_avail(&c->c_in), &data);
+			n = h1_chunk_decode(&c->c_r->r_chunk,
+			    buf_data(&c->c_in), buf_avail(&c->c_in), &data);
 			if (n == H1_BAD) {
 				conn_fail(c, c->c_r->r_chunk.ch_status,
 				    c->c_r->r_chunk.ch_status == 413 ?
@@ -823,16 +831,18 @@ conn_body_take(struct conn *c)
 			if (n == 0)
 				break;
 		} else {
-			data = str_make(buf_data(&c->c_in), buf_avail(&c->c_in) >
-			    c->c_r->r_body_left ? (size_t)c->c_r->r_body_left :
-			    buf_avail(&c->c_in));
+			data = str_make(buf_data(&c->c_in),
+			    buf_avail(&c->c_in) > c->c_r->r_body_left
+				? (size_t)c->c_r->r_body_left
+				: buf_avail(&c->c_in));
 			n = (ssize_t)data.len;
 			c->c_r->r_body_left -= data.len;
 		}
-		if (data.len > 0 && spool_append(&c->c_r->r_body, data.p, data.len,
-		    bu->bu_request_memory, bu->bu_temp_dir) == -1) {
-			log_warn("rid=%s: request body file in %s", c->c_r->r_reqid,
-			    bu->bu_temp_dir);
+		if (data.len > 0 &&
+		    spool_append(&c->c_r->r_body, data.p, data.len,
+			bu->bu_request_memory, bu->bu_temp_dir) == -1) {
+			log_warn("rid=%s: request body file in %s",
+			    c->c_r->r_reqid, bu->bu_temp_dir);
 			conn_fail(c, 500, "The gateway could not store the "
 			    "request body");
 			return -1;
@@ -840,8 +850,9 @@ conn_body_take(struct conn *c)
 		buf_consume(&c->c_in, (size_t)n);
 		c->c_r->r_body_got += data.len;
 		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_body_idle;
-		if ((c->c_flags & CONN_F_REQBODY) ? h1_chunk_done(&c->c_r->r_chunk) :
-		    c->c_r->r_body_left == 0)
+		if ((c->c_flags & CONN_F_REQBODY)
+			? h1_chunk_done(&c->c_r->r_chunk)
+			: c->c_r->r_body_left == 0)
 			c->c_flags |= CONN_F_BODYREAD;
 	}
 	if (c->c_flags & CONN_F_BODYREAD) {
@@ -914,7 +925,8 @@ conn_request(struct conn *c, const struct h1_req *req)
 		conn_fail(c, 400, "Absolute request target names another host");
 		return;
 	}
-	c->c_r->r_route = route_find(gw->w_conf, c->c_listener->l_idx, req->path);
+	c->c_r->r_route =
+	    route_find(gw->w_conf, c->c_listener->l_idx, req->path);
 	if (c->c_r->r_route != NULL && c->c_r->r_route->rt_offload_fd != -1)
 		conn_keep_validators(c, req);
 	if (c->c_r->r_route != NULL && c->c_r->r_route->rt_resp_buffering)
@@ -954,7 +966,8 @@ conn_forward(struct conn *c)
 {
 	int busy;
 
-	c->c_r->r_ins = up_pick(c->c_r->r_route->rt_svc, c->c_r->r_tried, &busy);
+	c->c_r->r_ins =
+	    up_pick(c->c_r->r_route->rt_svc, c->c_r->r_tried, &busy);
 	if (c->c_r->r_ins == NULL && busy) {
 		conn_queue(c);
 		return;
@@ -1002,8 +1015,9 @@ conn_can_retry(const struct conn *c, enum metrics_retry why)
 	/* The backend may have acted on a request it read: only a safe
 	 * method may go again then (RFC 9110 9.2.1). */
 	if (why == METRICS_RETRY_RESET)
-		return c->c_r->r_method == H1_M_GET || c->c_r->r_method == H1_M_HEAD ||
-		    c->c_r->r_method == H1_M_OPTIONS;
+		return c->c_r->r_method == H1_M_GET ||
+		       c->c_r->r_method == H1_M_HEAD ||
+		       c->c_r->r_method == H1_M_OPTIONS;
 	return 1;
 }
 
@@ -1063,10 +1077,11 @@ conn_pump_spool(struct conn *c, struct bconn *b)
 	ssize_t n;
 
 	while (c->c_r->r_body_sent < c->c_r->r_body.sp_len && be_out_room(b)) {
-		n = spool_read(&c->c_r->r_body, c->c_r->r_body_sent, tmp, sizeof(tmp),
-		    &view);
+		n = spool_read(&c->c_r->r_body, c->c_r->r_body_sent, tmp,
+		    sizeof(tmp), &view);
 		if (n <= 0) {
-			log_warn("rid=%s: buffered request body", c->c_r->r_reqid);
+			log_warn(
+			    "rid=%s: buffered request body", c->c_r->r_reqid);
 			conn_fail(c, 500, "The gateway could not read back the "
 			    "request body");
 			return;
@@ -1387,7 +1402,8 @@ conn_step(struct conn *c)
 		if (c->c_state != CONN_ST_BACKEND)
 			return STEP_AGAIN;
 		/* The pump refilled c_out and the client can take it: go
-		 * round again rather than wait for an edge that may not come. */
+		 * round again rather than wait for an edge that may not come.
+		 */
 		return (c->c_flags & CONN_F_WR) && conn_out_pending(c) ?
 		    STEP_AGAIN : STEP_WAIT;
 	case CONN_ST_FILE:

@@ -29,7 +29,8 @@ cors_headers(struct conn *c)
 	else
 		buf_printf(&c->c_out, "Access-Control-Allow-Origin: %s\r\n",
 		    conn_kept(c, c->c_r->r_a_origin));
-	buf_append_str(&c->c_out, "Vary: Origin, Access-Control-Request-Method, "
+	buf_append_str(&c->c_out,
+	    "Vary: Origin, Access-Control-Request-Method, "
 	    "Access-Control-Request-Headers\r\n");
 	/* What a script may read beyond the safelisted headers: ranges and
 	 * validators of media, and the reasons of refusals. */

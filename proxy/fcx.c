@@ -128,8 +128,8 @@ fcx_stderr(const struct instance *ins, const char *rid, struct str s)
 			nl = end;
 		len = (int)((nl - p) > 1024 ? 1024 : (nl - p));
 		if (len > 0)
-			log_warnx("rid=%s: %s: stderr: %.*s", rid, ins->ins_name,
-			    len, p);
+			log_warnx("rid=%s: %s: stderr: %.*s", rid,
+			    ins->ins_name, len, p);
 		p = nl + 1;
 	}
 }

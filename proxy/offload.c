@@ -352,8 +352,8 @@ off_ok(struct conn *c, const struct fcgi_cgi_head *h, int status,
 	}
 	if (status == 206)
 		buf_printf(&c->c_out, "Content-Range: bytes %lld-%lld/%lld\r\n",
-		    (long long)c->c_r->r_file_off, (long long)c->c_r->r_file_end - 1,
-		    (long long)st->st_size);
+		    (long long)c->c_r->r_file_off,
+		    (long long)c->c_r->r_file_end - 1, (long long)st->st_size);
 	reply_head_finish(c);
 	if (status == 304 || (c->c_flags & CONN_F_HEAD))
 		c->c_r->r_file_end = c->c_r->r_file_off;
@@ -382,8 +382,8 @@ off_head(struct conn *c, const struct fcgi_cgi_head *h,
 		c->c_r->r_file_status = 405;
 		return;
 	}
-	c->c_r->r_file_fd = off_open(c->c_r->r_route->rt_offload_fd, x->value, &st,
-	    &why);
+	c->c_r->r_file_fd =
+	    off_open(c->c_r->r_route->rt_offload_fd, x->value, &st, &why);
 	if (c->c_r->r_file_fd == -1) {
 		log_warnx("rid=%s route=%s: file \"%.*s\" refused: %s",
 		    c->c_r->r_reqid, c->c_r->r_route->rt_prefix,
@@ -407,11 +407,14 @@ void
 off_start(struct conn *c)
 {
 	if (c->c_r->r_file_status != 0) {
-		conn_fail(c, c->c_r->r_file_status, c->c_r->r_file_status == 405 ?
-		    "Only GET and HEAD fetch a file" : "File not found");
+		conn_fail(c, c->c_r->r_file_status,
+		    c->c_r->r_file_status == 405
+			? "Only GET and HEAD fetch a file"
+			: "File not found");
 		return;
 	}
-	if (c->c_r->r_file_fd != -1 && c->c_r->r_file_off < c->c_r->r_file_end) {
+	if (c->c_r->r_file_fd != -1 &&
+	    c->c_r->r_file_off < c->c_r->r_file_end) {
 		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
 		conn_set_state(c, CONN_ST_FILE);
 		return;
@@ -433,7 +436,8 @@ off_step(struct conn *c)
 
 	if (buf_avail(&c->c_out) > 0)
 		return STEP_WAIT;
-	while (c->c_r->r_file_off < c->c_r->r_file_end && (c->c_flags & CONN_F_WR)) {
+	while (c->c_r->r_file_off < c->c_r->r_file_end &&
+	       (c->c_flags & CONN_F_WR)) {
 		if (sent >= OFF_FILE_ROUND) {
 			conn_later(c);
 			return STEP_WAIT;
@@ -441,7 +445,8 @@ off_step(struct conn *c)
 		want = (size_t)(c->c_r->r_file_end - c->c_r->r_file_off);
 		if (want > OFF_FILE_ROUND - sent)
 			want = OFF_FILE_ROUND - sent;
-		n = sendfile(c->c_fd, c->c_r->r_file_fd, &c->c_r->r_file_off, want);
+		n = sendfile(
+		    c->c_fd, c->c_r->r_file_fd, &c->c_r->r_file_off, want);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN) {
