@@ -80,7 +80,7 @@ be_reap(void)
  * capacity, or clear when the connection failed.
  */
 static struct bconn *
-be_connect(struct instance *ins, int *busy)
+be_connect(struct instance *ins, const char *rid, int *busy)
 {
 	struct bconn *b;
 	int fd, rc;
@@ -91,14 +91,14 @@ be_connect(struct instance *ins, int *busy)
 		return NULL;
 	}
 	if ((rc = fcx_connect(ins, &fd)) != 0) {
-		log_warn("%s: %s", ins->ins_name, rc == -1 ? "socket" :
-		    "connect");
+		log_warn("rid=%s: %s: %s", rid, ins->ins_name, rc == -1 ?
+		    "socket" : "connect");
 		if (rc == -2)
 			up_report(ins, 0);
 		goto fail;
 	}
 	if (ev_add(&gw->w_ev, fd, be_io_cb, NULL) == -1) {
-		log_warn("%s: epoll", ins->ins_name);
+		log_warn("rid=%s: %s: epoll", rid, ins->ins_name);
 		goto fail;
 	}
 	b = xcalloc(1, sizeof(*b));
@@ -152,7 +152,7 @@ be_start(struct conn *c, struct instance *ins)
 	if ((b = be_take_idle(ins)) != NULL) {
 		b->b_flags |= BE_F_REUSED;
 		be_set_state(b, BE_ST_SEND);
-	} else if ((b = be_connect(ins, &busy)) == NULL)
+	} else if ((b = be_connect(ins, c->c_r->r_reqid, &busy)) == NULL)
 		return busy ? BE_BUSY : -1;
 	else
 		b->b_flags &= ~BE_F_REUSED;
@@ -580,7 +580,8 @@ be_check_timeout(struct bconn *b, uint64_t now)
 		return;
 	}
 	if (b->b_state == BE_ST_CONNECTING) {
-		log_warnx("%s: connect timed out", b->b_ins->ins_name);
+		log_warnx("rid=%s: %s: connect timed out", c != NULL ?
+		    c->c_r->r_reqid : "-", b->b_ins->ins_name);
 		be_connect_failed(b);
 		return;
 	}
@@ -591,7 +592,8 @@ static int
 be_connected(struct bconn *b)
 {
 	if (fcx_connected(b->b_fd) == -1) {
-		log_warn("%s: connect", b->b_ins->ins_name);
+		log_warn("rid=%s: %s: connect", b->b_conn != NULL ?
+		    b->b_conn->c_r->r_reqid : "-", b->b_ins->ins_name);
 		return -1;
 	}
 	be_set_state(b, BE_ST_SEND);
