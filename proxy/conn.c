@@ -1259,6 +1259,8 @@ conn_request_end(struct conn *c)
 	alog_write(c);
 	metrics_request(c->c_r->r_route, c->c_r->r_status);
 	conn_req_free(c);
+	gw->w_last_end = util_now_ms();
+	gw->w_trim_due = 1;
 	if (c->c_flags & CONN_F_CLOSE) {
 		/* Lingering close: send the FIN but keep reading for a
 		 * moment, so unread request bytes do not make the kernel

@@ -1183,6 +1183,8 @@ struct gw_worker {
 	struct ev_timer	 w_sweep;	/* timeout sweep */
 	int		 w_idx;		/* 0 runs the active checks */
 	struct shm_proc	*w_proc;	/* this process's shared record */
+	uint64_t	 w_last_end;	/* ms the last request ended */
+	int		 w_trim_due;	/* buffers freed since the last trim */
 };
 
 extern struct gw_worker	*gw;

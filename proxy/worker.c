@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -20,6 +21,7 @@
 #include "util.h"
 
 #define WORKER_SWEEP_MS	250
+#define WORKER_TRIM_QUIET_MS 500 /* no request ended for this long: trim */
 
 struct gw_worker	*gw;
 static struct gw_worker	 worker;
@@ -45,6 +47,23 @@ worker_drain_check(void)
 		gw->w_ev.ev_stop = 1;
 }
 
+/*
+ * Gives the memory of freed request buffers back to the kernel once the
+ * worker goes quiet. Requests free their buffers when they end, but the
+ * heap keeps the pages, interleaved with the connections that stay: after
+ * a burst, thousands of idle keep-alive connections would cost what the
+ * burst's buffers did (HAProxy trims its pools the same way). Under steady
+ * traffic nothing is trimmed: the next request reuses the memory.
+ */
+static void
+worker_trim(uint64_t now)
+{
+	if (!gw->w_trim_due || now - gw->w_last_end < WORKER_TRIM_QUIET_MS)
+		return;
+	gw->w_trim_due = 0;
+	(void)malloc_trim(0);
+}
+
 static void
 worker_sweep_cb(struct ev *ev, void *arg)
 {
@@ -55,6 +74,7 @@ worker_sweep_cb(struct ev *ev, void *arg)
 	be_sweep(now);
 	up_sweep();
 	tok_sweep(now);
+	worker_trim(now);
 	worker_drain_check();
 	ev_timer_set(ev, &gw->w_sweep, WORKER_SWEEP_MS);
 }
