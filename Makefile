@@ -146,6 +146,7 @@ fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do \
 	    mkdir -p var/fuzz/$$(basename $$f) && \
 	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	        -artifact_prefix=var/fuzz/ \
 	        var/fuzz/$$(basename $$f) t/fuzz/corpus/$$(basename $$f) \
 	        || exit 1; \
 	done

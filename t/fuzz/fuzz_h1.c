@@ -58,11 +58,12 @@ check_bytes(const struct h1_req *r)
 static void
 check_host(struct str h)
 {
-	const char	*e = h.p + h.len, *q;
+	const char	*e, *q;
 	unsigned long	 port = 0;
 
 	if (h.len == 0)
 		return;
+	e = h.p + h.len;
 	if (h.p[0] == '[') {
 		q = memchr(h.p, ']', h.len);
 		CHECK(q != NULL && q > h.p + 1);
