@@ -25,8 +25,14 @@ OPT	 = -O2 -g -D_FORTIFY_SOURCE=2
 LDSAN	 =
 endif
 
-PKGS	 = libxml-2.0 jansson libcurl openssl libmariadb libsystemd \
-	   libargon2 libmagic
+# Libraries found by pkg-config and headers found by the compiler, each with
+# the Debian package that provides it (scripts/install-deps installs them).
+DEP_PC	 = libxml-2.0=libxml2-dev jansson=libjansson-dev \
+	   libcurl=libcurl4-openssl-dev openssl=libssl-dev \
+	   libmariadb=libmariadb-dev libsystemd=libsystemd-dev \
+	   libargon2=libargon2-dev libmagic=libmagic-dev
+DEP_H	 = fcgiapp.h=libfcgi-dev cmocka.h=libcmocka-dev
+PKGS	 = $(foreach d,$(DEP_PC),$(firstword $(subst =, ,$(d))))
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -66,10 +72,38 @@ HELPER_BINS := $(HELPER_SRC:t/helper/%.c=$(BUILD)/t/helper/%)
 ALL_BINS  := $(GATEWAY) $(APP_BINS) $(HELPER_BINS)
 
 .PHONY: all test test-once unit integ fuzz fuzz-short bench bench-idle run \
-	start stop check-headers clean install install-deps db-start db-stop format
+	start stop check-headers check-deps clean install install-deps \
+	db-start db-stop format
 all: $(ALL_BINS) $(UNIT_BINS)
 
-$(BUILD)/%.o: %.c
+# Before anything compiles: every library and header present, or a list of
+# the Debian packages that are missing and how to get them. Silent when
+# everything is there.
+check-deps:
+	$(Q)miss=""; \
+	if command -v pkg-config >/dev/null 2>&1; then \
+	    for d in $(DEP_PC); do \
+		pkg-config --exists "$${d%%=*}" || \
+		    miss="$$miss;  $${d#*=} (pkg-config module $${d%%=*})"; \
+	    done; \
+	else \
+	    miss="$$miss;  pkg-config"; \
+	fi; \
+	command -v $(firstword $(CC)) >/dev/null 2>&1 || \
+	    miss="$$miss;  build-essential (compiler $(firstword $(CC)))"; \
+	for d in $(DEP_H); do \
+	    printf '#include <%s>\n' "$${d%%=*}" | \
+		$(CC) -E -x c - >/dev/null 2>&1 || \
+		miss="$$miss;  $${d#*=} (header $${d%%=*})"; \
+	done; \
+	[ -z "$$miss" ] && exit 0; \
+	printf 'elp: missing build dependencies (Debian packages):%s\n' \
+	    "$$miss" | tr ';' '\n' >&2; \
+	echo "Install them with 'make install-deps' (that is" \
+	    "scripts/install-deps; root or sudo), then build again." >&2; \
+	exit 1
+
+$(BUILD)/%.o: %.c | check-deps
 	$(E) CC $<
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
@@ -112,17 +146,22 @@ $(BUILD)/t/helper/%: $(BUILD)/t/helper/%.o $(LIBPROXY) $(LIBELP)
 # --- tests -----------------------------------------------------------------
 # make test: everything once normally, once under sanitizers, then a short
 # fuzz run. t/run prints the summary line last.
-test:
+# Like run and start, they first install missing packages (a no-op when
+# everything is present), so a fresh machine can begin with make test.
+test: install-deps
 	$(Q)./t/run all
 
-# One pass with the current SAN setting (used by t/run).
-test-once: all
+# One pass with the current SAN setting.
+test-once: install-deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) ./t/run once
 
-unit: all
+unit: install-deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) ./t/run unit
 
-integ: all
+integ: install-deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) ./t/run integ
 
 # --- fuzzing (clang + libFuzzer) ------------------------------------------
@@ -222,7 +261,7 @@ install: all
 
 # --- hygiene ----------------------------------------------------------------
 HEADERS := $(sort $(wildcard shared/*.h proxy/*.h fcgi-apps/*/*.h))
-check-headers:
+check-headers: | check-deps
 	$(Q)for h in $(HEADERS); do \
 	    printf '#include "%s"\n' "$$h" | \
 	    $(CC) $(CFLAGS) -I. -x c -fsyntax-only - || exit 1; \

@@ -3,8 +3,8 @@
  *
  * The gateway already verifies tokens and applies the route's role list;
  * each service checks again with its own keys and cache (defence in depth)
- * and applies the contract's access levels (api.md 2.5) and error
- * behaviour (api.md 2.6):
+ * and applies the contract's access levels (docs/contract/api.md 2.5) and error
+ * behaviour (docs/contract/api.md 2.6):
  *
  *	public			authz_check(), then treat anything but
  *				AUTHZ_OK as an anonymous caller

@@ -1,6 +1,6 @@
 /*
- * env: the JSON response envelope of the public API contract (api.md
- * §2.1, §2.2).
+ * env: the JSON response envelope of the public API contract
+ * (docs/contract/api.md §2.1, §2.2).
  *
  * env_error() builds the envelope with jansson for the FastCGI apps;
  * env_error_write() serialises the same envelope by hand for the gateway's

@@ -1,7 +1,8 @@
 /*
- * media: names and types of stored media files (api.md 4.5, data-model.md
- * 4), shared by the content service, which stores and serves them, and
- * the course service, which knows which of them are lecture media.
+ * media: names and types of stored media files (docs/contract/api.md 4.5,
+ * docs/contract/data-model.md 4), shared by the content service, which stores
+ * and serves them, and the course service, which knows which of them are
+ * lecture media.
  */
 #ifndef ELP_MEDIA_H
 #define ELP_MEDIA_H
@@ -25,7 +26,7 @@ struct media_type {
 	const char	*mt_ext;	/* canonical extension, no dot */
 };
 
-/* The known types (api.md 4.5.2), <n> of them. */
+/* The known types (docs/contract/api.md 4.5.2), <n> of them. */
 extern const struct media_type	media_types[];
 extern const size_t		media_ntypes;
 

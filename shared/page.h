@@ -1,6 +1,6 @@
 /*
- * page: the paging query parameters of list endpoints (api.md 2.9):
- * pageNumber (0-based) and limit, both optional, with the contract's 400
+ * page: the paging query parameters of list endpoints (docs/contract/api.md
+ * 2.9): pageNumber (0-based) and limit, both optional, with the contract's 400
  * messages. Shared by elp-course and elp-messaging.
  */
 #ifndef ELP_PAGE_H

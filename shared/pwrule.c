@@ -1,5 +1,5 @@
 /*
- * pwrule: the password rule of api.md section 5.2.
+ * pwrule: the password rule of docs/contract/api.md section 5.2.
  */
 #include <stddef.h>
 #include <stdint.h>

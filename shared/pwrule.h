@@ -1,6 +1,6 @@
 /*
- * pwrule: the password rule of the public API contract (api.md 5.2),
- * shared by every program that sets passwords.
+ * pwrule: the password rule of the public API contract (docs/contract/api.md
+ * 5.2), shared by every program that sets passwords.
  *
  * A password is valid iff it is valid UTF-8 of 8 to 128 code points, holds
  * no line terminator (LF, CR, U+0085, U+2028, U+2029), and holds at least

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Course management, course contents and payments through the gateway with
-# real tokens from elp-auth (api.md 4.2-4.4): success and contract
+# real tokens from elp-auth (docs/contract/api.md 4.2-4.4): success and contract
 # failures per endpoint, body tolerance and validation, an access matrix
 # of every protected endpoint, the purchase journey, and concurrent
 # decisions on one payment.

@@ -1,9 +1,9 @@
 #!/bin/sh
-# The user management API (api.md 4.1) through the gateway, with a real
-# elp-auth behind elp-user's admin API client: registration creates the
+# The user management API (docs/contract/api.md 4.1) through the gateway, with a
+# real elp-auth behind elp-user's admin API client: registration creates the
 # account and the profile (both or neither), email and password rules,
-# duplicates in any letter case, first-login init, and the access rules
-# of reading and changing profiles, images and passwords.
+# duplicates in any letter case, first-login init, and the access rules of
+# reading and changing profiles, images and passwords.
 . "$(dirname "$0")/lib.sh"
 
 ISS=http://127.0.0.1:$IDP_PORT/realms/e-learning-platform

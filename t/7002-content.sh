@@ -1,11 +1,11 @@
 #!/bin/sh
-# elp-content through the gateway with real tokens (api.md 4.5, 4.6):
-# uploads of one and several files streamed to disk with their metadata,
+# elp-content through the gateway with real tokens (docs/contract/api.md 4.5,
+# 4.6): uploads of one and several files streamed to disk with their metadata,
 # the types detected from the bytes (spoofing refused), limits, broken and
-# interrupted uploads leaving nothing, a 200 MB upload with bounded memory
-# in gateway and service, downloads served by the gateway (ranges, 304,
-# types per path), traversal attempts, and the media rule for lecture
-# videos asked of elp-course.
+# interrupted uploads leaving nothing, a 200 MB upload with bounded memory in
+# gateway and service, downloads served by the gateway (ranges, 304, types per
+# path), traversal attempts, and the media rule for lecture videos asked of
+# elp-course.
 . "$(dirname "$0")/lib.sh"
 
 ISS=http://127.0.0.1:$IDP_PORT/realms/e-learning-platform

@@ -1,10 +1,10 @@
 /*
- * admin: the admin REST API under /admin/realms/<realm>/ for the other
- * services (auth.md section 9). Every call needs an access token we
- * issued whose realm_access.roles holds the admin role (admin-service by
- * default), i.e. a client-credentials token of a service client; the
- * application roles ADMIN and USER do not open it. Errors are JSON
- * {"error": ..., "errorMessage": ...}; passwords are never logged.
+ * admin: the admin REST API under /admin/realms/<realm>/ for the other services
+ * (docs/contract/auth.md section 9). Every call needs an access token we issued
+ * whose realm_access.roles holds the admin role (admin-service by default),
+ * i.e. a client-credentials token of a service client; the application roles
+ * ADMIN and USER do not open it. Errors are JSON {"error": ..., "errorMessage":
+ * ...}; passwords are never logged.
  *
  * Idempotent creation: a caller that sends an Idempotency-Key header with
  * POST /users gets, on a retry with the same key and email, the same 201

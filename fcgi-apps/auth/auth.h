@@ -155,7 +155,7 @@ int	 web_cookie(struct app_req *, const char *name, char *out, size_t len);
 void	 web_html(struct buf *b, const char *s);
 /* Appends <s> percent-encoded (unreserved characters kept) to <b>. */
 void	 web_pct(struct buf *b, const char *s);
-/* The provider-page security headers of auth.md section 3. */
+/* The provider-page security headers of docs/contract/auth.md section 3. */
 void	 web_page_headers(struct app_req *);
 /* Sends <html> (a complete page) with <status> and the page headers. */
 void	 web_page(struct app_req *, int status, const char *html, size_t len);

@@ -1,7 +1,8 @@
 /*
  * web: what the provider's handlers share on the HTTP side: form fields,
- * cookies, HTML escaping and pages with the security headers of auth.md
- * section 3, redirects, RFC 6749 error bodies, random secrets, hashes.
+ * cookies, HTML escaping and pages with the security headers of
+ * docs/contract/auth.md section 3, redirects, RFC 6749 error bodies, random
+ * secrets, hashes.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
- * access: the media rule (api.md 4.6.2) as the course service answers it
- * (GET <media-access url><fileName>, fcgi-apps/course/media.c), with the
- * caller's Authorization header passed along unchanged.
+ * access: the media rule (docs/contract/api.md 4.6.2) as the course service
+ * answers it (GET <media-access url><fileName>, fcgi-apps/course/media.c), with
+ * the caller's Authorization header passed along unchanged.
  *
  * One libcurl handle per worker keeps its connection to the gateway's
  * admin listener alive. Answers are kept per worker for <media-access

@@ -1,5 +1,5 @@
 /*
- * elp-content: the content service (api.md 4.5, 4.6). Uploads are
+ * elp-content: the content service (docs/contract/api.md 4.5, 4.6). Uploads are
  * streamed to disk; downloads are authorized here and served by the
  * gateway from the same directory (X-Accel-Redirect).
  */

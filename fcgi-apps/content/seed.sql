@@ -1,4 +1,4 @@
--- Demo media (data-model.md 6.3): metadata of the files in
+-- Demo media (docs/contract/data-model.md 6.3): metadata of the files in
 -- fcgi-apps/content/demo-media, which scripts/stack copies into the
 -- storage directory. Applied at every seed; a row is added only if its
 -- name is absent. Owner: the demo ADMIN account.

@@ -4,18 +4,19 @@
  * offload-root, which is <storage root>), so ranges, validators and
  * conditional requests are the gateway's (conf/README.md, "File offload").
  *
- *   GET /file-system-storage/{fileName}		api.md 4.6.3
- *   GET /content/file-system-storage/{fileName}	api.md 4.5.1, through
+ * Contract sections (docs/contract/api.md):
+ *   GET /file-system-storage/{fileName}		4.6.3
+ *   GET /content/file-system-storage/{fileName}	4.5.1, through
  *	/content-management-api on the public listener
- *   GET /content/stream/file-system-storage/{fileName}	api.md 4.6.2
+ *   GET /content/stream/file-system-storage/{fileName}	4.6.2
  *
  * A name must pass media_name_ok() and be a regular file directly in the
- * storage directory (no symlink), else 404. Lecture media follow the media
- * rule (access.c); other files are public. The token comes from the
- * Authorization header or, failing that, an access_token query parameter. The type is the one recorded
- * at upload, or, for files put there by other means (the demo media),
- * detected from the leading bytes. The stream path answers video types as
- * they are and everything else as application/octet-stream (api.md
+ * storage directory (no symlink), else 404. Lecture media follow the media rule
+ * (access.c); other files are public. The token comes from the Authorization
+ * header or, failing that, an access_token query parameter. The type is the one
+ * recorded at upload, or, for files put there by other means (the demo media),
+ * detected from the leading bytes. The stream path answers video types as they
+ * are and everything else as application/octet-stream (docs/contract/api.md
  * 4.6.2); the static paths answer the type.
  */
 #include <sys/stat.h>

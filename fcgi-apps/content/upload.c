@@ -1,6 +1,6 @@
 /*
- * upload: POST /content (api.md 4.5.2 and 4.6.1), multipart/form-data
- * with one or more file parts named "contents".
+ * upload: POST /content (docs/contract/api.md 4.5.2 and 4.6.1),
+ * multipart/form-data with one or more file parts named "contents".
  *
  * The body is never held in memory: it is read from STDIN in pieces into
  * one buffer, framed by the incremental parser of libelp mpart, and each

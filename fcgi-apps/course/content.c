@@ -1,6 +1,6 @@
 /*
- * content: the lectures of a course (api.md 4.3): full list for ADMIN and
- * approved learners, public preview, add and delete.
+ * content: the lectures of a course (docs/contract/api.md 4.3): full list for
+ * ADMIN and approved learners, public preview, add and delete.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -25,14 +25,14 @@
 #define DEF_LIMIT	100
 
 #define MEDIA_PREFIX	"file-system-storage/"
-#define MEDIA_NAME_MAX	128	/* api.md 4.5.1 */
+#define MEDIA_NAME_MAX	128	/* docs/contract/api.md 4.5.1 */
 
 #define CONTENT_COLS							\
 	"content_id, course_id, content_title, content_type, "		\
 	"content_url, content_sequence"
 #define CONTENT_NCOLS	6
 
-/* Lectures in order, ties by insertion order (api.md 2.9). */
+/* Lectures in order, ties by insertion order (docs/contract/api.md 2.9). */
 #define SQL_PAGE							\
 	"SELECT " CONTENT_COLS " FROM course_content WHERE course_id = ? " \
 	"ORDER BY content_sequence, seq, content_id LIMIT ? OFFSET ?"
@@ -197,7 +197,7 @@ content_list(struct app_req *req)
 
 /*
  * Public, so the token is never looked at: a bad one cannot change the
- * answer (api.md 2.6).
+ * answer (docs/contract/api.md 2.6).
  */
 void
 content_preview(struct app_req *req)
@@ -214,7 +214,7 @@ content_preview(struct app_req *req)
 
 /*
  * Whether <url> is a stored media URL, "file-system-storage/<fileName>"
- * with the file name syntax of api.md 4.5.1.
+ * with the file name syntax of docs/contract/api.md 4.5.1.
  */
 static int
 content_url_ok(const char *url)

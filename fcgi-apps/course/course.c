@@ -1,7 +1,7 @@
 /*
  * course: the route table of elp-course, the helpers every handler shares
  * (row mapping, paging, transactions, access checks) and the course
- * handlers (api.md 4.2.1 to 4.2.4) and the health check.
+ * handlers (docs/contract/api.md 4.2.1 to 4.2.4) and the health check.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -72,8 +72,8 @@ const struct app_route course_routes[] = {
 const size_t course_nroutes = NITEMS(course_routes);
 
 /*
- * The body of a course (api.md 4.2.1), in the order of SQL_INSERT and
- * SQL_UPDATE; courseId comes last and only the update reads it.
+ * The body of a course (docs/contract/api.md 4.2.1), in the order of SQL_INSERT
+ * and SQL_UPDATE; courseId comes last and only the update reads it.
  */
 enum course_field {
 	CF_NAME = 0,

@@ -1,12 +1,13 @@
 /*
  * course: the course service (elp-course), private header.
  *
- * Courses (api.md 4.2), course contents (4.3) and payments with their
- * enrollment decisions (4.4), over the database of data-model.md 3. One
- * file per area, each with its own prefix: course.c (course_: the route
- * table, row mapping, paging, transactions, access helpers, courses),
- * enroll.c (enroll_), content.c (content_), payment.c (payment_) and
- * fld.c (fld_: request body fields with the tolerance of api.md 2.4).
+ * Courses (docs/contract/api.md 4.2), course contents (4.3) and payments with
+ * their enrollment decisions (4.4), over the database of
+ * docs/contract/data-model.md 3. One file per area, each with its own prefix:
+ * course.c (course_: the route table, row mapping, paging, transactions, access
+ * helpers, courses), enroll.c (enroll_), content.c (content_), payment.c
+ * (payment_) and fld.c (fld_: request body fields with the tolerance of
+ * docs/contract/api.md 2.4).
  */
 #ifndef ELP_COURSE_H
 #define ELP_COURSE_H
@@ -61,7 +62,9 @@ struct course_key {
 	enum course_kind	 ck_kind;
 };
 
-/* A page request (api.md 2.9); the caller presets the defaults. */
+/*
+ * A page request (docs/contract/api.md 2.9); the caller presets the defaults.
+ */
 struct course_page {
 	long long	 cp_page;	/* pageNumber, 0-based */
 	long long	 cp_limit;	/* limit */
@@ -117,7 +120,7 @@ void	 course_db_fail(struct app_req *req, struct course_svc *cs,
 
 /*
  * Reads pageNumber and limit into <pg> (its values are the defaults) and
- * checks them (api.md 2.9). Returns 0, or -1 after answering 400
+ * checks them (docs/contract/api.md 2.9). Returns 0, or -1 after answering 400
  * "<fail><reason>".
  */
 int	 course_page_parse(struct app_req *req, const struct course_svc *cs,
@@ -139,8 +142,8 @@ int	 course_tx(struct app_req *req, struct course_svc *cs,
 	    const char *what, course_tx_fn fn, void *arg);
 
 /*
- * Checks the caller's token (api.md 2.5, 2.6) into <id>: 0 with <id>
- * filled (the caller releases it), or -1 after answering 401 (missing or
+ * Checks the caller's token (docs/contract/api.md 2.5, 2.6) into <id>: 0 with
+ * <id> filled (the caller releases it), or -1 after answering 401 (missing or
  * refused token) or 503 (keys unavailable, or no <auth> configured).
  */
 int	 course_token(struct app_req *req, struct course_svc *cs,
@@ -169,9 +172,9 @@ int	 course_cap_uuid(struct app_req *req, const char *name,
 
 /* --- enroll.c --- */
 
-/* GET /course/enrollment/{userId} (api.md 4.2.5). */
+/* GET /course/enrollment/{userId} (docs/contract/api.md 4.2.5). */
 void	 enroll_courses(struct app_req *req);
-/* GET /course/enrollment/{courseId}/{userId} (api.md 4.2.6). */
+/* GET /course/enrollment/{courseId}/{userId} (docs/contract/api.md 4.2.6). */
 void	 enroll_status(struct app_req *req);
 
 /*
@@ -183,26 +186,26 @@ int	 enroll_set(struct course_svc *cs, const char *course,
 
 /* --- content.c --- */
 
-/* GET /course-content/{courseId} (api.md 4.3.1). */
+/* GET /course-content/{courseId} (docs/contract/api.md 4.3.1). */
 void	 content_list(struct app_req *req);
-/* GET /course-content/{courseId}/preview (api.md 4.3.2). */
+/* GET /course-content/{courseId}/preview (docs/contract/api.md 4.3.2). */
 void	 content_preview(struct app_req *req);
-/* POST /course-content (api.md 4.3.3). */
+/* POST /course-content (docs/contract/api.md 4.3.3). */
 void	 content_add(struct app_req *req);
-/* DELETE /course-content/{contentId} (api.md 4.3.4). */
+/* DELETE /course-content/{contentId} (docs/contract/api.md 4.3.4). */
 void	 content_delete(struct app_req *req);
 
 /* --- payment.c --- */
 
-/* GET /payment (api.md 4.4.1). */
+/* GET /payment (docs/contract/api.md 4.4.1). */
 void	 payment_list(struct app_req *req);
-/* POST /payment (api.md 4.4.2). */
+/* POST /payment (docs/contract/api.md 4.4.2). */
 void	 payment_submit(struct app_req *req);
-/* POST /payment/approval (api.md 4.4.3). */
+/* POST /payment/approval (docs/contract/api.md 4.4.3). */
 void	 payment_approve(struct app_req *req);
 
 /* media.c: GET /internal/media/{fileName}, the media rule for elp-content
- * (api.md 4.6.2). */
+ * (docs/contract/api.md 4.6.2). */
 void	 media_access(struct app_req *req);
 
 #endif

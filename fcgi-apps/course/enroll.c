@@ -1,6 +1,7 @@
 /*
- * enroll: enrollments as the learner sees them (api.md 4.2.5, 4.2.6) and
- * the one write every payment event makes to them (api.md 6).
+ * enroll: enrollments as the learner sees them (docs/contract/api.md 4.2.5,
+ * 4.2.6) and the one write every payment event makes to them
+ * (docs/contract/api.md 6).
  */
 #include <string.h>
 
@@ -18,7 +19,10 @@
 			"Reason: "
 #define STATUS_FAIL	"Failed to fetch enrollment status! Reason: "
 
-/* Enrolled courses, oldest first (api.md 2.9), with the user's status. */
+/*
+ * Enrolled courses, oldest first (docs/contract/api.md 2.9), with the user's
+ * status.
+ */
 #define SQL_COURSES							\
 	"SELECT " COURSE_COLS ", (SELECT e.status FROM enrollment e "	\
 	"WHERE e.course_id = course.course_id AND e.user_id = ?) "	\

@@ -1,5 +1,5 @@
 /*
- * fld: request body fields with the tolerance of api.md 2.4.
+ * fld: request body fields with the tolerance of docs/contract/api.md 2.4.
  */
 #include <errno.h>
 #include <math.h>

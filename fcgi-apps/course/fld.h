@@ -1,6 +1,6 @@
 /*
  * fld: request body fields of elp-course, read with the tolerance of
- * api.md 2.4 straight into database parameters.
+ * docs/contract/api.md 2.4 straight into database parameters.
  *
  * A handler describes the fields it reads in a table of struct fld_spec
  * and gets one struct db_val per entry: DB_NULLV for an absent or null

@@ -1,5 +1,5 @@
 /*
- * media: the media rule of api.md 4.6.2, answered for the content
+ * media: the media rule of docs/contract/api.md 4.6.2, answered for the content
  * service, which serves the files but does not know the courses.
  *
  *   GET /internal/media/{fileName}

@@ -1,7 +1,7 @@
 /*
- * payment: payments and the enrollment decisions they carry (api.md 4.4,
- * lifecycle in api.md 6). A submission and a decision each change the
- * payment and the enrollment in one transaction.
+ * payment: payments and the enrollment decisions they carry
+ * (docs/contract/api.md 4.4, lifecycle in docs/contract/api.md 6). A submission
+ * and a decision each change the payment and the enrollment in one transaction.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -356,7 +356,7 @@ payment_decide_tx(struct course_svc *cs, void *arg)
 	return 0;
 }
 
-/* Whether <s> is one of the three statuses of api.md 6. */
+/* Whether <s> is one of the three statuses of docs/contract/api.md 6. */
 static int
 payment_status_ok(const char *s)
 {

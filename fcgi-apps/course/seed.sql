@@ -1,8 +1,8 @@
--- Demo data of the course service (data-model.md section 6.1): three
--- courses and three lectures. Applied by scripts/db seed into elp_course.
--- Each row goes in only when its id is absent; a re-run changes nothing
--- (ON DUPLICATE KEY assigns a column to itself, so no row is touched).
--- Timestamps are UTC.
+-- Demo data of the course service (docs/contract/data-model.md section 6.1):
+-- three courses and three lectures. Applied by scripts/db seed into elp_course.
+-- Each row goes in only when its id is absent; a re-run changes nothing (ON
+-- DUPLICATE KEY assigns a column to itself, so no row is touched). Timestamps
+-- are UTC.
 
 INSERT INTO course (course_id, course_name, description, image_url,
     is_enrollment_enabled, course_fee, discount, published_at)

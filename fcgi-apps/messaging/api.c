@@ -23,7 +23,7 @@
 #define READ_FAIL	"Failed to mark notification as read! Reason: "
 #define DEF_LIMIT	20
 
-/* Timestamps as the contract renders them (api.md 2.3). */
+/* Timestamps as the contract renders them (docs/contract/api.md 2.3). */
 #define SQL_TIME(col)							\
 	"CONCAT(DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%s.'), "		\
 	"LPAD(FLOOR(MICROSECOND(" col ") / 1000), 3, '0'), '+00:00')"

@@ -1,6 +1,6 @@
 -- Demo data of the user service: the profiles of the two demo accounts
 -- that make run creates in the identity provider (conf/demo.conf; ids of
--- the original demo realm, data-model.md section 6.4). Applied by
+-- the original demo realm, docs/contract/data-model.md section 6.4). Applied by
 -- scripts/db seed into elp_user; a re-run changes nothing. Without them
 -- the first-login call would create the same rows.
 

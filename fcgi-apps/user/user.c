@@ -1,10 +1,10 @@
 /*
- * user: handlers of the user management API (api.md 4.1) and the health
- * check. Profiles are rows of table `user`; accounts are elp-auth's,
- * reached through idp.c. Registration creates both or neither: the
- * account is created with an Idempotency-Key made for this attempt (so a
- * retry after a lost answer cannot create a second one), the profile is
- * inserted, and the account is deleted again when the insert fails.
+ * user: handlers of the user management API (docs/contract/api.md 4.1) and the
+ * health check. Profiles are rows of table `user`; accounts are elp-auth's,
+ * reached through idp.c. Registration creates both or neither: the account is
+ * created with an Idempotency-Key made for this attempt (so a retry after a
+ * lost answer cannot create a second one), the profile is inserted, and the
+ * account is deleted again when the insert fails.
  */
 #include <ctype.h>
 #include <regex.h>
@@ -39,7 +39,7 @@
 	"least one uppercase letter, one lowercase letter, one number "	\
 	"and one special character!"
 
-/* api.md 5.1, as a POSIX extended expression. */
+/* docs/contract/api.md 5.1, as a POSIX extended expression. */
 #define EMAIL_RE							\
 	"^[A-Za-z0-9_+&*-]+(\\.[A-Za-z0-9_+&*-]+)*@[A-Za-z0-9-]+"	\
 	"(\\.[A-Za-z]{2,7})+$"
@@ -580,14 +580,19 @@ done:
 	json_decref(in);
 }
 
-/* POST /user/register: public self-registration (api.md 4.1.1). */
+/*
+ * POST /user/register: public self-registration (docs/contract/api.md 4.1.1).
+ */
 static void
 user_register(struct app_req *req)
 {
 	user_register_as(req, &reg_user);
 }
 
-/* POST /user/register/admin: ADMIN registers an admin (api.md 4.1.8). */
+/*
+ * POST /user/register/admin: ADMIN registers an admin (docs/contract/api.md
+ * 4.1.8).
+ */
 static void
 user_register_admin(struct app_req *req)
 {
@@ -607,7 +612,10 @@ user_claim(const char *s)
 	return s[0] != '\0' ? s : NULL;
 }
 
-/* POST /user/init: the caller's profile from its token (api.md 4.1.2). */
+/*
+ * POST /user/init: the caller's profile from its token (docs/contract/api.md
+ * 4.1.2).
+ */
 static void
 user_init(struct app_req *req)
 {
@@ -650,8 +658,8 @@ done:
 
 /*
  * Whether <seg> names a POST-only literal route: routing is method-aware
- * (api.md 4.1.8), so GET /user/profile is 405, not a {userId}. Answers
- * 405 with Allow when it does.
+ * (docs/contract/api.md 4.1.8), so GET /user/profile is 405, not a {userId}.
+ * Answers 405 with Allow when it does.
  */
 static int
 user_post_only(struct app_req *req, const char *seg)
@@ -671,7 +679,9 @@ user_post_only(struct app_req *req, const char *seg)
 	return 0;
 }
 
-/* GET /user/{userId}: one profile, ADMIN or self (api.md 4.1.3). */
+/*
+ * GET /user/{userId}: one profile, ADMIN or self (docs/contract/api.md 4.1.3).
+ */
 static void
 user_get(struct app_req *req)
 {
@@ -795,14 +805,14 @@ user_list_role(struct app_req *req, const char *role)
 	authz_id_release(&id);
 }
 
-/* GET /user: regular users (api.md 4.1.4). */
+/* GET /user: regular users (docs/contract/api.md 4.1.4). */
 static void
 user_list_users(struct app_req *req)
 {
 	user_list_role(req, "USER");
 }
 
-/* GET /user/admin: admins (api.md 4.1.9). */
+/* GET /user/admin: admins (docs/contract/api.md 4.1.9). */
 static void
 user_list_admins(struct app_req *req)
 {
@@ -846,7 +856,7 @@ user_ids_arg(struct app_req *req, json_t *in)
 	return ids;
 }
 
-/* POST /user/list: profiles by ids, ADMIN (api.md 4.1.10). */
+/* POST /user/list: profiles by ids, ADMIN (docs/contract/api.md 4.1.10). */
 static void
 user_list_ids(struct app_req *req)
 {
@@ -913,7 +923,9 @@ user_profile_apply(struct app_req *req, const char *uid,
 	return -1;
 }
 
-/* POST /user/profile: names, gender, birth date (api.md 4.1.5). */
+/*
+ * POST /user/profile: names, gender, birth date (docs/contract/api.md 4.1.5).
+ */
 static void
 user_profile(struct app_req *req)
 {
@@ -955,7 +967,10 @@ done:
 	user_call_release(&uc);
 }
 
-/* Whether <url> is "file-system-storage/<fileName>" (api.md 4.5.1). */
+/*
+ * Whether <url> is "file-system-storage/<fileName>" (docs/contract/api.md
+ * 4.5.1).
+ */
 static int
 user_image_ok(const char *url)
 {
@@ -975,7 +990,7 @@ user_image_ok(const char *url)
 	return 1;
 }
 
-/* POST /user/image: the profile picture URL (api.md 4.1.6). */
+/* POST /user/image: the profile picture URL (docs/contract/api.md 4.1.6). */
 static void
 user_image(struct app_req *req)
 {

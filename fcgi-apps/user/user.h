@@ -1,7 +1,8 @@
 /*
  * user: the user service (elp-user). Profiles live in the service's own
  * database; accounts, passwords and roles live in elp-auth and are reached
- * through its admin API (idp.c). Handlers in user.c implement api.md 4.1.
+ * through its admin API (idp.c). Handlers in user.c implement
+ * docs/contract/api.md 4.1.
  */
 #ifndef ELP_USER_H
 #define ELP_USER_H
@@ -102,8 +103,8 @@ extern const struct app_route	user_routes[];
 extern const size_t		user_nroutes;
 
 /*
- * Whether <s> satisfies the email rule of api.md 5.1 (and fits in a
- * stored field). Compiles its expression on first use.
+ * Whether <s> satisfies the email rule of docs/contract/api.md 5.1 (and fits in
+ * a stored field). Compiles its expression on first use.
  */
 int	 user_email_ok(const char *s);
 

@@ -1,6 +1,6 @@
 /*
- * Unit tests for shared/env.c: status names and reasons, the envelope
- * shapes of api.md §2.1, and env_error_write() against env_error().
+ * Unit tests for shared/env.c: status names and reasons, the envelope shapes of
+ * docs/contract/api.md §2.1, and env_error_write() against env_error().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +19,7 @@
 static void
 test_status_names_contract(void **state)
 {
-	/* api.md §2.2, verbatim. */
+	/* docs/contract/api.md §2.2, verbatim. */
 	static const struct {
 		int		 code;
 		const char	*name;

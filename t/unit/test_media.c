@@ -1,6 +1,6 @@
 /*
- * Unit tests for shared/media.c: stored-file names (api.md 4.5.1) and the
- * type table (4.5.2).
+ * Unit tests for shared/media.c: stored-file names (docs/contract/api.md 4.5.1)
+ * and the type table (4.5.2).
  */
 #include <setjmp.h>
 #include <stdarg.h>

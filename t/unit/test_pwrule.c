@@ -1,5 +1,6 @@
 /*
- * Unit tests for shared/pwrule.c: the password rule of api.md 5.2.
+ * Unit tests for shared/pwrule.c: the password rule of docs/contract/api.md
+ * 5.2.
  */
 #include <setjmp.h>
 #include <stdarg.h>
