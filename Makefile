@@ -65,14 +65,31 @@ HELPER_BINS := $(HELPER_SRC:t/helper/%.c=$(BUILD)/t/helper/%)
 
 ALL_BINS  := $(GATEWAY) $(APP_BINS) $(HELPER_BINS)
 
-.PHONY: all test test-once unit integ fuzz fuzz-short bench bench-idle run \
+.PHONY: FORCE all test test-once unit integ fuzz fuzz-short bench bench-idle run \
 	start stop check-headers clean install install-deps db-start db-stop format
 all: $(ALL_BINS) $(UNIT_BINS)
+FORCE:
 
 $(BUILD)/%.o: %.c
 	$(E) CC $<
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The version: git describe in a checkout, else the VERSION file, else
+# "unknown". Only version.o is compiled with it, and it depends on a stamp
+# rewritten only when the string changes, so a new commit recompiles one
+# file and relinks the programs.
+ELP_VERSION := $(shell v=$$( (git -C $(CURDIR) describe --always --dirty || \
+		cat $(CURDIR)/VERSION) 2>/dev/null | head -n 1 | \
+		tr -cd 'A-Za-z0-9._+~-'); echo $${v:-unknown})
+
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	$(Q)echo '$(ELP_VERSION)' | cmp -s - $@ 2>/dev/null || \
+	    echo '$(ELP_VERSION)' >$@
+
+$(BUILD)/shared/version.o: $(BUILD)/version.stamp
+$(BUILD)/shared/version.o: CFLAGS += -DELP_VERSION='"$(ELP_VERSION)"'
 
 $(LIBELP): $(ELP_OBJ)
 	$(E) AR $@
