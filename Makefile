@@ -8,7 +8,8 @@
 #   make fuzz       longer libFuzzer runs of the codecs
 #   make bench      gateway vs nginx and HAProxy benchmark (docs/benchmarks.md)
 #   make bench-idle its memory per idle keep-alive connection scenario only
-#   make install    programs, configuration and systemd units (DESTDIR, PREFIX)
+#   make install    programs, configuration, systemd units and manual pages
+#                   (DESTDIR, PREFIX)
 
 CC	?= cc
 SAN	?= 0
@@ -195,8 +196,9 @@ bench-idle: all
 # --- installing -------------------------------------------------------------
 # make install [DESTDIR=...] [PREFIX=/usr/local]: programs, configuration
 # (a file that exists is never replaced: sysadmins edit them; schemas are),
-# systemd units, sysusers/tmpfiles snippets, logrotate, and the database
-# scripts with the migrations. conf/systemd/README.md says what then.
+# systemd units, sysusers/tmpfiles snippets, logrotate, the database
+# scripts with the migrations, and the manual pages (man/, mdoc).
+# conf/systemd/README.md says what then.
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
 DATADIR	?= $(PREFIX)/share/elp
@@ -205,6 +207,9 @@ CONFDIR	?= $(SYSCONFDIR)/elp
 STATEDIR ?= /var/lib/elp
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 SYSLIBDIR ?= $(PREFIX)/lib
+MANDIR	?= $(PREFIX)/share/man
+MAN5	:= $(sort $(wildcard man/*.5))
+MAN8	:= $(sort $(wildcard man/*.8))
 SUBST	 = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' \
 	   -e 's|@STATEDIR@|$(STATEDIR)|g'
 
@@ -213,8 +218,11 @@ install: all
 	$(Q)install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CONFDIR)/schema \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSLIBDIR)/sysusers.d \
 	    $(DESTDIR)$(SYSLIBDIR)/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
-	    $(DESTDIR)$(DATADIR)/scripts
+	    $(DESTDIR)$(DATADIR)/scripts $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8
 	$(Q)install -m 0755 $(GATEWAY) $(APP_BINS) $(DESTDIR)$(SBINDIR)/
+	$(Q)install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	$(Q)install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	$(Q)install -m 0644 conf/schema/*.xsd $(DESTDIR)$(CONFDIR)/schema/
 	$(Q)cd conf && find gateway.xml services.xml services templates -type f \
 	    2>/dev/null | while read -r f; do \
