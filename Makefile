@@ -8,6 +8,7 @@
 #   make fuzz       longer libFuzzer runs of the codecs
 #   make bench      gateway vs nginx and HAProxy benchmark (docs/benchmarks.md)
 #   make bench-idle its memory per idle keep-alive connection scenario only
+#   make version    print the version the programs get (git describe)
 #   make install    programs, configuration, systemd units and manual pages
 #                   (DESTDIR, PREFIX)
 
@@ -66,7 +67,7 @@ HELPER_BINS := $(HELPER_SRC:t/helper/%.c=$(BUILD)/t/helper/%)
 
 ALL_BINS  := $(GATEWAY) $(APP_BINS) $(HELPER_BINS)
 
-.PHONY: FORCE all test test-once unit integ fuzz fuzz-short bench bench-idle run \
+.PHONY: FORCE version all test test-once unit integ fuzz fuzz-short bench bench-idle run \
 	start stop check-headers clean install install-deps db-start db-stop format
 all: $(ALL_BINS) $(UNIT_BINS)
 FORCE:
@@ -83,6 +84,9 @@ $(BUILD)/%.o: %.c
 ELP_VERSION := $(shell v=$$( (git -C $(CURDIR) describe --always --dirty || \
 		cat $(CURDIR)/VERSION) 2>/dev/null | head -n 1 | \
 		tr -cd 'A-Za-z0-9._+~-'); echo $${v:-unknown})
+
+version:
+	@echo '$(ELP_VERSION)'
 
 $(BUILD)/version.stamp: FORCE
 	@mkdir -p $(dir $@)
