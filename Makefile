@@ -8,7 +8,9 @@
 #   make fuzz       longer libFuzzer runs of the codecs
 #   make bench      gateway vs nginx and HAProxy benchmark (docs/benchmarks.md)
 #   make bench-idle its memory per idle keep-alive connection scenario only
-#   make install    programs, configuration and systemd units (DESTDIR, PREFIX)
+#   make version    print the version the programs get (git describe)
+#   make install    programs, configuration, systemd units and manual pages
+#                   (DESTDIR, PREFIX)
 
 CC	?= cc
 SAN	?= 0
@@ -71,10 +73,11 @@ HELPER_BINS := $(HELPER_SRC:t/helper/%.c=$(BUILD)/t/helper/%)
 
 ALL_BINS  := $(GATEWAY) $(APP_BINS) $(HELPER_BINS)
 
-.PHONY: all test test-once unit integ fuzz fuzz-short bench bench-idle run \
-	start stop check-headers check-deps clean install install-deps \
-	db-start db-stop format
+.PHONY: FORCE version all test test-once unit integ fuzz fuzz-short bench \
+	bench-idle run start stop check-headers check-deps clean install \
+	install-deps db-start db-stop format
 all: $(ALL_BINS) $(UNIT_BINS)
+FORCE:
 
 # Before anything compiles: every library and header present, or a list of
 # the Debian packages that are missing and how to get them. Silent when
@@ -107,6 +110,25 @@ $(BUILD)/%.o: %.c | check-deps
 	$(E) CC $<
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The version: git describe in a checkout, else the VERSION file, else
+# "unknown". Only version.o is compiled with it, and it depends on a stamp
+# rewritten only when the string changes, so a new commit recompiles one
+# file and relinks the programs.
+ELP_VERSION := $(shell v=$$( (git -C $(CURDIR) describe --always --dirty || \
+		cat $(CURDIR)/VERSION) 2>/dev/null | head -n 1 | \
+		tr -cd 'A-Za-z0-9._+~-'); echo $${v:-unknown})
+
+version:
+	@echo '$(ELP_VERSION)'
+
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	$(Q)echo '$(ELP_VERSION)' | cmp -s - $@ 2>/dev/null || \
+	    echo '$(ELP_VERSION)' >$@
+
+$(BUILD)/shared/version.o: $(BUILD)/version.stamp
+$(BUILD)/shared/version.o: CFLAGS += -DELP_VERSION='"$(ELP_VERSION)"'
 
 $(LIBELP): $(ELP_OBJ)
 	$(E) AR $@
@@ -217,8 +239,9 @@ bench-idle: all
 # --- installing -------------------------------------------------------------
 # make install [DESTDIR=...] [PREFIX=/usr/local]: programs, configuration
 # (a file that exists is never replaced: sysadmins edit them; schemas are),
-# systemd units, sysusers/tmpfiles snippets, logrotate, and the database
-# scripts with the migrations. conf/systemd/README.md says what then.
+# systemd units, sysusers/tmpfiles snippets, logrotate, the database
+# scripts with the migrations, and the manual pages (man/, mdoc).
+# conf/systemd/README.md says what then.
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
 DATADIR	?= $(PREFIX)/share/elp
@@ -227,6 +250,9 @@ CONFDIR	?= $(SYSCONFDIR)/elp
 STATEDIR ?= /var/lib/elp
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 SYSLIBDIR ?= $(PREFIX)/lib
+MANDIR	?= $(PREFIX)/share/man
+MAN5	:= $(sort $(wildcard man/*.5))
+MAN8	:= $(sort $(wildcard man/*.8))
 SUBST	 = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' \
 	   -e 's|@STATEDIR@|$(STATEDIR)|g'
 
@@ -235,8 +261,11 @@ install: all
 	$(Q)install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CONFDIR)/schema \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSLIBDIR)/sysusers.d \
 	    $(DESTDIR)$(SYSLIBDIR)/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
-	    $(DESTDIR)$(DATADIR)/scripts
+	    $(DESTDIR)$(DATADIR)/scripts $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8
 	$(Q)install -m 0755 $(GATEWAY) $(APP_BINS) $(DESTDIR)$(SBINDIR)/
+	$(Q)install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	$(Q)install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	$(Q)install -m 0644 conf/schema/*.xsd $(DESTDIR)$(CONFDIR)/schema/
 	$(Q)cd conf && find gateway.xml services.xml services templates -type f \
 	    2>/dev/null | while read -r f; do \

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "util.h"
+#include "version.h"
 
 #define GW_MAX_WORKERS	256
 
@@ -80,11 +82,34 @@ main_sig(int sig)
 	}
 }
 
+static const struct option main_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "debug", no_argument, NULL, 'd' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "test", no_argument, NULL, 't' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/*
+ * Prints the usage: on stdout with the options explained and exits 0 when
+ * asked for (--help), else the synopsis on stderr and exits 2.
+ */
 static void __attribute__((noreturn))
-usage(void)
+usage(int help)
 {
-	fprintf(stderr, "usage: elp-gateway [-t] [-d] [-c gateway.xml]\n");
-	exit(2);
+	FILE *f = help ? stdout : stderr;
+
+	fprintf(f, "usage: elp-gateway [-dt] [-c gateway.xml] | -h | -V\n");
+	if (!help)
+		exit(2);
+	fprintf(f, "\n"
+	    "  -c, --config FILE  configuration (default conf/gateway.xml)\n"
+	    "  -d, --debug        log at debug level, whatever log-level says\n"
+	    "  -t, --test         check the configuration and exit\n"
+	    "  -h, --help         print this help and exit\n"
+	    "  -V, --version      print the version and exit\n");
+	exit(fflush(f) == 0 ? 0 : 1);
 }
 
 static int
@@ -523,7 +548,8 @@ main(int argc, char *argv[])
 	const char *path = "conf/gateway.xml";
 	int ch, check = 0, debug = 0, lvl;
 
-	while ((ch = getopt(argc, argv, "c:dt")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dhtV", main_opts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -531,15 +557,19 @@ main(int argc, char *argv[])
 		case 'd':
 			debug = 1;
 			break;
+		case 'h':
+			usage(1);
 		case 't':
 			check = 1;
 			break;
+		case 'V':
+			return version_print("elp-gateway") == 0 ? 0 : 1;
 		default:
-			usage();
+			usage(0);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(0);
 	log_init("elp-gateway", debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	memset(&m, 0, sizeof(m));
 	m.m_confpath = path;

@@ -14,6 +14,7 @@
 
 #include "proxy.h"
 #include "util.h"
+#include "version.h"
 
 #define RLX	memory_order_relaxed
 
@@ -383,6 +384,9 @@ metrics_global(struct buf *out)
 	int64_t conns = 0;
 	size_t i;
 
+	metrics_help(out, "elp_build_info", "gauge",
+	    "The gateway's version, as a label; always 1.");
+	buf_printf(out, "elp_build_info{version=\"%s\"} 1\n", version_str());
 	metrics_help(out, "elp_active_connections", "gauge",
 	    "Open client connections, all workers.");
 	for (i = 0; i < SHM_MAX_PROCS; i++)

@@ -1,6 +1,7 @@
 /*
  * svc: the main() every FastCGI service shares (see svc.h).
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "svc.h"
 #include "util.h"
+#include "version.h"
 
 #define SVC_XSD		"service.xsd"
 
@@ -146,12 +148,37 @@ svc_reload(void *arg)
 	return 0;
 }
 
+static const struct option svc_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "test", no_argument, NULL, 't' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/*
+ * Prints the usage of <def>: on stdout with the options explained and
+ * exits 0 when asked for (--help), else the synopsis on stderr and exits 2.
+ */
 static void __attribute__((noreturn))
-svc_usage(const struct svc_def *def)
+svc_usage(const struct svc_def *def, int help)
 {
-	fprintf(stderr, "usage: %s [-t] [-c file]%s\n", def->sd_prog,
-	    def->sd_command != NULL ? " [command ...]" : "");
-	exit(1);
+	FILE *f = help ? stdout : stderr;
+	const char *ops = def->sd_operands != NULL ? def->sd_operands :
+	    "[command ...]";
+
+	fprintf(f, "usage: %s [-t] [-c file]%s%s | -h | -V\n", def->sd_prog,
+	    def->sd_command != NULL ? " " : "",
+	    def->sd_command != NULL ? ops : "");
+	if (!help)
+		exit(2);
+	fprintf(f, "\n"
+	    "  -c, --config FILE  configuration (default %s)\n"
+	    "  -t, --test         check the configuration and exit\n"
+	    "  -h, --help         print this help and exit\n"
+	    "  -V, --version      print the version and exit\n",
+	    def->sd_conf);
+	exit(fflush(f) == 0 ? 0 : 1);
 }
 
 /* Serves until SIGTERM. Returns the exit status. */
@@ -191,16 +218,21 @@ svc_main(const struct svc_def *def, int argc, char *argv[])
 	ss.ss_path = def->sd_conf;
 	ss.ss_cfg = xcalloc(1, def->sd_size);
 	log_init(def->sd_prog, LOG_LVL_INFO);
-	while ((ch = getopt(argc, argv, "+c:t")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:htV", svc_opts, NULL)) !=
+	    -1) {
 		if (ch == 'c')
 			ss.ss_path = optarg;
 		else if (ch == 't')
 			test = 1;
+		else if (ch == 'h')
+			svc_usage(def, 1);
+		else if (ch == 'V')
+			exit(version_print(def->sd_prog) == 0 ? 0 : 1);
 		else
-			svc_usage(def);
+			svc_usage(def, 0);
 	}
 	if (optind != argc && (def->sd_command == NULL || test))
-		svc_usage(def);
+		svc_usage(def, 0);
 	rc = svc_load(def, ss.ss_path, ss.ss_cfg);
 	if (test)
 		fprintf(stderr, "%s: configuration file %s test %s\n",

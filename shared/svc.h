@@ -1,5 +1,6 @@
 /*
- * svc: the main() of a FastCGI service. Parses "-c FILE" and "-t", loads
+ * svc: the main() of a FastCGI service. Parses "-c FILE" and "-t" (also
+ * --config, --test, and --help and --version, which print and exit), loads
  * and checks the configuration (every error as file:line), sets the log
  * level, initialises libcurl once before any fork, runs the pool master,
  * and on SIGHUP swaps in a fresh configuration snapshot when it loads
@@ -36,6 +37,9 @@ struct svc_def {
 	/* Optional: runs a command (operands after the options) instead of
 	 * serving, and returns the exit status. NULL: no operands allowed. */
 	int		(*sd_command)(void *cfg, int argc, char *argv[]);
+	/* Optional: the synopsis of those commands for the usage line;
+	 * NULL: "[command ...]". */
+	const char	*sd_operands;
 	/* Optional: last checks before serving; -1 stops the program. */
 	int		(*sd_prepare)(void *cfg);
 	/* Optional: the pool's background process (pool_bg_fn); <cfg> is

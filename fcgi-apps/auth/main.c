@@ -27,12 +27,13 @@
 
 #define AUTH_PROG	"elp-auth"
 #define AUTH_CONF	"conf/services/auth.xml"
+#define AUTH_OPERANDS	"[rotate-keys | create-user --email E [--first F] " \
+			"[--last L] [--id UUID] [--role R]...]"
 
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-t] [-c file] [rotate-keys | create-user "
-	    "--email E [--first F] [--last L] [--id UUID] [--role R]...]\n",
+	fprintf(stderr, "usage: %s [-t] [-c file] " AUTH_OPERANDS "\n",
 	    AUTH_PROG);
 	exit(1);
 }
@@ -239,6 +240,7 @@ static const struct svc_def auth_def = {
 	.sd_level = auth_cfg_level,
 	.sd_worker = auth_worker,
 	.sd_command = auth_command,
+	.sd_operands = AUTH_OPERANDS,
 	.sd_prepare = auth_prepare,
 };
 
