@@ -3,7 +3,7 @@
  * key tables.
  *
  * Loading = libxml2 parse + XSD validation + semantic checks by the caller.
- * Every problem is reported as "file:line: reason" (log_warnx) and counted
+ * Every problem is reported as "file:line: reason" (log_error) and counted
  * in cd_nerr; callers check all keys and refuse the load when cd_nerr > 0,
  * so an operator sees every mistake at once.
  *
