@@ -237,7 +237,8 @@ conf_parse_addr(const char *text, struct gw_addr *out)
 	memset(out, 0, sizeof(*out));
 	if (strncmp(text, "unix:", 5) == 0)
 		return conf_parse_unix(text + 5, out);
-	if ((colon = strrchr(text, ':')) == NULL || colon[1] == '\0')
+	if ((colon = strrchr(text, ':')) == NULL ||
+	    !cfg_port_ok(colon + 1, strlen(colon + 1)))
 		return -1;
 	h = text;
 	hlen = (size_t)(colon - text);
@@ -369,6 +370,33 @@ conf_hosts(struct cfg_doc *cd, xmlNodePtr n, const char *text)
 	return hosts;
 }
 
+/* Whether two parsed addresses name the same socket. */
+static int
+conf_addr_eq(const struct gw_addr *a, const struct gw_addr *b)
+{
+	const struct sockaddr_in *a4, *b4;
+	const struct sockaddr_in6 *a6, *b6;
+
+	if (a->ga_ss.ss_family != b->ga_ss.ss_family)
+		return 0;
+	switch (a->ga_ss.ss_family) {
+	case AF_INET:
+		a4 = (const struct sockaddr_in *)&a->ga_ss;
+		b4 = (const struct sockaddr_in *)&b->ga_ss;
+		return a4->sin_port == b4->sin_port &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	case AF_INET6:
+		a6 = (const struct sockaddr_in6 *)&a->ga_ss;
+		b6 = (const struct sockaddr_in6 *)&b->ga_ss;
+		return a6->sin6_port == b6->sin6_port &&
+		    memcmp(&a6->sin6_addr, &b6->sin6_addr,
+		    sizeof(a6->sin6_addr)) == 0;
+	default:
+		return strcmp(((const struct sockaddr_un *)&a->ga_ss)->sun_path,
+		    ((const struct sockaddr_un *)&b->ga_ss)->sun_path) == 0;
+	}
+}
+
 static int
 conf_listen(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 {
@@ -388,11 +416,20 @@ conf_listen(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 			goto done;
 		}
 	l = &gc->gc_listen[gc->gc_nlisten];
+	if (cfg_check_address(cd, n, "address", a.address) == -1)
+		goto done;
 	if (conf_parse_addr(a.address, &l->l_addr) == -1) {
 		cfg_error(cd, n, "listener \"%s\": bad address \"%s\" (want "
 		    "host:port, [v6]:port or unix:path)", a.name, a.address);
 		goto done;
 	}
+	for (i = 0; i < gc->gc_nlisten; i++)
+		if (conf_addr_eq(&gc->gc_listen[i].l_addr, &l->l_addr)) {
+			cfg_error(cd, n, "listener \"%s\": address \"%s\" is "
+			    "already used by listener \"%s\"", a.name,
+			    a.address, gc->gc_listen[i].l_name);
+			goto done;
+		}
 	if ((l->l_hosts = conf_hosts(cd, n, a.hosts)) == NULL)
 		goto done;
 	l->l_addr.ga_text = xstrdup(a.address);
@@ -417,6 +454,7 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	    rt) == -1)
 		return -1;
 	gc->gc_nroutes++;
+	rt->rt_line = xmlGetLineNo(n);
 	rt->rt_offload_fd = -1;
 	rt->rt_lidx = -1;
 	for (i = 0; i < gc->gc_nlisten; i++)
@@ -494,6 +532,7 @@ conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 	n = cfg_next(root, NULL, "auth");
 	cfg_read(cd, n != NULL ? n : root, conf_auth_keys,
 	    NITEMS(conf_auth_keys), &gc->gc_auth);
+	gc->gc_auth.au_line = n != NULL ? xmlGetLineNo(n) : 0;
 	n = cfg_next(root, NULL, "cors");
 	cfg_read(cd, n != NULL ? n : root, conf_cors_keys,
 	    NITEMS(conf_cors_keys), gc);
@@ -530,6 +569,8 @@ conf_instance(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc,
 	memset(&a, 0, sizeof(a));
 	if (cfg_read(cd, n, conf_instance_keys, NITEMS(conf_instance_keys),
 	    &a) == -1)
+		goto done;
+	if (cfg_check_address(cd, n, "address", a.address) == -1)
 		goto done;
 	if (conf_parse_addr(a.address, &ins->ins_addr) == -1) {
 		cfg_error(cd, n, "service %s: bad instance address \"%s\"",
@@ -633,7 +674,7 @@ conf_registry(struct gw_conf *gc)
 
 	path = conf_registry_path(gc);
 	if ((xsd = cfg_schema_path(path, "services.xsd")) == NULL) {
-		log_warnx("%s: schema services.xsd not found", path);
+		log_error("%s: schema services.xsd not found", path);
 		free(path);
 		return -1;
 	}
@@ -675,12 +716,13 @@ conf_link_auth(struct gw_conf *gc)
 	if (*au->au_service == '\0')
 		return 0;
 	if ((au->au_svc = conf_service_byname(gc, au->au_service)) == NULL) {
-		log_warnx("%s: auth: service \"%s\" is not in the registry",
-		    gc->gc_path, au->au_service);
+		log_error("%s:%ld: auth: service \"%s\" is not in the "
+		    "registry", gc->gc_path, au->au_line, au->au_service);
 		return -1;
 	}
 	if (*au->au_issuer == '\0') {
-		log_warnx("%s: auth: an issuer is required", gc->gc_path);
+		log_error("%s:%ld: auth: an issuer is required", gc->gc_path,
+		    au->au_line);
 		return -1;
 	}
 	return 0;
@@ -698,16 +740,16 @@ conf_link(struct gw_conf *gc)
 		rt = &gc->gc_routes[i];
 		if ((rt->rt_svc = conf_service_byname(gc, rt->rt_service)) ==
 		    NULL) {
-			log_warnx("%s: route %s: service \"%s\" is not in the "
-			    "registry", gc->gc_path, rt->rt_prefix,
-			    rt->rt_service);
+			log_error("%s:%ld: route %s: service \"%s\" is not in "
+			    "the registry", gc->gc_path, rt->rt_line,
+			    rt->rt_prefix, rt->rt_service);
 			rc = -1;
 		}
 		if (rt->rt_auth_kind != ROUTE_AUTH_PUBLIC &&
 		    *gc->gc_auth.au_service == '\0') {
-			log_warnx("%s: route %s: auth=\"%s\" needs an <auth "
-			    "service=...> element", gc->gc_path,
-			    rt->rt_prefix, rt->rt_auth);
+			log_error("%s:%ld: route %s: auth=\"%s\" needs an "
+			    "<auth service=...> element", gc->gc_path,
+			    rt->rt_line, rt->rt_prefix, rt->rt_auth);
 			rc = -1;
 		}
 	}
@@ -724,21 +766,25 @@ conf_load(const char *path)
 
 	gc->gc_path = xstrdup(path);
 	if ((xsd = cfg_schema_path(path, "gateway.xsd")) == NULL) {
-		log_warnx("%s: schema gateway.xsd not found beside it", path);
+		log_error("%s: schema gateway.xsd not found beside it", path);
 		goto done;
 	}
+	/*
+	 * Every stage runs whatever the previous ones found, so that one run
+	 * shows every error; the registry needs the gateway file parsed.
+	 */
 	if (cfg_load(&cd, path, xsd) == 0) {
 		rc = conf_gateway(&cd, gc);
 		cfg_release(&cd);
+		if (conf_registry(gc) == -1)
+			rc = -1;
+		else if (conf_link(gc) == -1)
+			rc = -1;
 	}
 	free(xsd);
-	if (rc == 0)
-		rc = conf_registry(gc);
-	if (rc == 0)
-		rc = conf_link(gc);
 done:
 	if (rc == -1) {
-		log_warnx("%s: configuration refused", path);
+		log_error("%s: configuration refused", path);
 		conf_free(gc);
 		return NULL;
 	}

@@ -147,6 +147,7 @@ struct route {
 	size_t		 rt_prefix_len;
 	char		*rt_service;
 	struct service	*rt_svc;
+	long		 rt_line;	/* of <route> in gc_path, for messages */
 	char		*rt_rewrite;	/* NULL: path unchanged */
 	size_t		 rt_rewrite_len;
 	uint64_t	 rt_max_body;
@@ -174,6 +175,7 @@ struct route {
 struct gw_auth {
 	char		*au_issuer;
 	char		*au_service;	/* identity service in the registry */
+	long		 au_line;	/* of <auth> in gc_path; 0: absent */
 	struct service	*au_svc;	/* NULL: token checks off */
 	char		*au_jwks;	/* JWKS path on that service */
 	char		*au_audience;	/* "" = no audience check */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <libxml/parser.h>
@@ -36,6 +37,8 @@
 #define CFG_XML_OPTIONS	(XML_PARSE_NONET | XML_PARSE_BIG_LINES)
 #define CFG_MAX_FILE	(4 * 1024 * 1024)
 #define CFG_HIDDEN	"(hidden)"
+/* Attributes naming a file that must be readable at load. */
+#define CFG_FILE_ATTRS	"password-file secret-file ca-file cert-file key-file"
 
 /* libxml2 process state swapped in for the duration of cfg_load(). */
 struct cfg_saved {
@@ -127,6 +130,8 @@ cfg_xml_error(void *arg, xmlErrorPtr e)
 	struct cfg_doc *cd = arg;
 	const char *file = e->file != NULL ? e->file : cd->cd_path;
 	const char *sev = e->level == XML_ERR_WARNING ? "warning: " : "";
+	enum log_level lvl = e->level == XML_ERR_WARNING ? LOG_LVL_WARN :
+	    LOG_LVL_ERROR;
 	long line = e->line;
 	char *msg;
 
@@ -135,9 +140,9 @@ cfg_xml_error(void *arg, xmlErrorPtr e)
 	msg = cfg_redact(e->message != NULL ? e->message : "unknown error",
 	    e->node);
 	if (line > 0)
-		log_warnx("%s:%ld: %s%s", file, line, sev, msg);
+		log_msg(lvl, "%s:%ld: %s%s", file, line, sev, msg);
 	else
-		log_warnx("%s: %s%s", file, sev, msg);
+		log_msg(lvl, "%s: %s%s", file, sev, msg);
 	if (e->level != XML_ERR_WARNING)
 		cd->cd_nerr++;
 	free(msg);
@@ -158,7 +163,7 @@ cfg_no_doctype(void *ctx, const xmlChar *name, const xmlChar *eid,
 	(void)name;
 	(void)eid;
 	(void)sid;
-	log_warnx("%s:%d: DOCTYPE is not allowed in a configuration file",
+	log_error("%s:%d: DOCTYPE is not allowed in a configuration file",
 	    cd->cd_path, line);
 	cd->cd_nerr++;
 	xmlStopParser(ctxt);
@@ -174,7 +179,7 @@ cfg_parse(struct cfg_doc *cd)
 	int rc = -1;
 
 	if (util_read_file(cd->cd_path, CFG_MAX_FILE, &text, &len) == -1) {
-		log_warnx("%s: cannot read: %s", cd->cd_path, strerror(errno));
+		log_error("%s: cannot read: %s", cd->cd_path, strerror(errno));
 		cd->cd_nerr++;
 		goto done;
 	}
@@ -187,7 +192,7 @@ cfg_parse(struct cfg_doc *cd)
 	/* A stopped parse (DOCTYPE) may still hand back a document. */
 	if (cd->cd_doc == NULL || !ctxt->wellFormed || cd->cd_nerr > 0) {
 		if (cd->cd_nerr == 0) {
-			log_warnx("%s: not well-formed XML", cd->cd_path);
+			log_error("%s: not well-formed XML", cd->cd_path);
 			cd->cd_nerr++;
 		}
 		goto done;
@@ -212,7 +217,7 @@ cfg_schema_load(struct cfg_doc *cd, const char *xsd)
 
 	/* libxml2 would only say "failed to load external entity". */
 	if (access(xsd, R_OK) == -1) {
-		log_warnx("%s: cannot read schema %s: %s", cd->cd_path, xsd,
+		log_error("%s: cannot read schema %s: %s", cd->cd_path, xsd,
 		    strerror(errno));
 		cd->cd_nerr++;
 		return NULL;
@@ -221,7 +226,7 @@ cfg_schema_load(struct cfg_doc *cd, const char *xsd)
 		fatalx("%s: cannot allocate a schema parser", __func__);
 	xmlSchemaSetParserStructuredErrors(pctxt, cfg_xml_error, cd);
 	if ((schema = xmlSchemaParse(pctxt)) == NULL) {
-		log_warnx("%s: cannot load schema %s", cd->cd_path, xsd);
+		log_error("%s: cannot load schema %s", cd->cd_path, xsd);
 		cd->cd_nerr++;
 	}
 	xmlSchemaFreeParserCtxt(pctxt);
@@ -246,7 +251,7 @@ cfg_validate(struct cfg_doc *cd, const char *xsd)
 	xmlSchemaSetValidStructuredErrors(vctxt, cfg_xml_error, cd);
 	if (xmlSchemaValidateDoc(vctxt, cd->cd_doc) != 0) {
 		if (cd->cd_nerr == before) {
-			log_warnx("%s: does not match schema %s", cd->cd_path,
+			log_error("%s: does not match schema %s", cd->cd_path,
 			    xsd);
 			cd->cd_nerr++;
 		}
@@ -276,14 +281,20 @@ cfg_load(struct cfg_doc *cd, const char *path, const char *xsd)
 	 */
 	xmlSetStructuredErrorFunc(cd, cfg_xml_error);
 	xmlSetExternalEntityLoader(xmlNoNetExternalEntityLoader);
-	if (cfg_parse(cd) == -1 || cfg_validate(cd, xsd) == -1)
+	/*
+	 * A document that parsed but breaks the schema is kept: the caller's
+	 * semantic checks still run on it, so the operator sees those errors
+	 * in the same run, and the load is refused through cd_nerr.
+	 */
+	if (cfg_parse(cd) == -1)
 		goto done;
+	(void)cfg_validate(cd, xsd);
 	rc = 0;
 done:
 	xmlSetExternalEntityLoader(saved.cs_loader);
 	xmlSetStructuredErrorFunc(saved.cs_sctx, saved.cs_serror);
 	if (rc == -1) {
-		log_warnx("%s: %d error%s, configuration not loaded",
+		log_error("%s: %d error%s, configuration not loaded",
 		    cd->cd_path, cd->cd_nerr, cd->cd_nerr == 1 ? "" : "s");
 		cfg_release(cd);
 	}
@@ -337,9 +348,9 @@ cfg_error(struct cfg_doc *cd, xmlNodePtr node, const char *fmt, ...)
 	if (n == -1)
 		fatalx("%s: out of memory", __func__);
 	if (line > 0)
-		log_warnx("%s:%ld: %s", cd->cd_path, line, msg);
+		log_error("%s:%ld: %s", cd->cd_path, line, msg);
 	else
-		log_warnx("%s: %s", cd->cd_path, msg);
+		log_error("%s: %s", cd->cd_path, msg);
 	cd->cd_nerr++;
 	free(msg);
 }
@@ -574,4 +585,166 @@ cfg_schema_path(const char *conf, const char *name)
 		path = cfg_try_schema(dir, "../schema", name);
 	free(dir);
 	return path;
+}
+
+int
+cfg_port_ok(const char *port, size_t len)
+{
+	size_t i;
+	long v = 0;
+
+	if (len == 0 || len > 5)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)port[i]))
+			return 0;
+		v = v * 10 + (port[i] - '0');
+	}
+	return v >= 1 && v <= 65535;
+}
+
+int
+cfg_check_address(struct cfg_doc *cd, xmlNodePtr node, const char *attr,
+    const char *addr)
+{
+	const char *colon;
+
+	if (strncmp(addr, "unix:", 5) == 0) {
+		if (addr[5] != '\0')
+			return 0;
+		cfg_error(cd, node, "%s: \"%s\" names no socket path", attr,
+		    addr);
+		return -1;
+	}
+	if ((colon = strrchr(addr, ':')) == NULL || colon == addr) {
+		cfg_error(cd, node, "%s: \"%s\" is not host:port, [v6]:port "
+		    "or unix:path", attr, addr);
+		return -1;
+	}
+	if (!cfg_port_ok(colon + 1, strlen(colon + 1))) {
+		cfg_error(cd, node, "%s: port \"%s\" of \"%s\" is not a "
+		    "number in 1..65535", attr, colon + 1, addr);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cfg_check_file(struct cfg_doc *cd, xmlNodePtr node, const char *attr,
+    const char *path)
+{
+	if (path == NULL || *path == '\0')
+		return 0;
+	if (access(path, R_OK) == 0)
+		return 0;
+	cfg_error(cd, node, "%s: \"%s\": %s", attr, path, strerror(errno));
+	return -1;
+}
+
+/* Whether <s> (<len> bytes) is in the blank-separated list <words>. */
+static int
+cfg_word_in(const char *s, size_t len, const char *words)
+{
+	size_t wl;
+
+	for (;;) {
+		words += strspn(words, " ");
+		if (*words == '\0')
+			return 0;
+		wl = strcspn(words, " ");
+		if (wl == len && strncasecmp(s, words, len) == 0)
+			return 1;
+		words += wl;
+	}
+}
+
+int
+cfg_check_url(struct cfg_doc *cd, xmlNodePtr node, const char *attr,
+    const char *url, const char *schemes)
+{
+	const char *p, *auth, *end, *host, *port = NULL;
+	size_t hlen;
+
+	if (url == NULL || *url == '\0')
+		return 0;
+	p = strstr(url, "://");
+	if (p == NULL || !cfg_word_in(url, (size_t)(p - url), schemes)) {
+		cfg_error(cd, node, "%s: \"%s\" is not a URL with scheme %s",
+		    attr, url, schemes);
+		return -1;
+	}
+	auth = p + 3;
+	end = auth + strcspn(auth, "/?#");
+	host = auth;
+	if (memchr(auth, '@', (size_t)(end - auth)) != NULL)
+		host = (const char *)memchr(auth, '@', (size_t)(end - auth)) +
+		    1;
+	if (*host == '[') {
+		if ((p = memchr(host, ']', (size_t)(end - host))) == NULL)
+			goto bad_host;
+		hlen = (size_t)(p - host) + 1;
+		if (p + 1 < end) {
+			if (p[1] != ':')
+				goto bad_host;
+			port = p + 2;
+		}
+	} else {
+		p = memchr(host, ':', (size_t)(end - host));
+		hlen = (size_t)((p != NULL ? p : end) - host);
+		if (p != NULL)
+			port = p + 1;
+	}
+	if (hlen == 0 || (*host != '[' && strcspn(host, "[]@ ") < hlen))
+		goto bad_host;
+	if (port != NULL && !cfg_port_ok(port, (size_t)(end - port))) {
+		cfg_error(cd, node, "%s: \"%s\": port \"%.*s\" is not a "
+		    "number in 1..65535", attr, url, (int)(end - port), port);
+		return -1;
+	}
+	return 0;
+bad_host:
+	cfg_error(cd, node, "%s: \"%s\" names no valid host", attr, url);
+	return -1;
+}
+
+/* Checks the attributes of <node> by name, then its children. */
+static void
+cfg_check_tree(struct cfg_doc *cd, xmlNodePtr node)
+{
+	xmlAttrPtr a;
+	xmlNodePtr c;
+	xmlChar *v;
+	const char *name, *val;
+	size_t len;
+
+	for (a = node->properties; a != NULL; a = a->next) {
+		name = (const char *)a->name;
+		len = strlen(name);
+		if ((v = xmlNodeListGetString(node->doc, a->children, 1)) ==
+		    NULL)
+			continue;
+		val = (const char *)v;
+		if (strcmp(name, "listen") == 0)
+			cfg_check_address(cd, node, name, val);
+		else if (cfg_word_in(name, len, CFG_FILE_ATTRS))
+			cfg_check_file(cd, node, name, val);
+		else if (strcmp(name, "url") == 0 &&
+		    xmlStrcmp(node->name, (const xmlChar *)"smtp") == 0)
+			cfg_check_url(cd, node, name, val, "smtp smtps");
+		else if (len >= 3 && strcmp(name + len - 3, "url") == 0)
+			cfg_check_url(cd, node, name, val, "http https");
+		xmlFree(v);
+	}
+	for (c = node->children; c != NULL; c = c->next)
+		if (c->type == XML_ELEMENT_NODE)
+			cfg_check_tree(cd, c);
+}
+
+void
+cfg_check_refs(struct cfg_doc *cd)
+{
+	xmlNodePtr root = cfg_root(cd);
+
+	if (root != NULL)
+		cfg_check_tree(cd, root);
 }

@@ -3,7 +3,7 @@
  * key tables.
  *
  * Loading = libxml2 parse + XSD validation + semantic checks by the caller.
- * Every problem is reported as "file:line: reason" (log_warnx) and counted
+ * Every problem is reported as "file:line: reason" (log_error) and counted
  * in cd_nerr; callers check all keys and refuse the load when cd_nerr > 0,
  * so an operator sees every mistake at once.
  *
@@ -46,7 +46,11 @@ struct cfg_key {
 /*
  * Parses <path> and validates it against the schema at <xsd>. Returns 0
  * with <cd> filled, or -1 after logging every error as file:line: reason
- * (<cd> is then released). Network access and entity expansion are off.
+ * (<cd> is then released) when the file could not be parsed at all. A
+ * document that parses but breaks the schema is returned (0) with
+ * cd_nerr > 0: the caller runs its semantic checks on it so every error
+ * shows in one run, then refuses the load because cd_nerr > 0. Network
+ * access and entity expansion are off.
  */
 int	 cfg_load(struct cfg_doc *cd, const char *path, const char *xsd);
 void	 cfg_release(struct cfg_doc *cd);
@@ -74,6 +78,41 @@ void	 cfg_release_keys(const struct cfg_key *keys, size_t nkeys, void *dst);
 /* Reports "file:line: reason" for <node> and counts the error. */
 void	 cfg_error(struct cfg_doc *cd, xmlNodePtr node, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
+
+/* Whether <port> (<len> bytes) is all digits and within 1..65535. */
+int	 cfg_port_ok(const char *port, size_t len);
+
+/*
+ * Checks listen-style address <addr> (attribute <attr> of <node>):
+ * unix:path, or host:port / [v6]:port with a port in 1..65535. Returns 0,
+ * or -1 after cfg_error().
+ */
+int	 cfg_check_address(struct cfg_doc *cd, xmlNodePtr node,
+	    const char *attr, const char *addr);
+
+/*
+ * Checks that file <path> (attribute <attr>) exists and is readable now;
+ * an empty path passes. Returns 0, or -1 after cfg_error().
+ */
+int	 cfg_check_file(struct cfg_doc *cd, xmlNodePtr node, const char *attr,
+	    const char *path);
+
+/*
+ * Checks URL syntax: a scheme among the blank-separated <schemes>
+ * (case-insensitive), "://", a host (name, address or [v6]) and an
+ * optional port in 1..65535. An empty URL passes. Returns 0, or -1 after
+ * cfg_error().
+ */
+int	 cfg_check_url(struct cfg_doc *cd, xmlNodePtr node, const char *attr,
+	    const char *url, const char *schemes);
+
+/*
+ * Checks every attribute of the document by name: "listen" as an
+ * address; password-file, secret-file, ca-file, cert-file and key-file as
+ * files readable now; "url" and "*-url" as http(s) URLs (smtp/smtps for
+ * <smtp url>). Errors are counted in <cd>.
+ */
+void	 cfg_check_refs(struct cfg_doc *cd);
 
 /*
  * Finds schema <name> (e.g. "gateway.xsd") for config file <conf>: tries

@@ -1,6 +1,7 @@
 /*
  * svc: the main() every FastCGI service shares (see svc.h).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,20 +84,23 @@ svc_load(const struct svc_def *def, const char *path, void *cfg)
 
 	memset(cfg, 0, def->sd_size);
 	if (access(path, R_OK) == -1) {
-		log_warn("%s", path);
+		log_error("%s: %s", path, strerror(errno));
 		goto done;
 	}
 	if ((xsd = cfg_schema_path(path, SVC_XSD)) == NULL) {
-		log_warnx("%s: schema %s not found beside it", path, SVC_XSD);
+		log_error("%s: schema %s not found beside it", path, SVC_XSD);
 		goto done;
 	}
 	if (cfg_load(&cd, path, xsd) == -1)
 		goto done;
+	/* Runs after schema errors too: every error shows in one run. */
 	def->sd_read(&cd, cfg);
+	cfg_check_refs(&cd);
 	if (cd.cd_nerr == 0)
 		rc = 0;
 	else
-		log_warnx("%s: %d error(s)", path, cd.cd_nerr);
+		log_error("%s: %d error(s), configuration refused", path,
+		    cd.cd_nerr);
 	cfg_release(&cd);
 done:
 	if (rc == -1)

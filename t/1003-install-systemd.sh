@@ -65,6 +65,12 @@ test_expect_success 'a unit with a typo would be caught' '
 test_expect_success 'the installed programs accept the installed configuration' '
 	mkdir -p "$STATE/var/media" "$STATE/var/tmp" &&
 	ELP_VAR=$STATE/var "$I/usr/share/elp/scripts/auth" init &&
+	! (cd "$STATE" && "$SBIN/elp-course" -t -c "$CONF/services/course.xml") 2>"$T/nopw.err" &&
+	grep -q "course.xml:[0-9]*: password-file: \"var/secrets/db-course.pw\"" "$T/nopw.err" &&
+	# What scripts/db setup leaves for each service; no database here.
+	for s in auth user course content messaging; do
+		(umask 077 && echo "pw-$s" >"$STATE/var/secrets/db-$s.pw") || return 1
+	done &&
 	(cd "$STATE" && "$SBIN/elp-gateway" -t -c "$CONF/gateway.xml") &&
 	for s in auth user course content messaging; do
 		(cd "$STATE" && "$SBIN/elp-$s" -t -c "$CONF/services/$s.xml") || return 1

@@ -144,6 +144,9 @@ acfg_secret(struct cfg_doc *cd, xmlNodePtr node, const char *path)
 	struct stat st;
 	char *s = NULL;
 
+	/* A missing or unreadable file is reported by cfg_check_refs(). */
+	if (access(path, R_OK) == -1)
+		return NULL;
 	if (stat(path, &st) == -1) {
 		cfg_error(cd, node, "secret file %s: %s", path,
 		    strerror(errno));
