@@ -1,6 +1,6 @@
--- 0001: content service schema (docs/contract/data-model.md section 4,
--- adopted): one row per stored media file. Applied by scripts/db migrate into
--- database elp_content.
+-- 0001: content service schema (data-model.md section 4, adopted): one
+-- row per stored media file. Applied by scripts/db migrate into database
+-- elp_content.
 --
 -- name is the stored file name in the flat media directory
 -- (<32 hex>.<ext> for uploads), the API's URL being

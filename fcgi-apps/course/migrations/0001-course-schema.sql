@@ -1,5 +1,5 @@
--- 0001: course service schema (docs/contract/data-model.md section 3, with the
--- adopted constraints). Applied by scripts/db migrate into database elp_course.
+-- 0001: course service schema (data-model.md section 3, with the adopted
+-- constraints). Applied by scripts/db migrate into database elp_course.
 --
 -- Table names, original -> here:
 --   course_table          -> course

@@ -1,5 +1,5 @@
--- 0001: user service schema (docs/contract/data-model.md section 2, with the
--- adopted constraints). Applied by scripts/db migrate into database elp_user.
+-- 0001: user service schema (data-model.md section 2, with the adopted
+-- constraints). Applied by scripts/db migrate into database elp_user.
 --
 -- Table names, original -> here:
 --   user_table -> user
