@@ -303,11 +303,7 @@ be_unpool(struct bconn *b)
 static void
 be_idle_event(struct bconn *b)
 {
-	char byte;
-	ssize_t n;
-
-	n = recv(b->b_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+	if (!be_idle_dead(b))
 		return;		/* nothing there: still a good connection */
 	log_debug("%s: %s: idle connection closed by the backend", __func__,
 	    b->b_ins->ins_name);
