@@ -26,13 +26,34 @@ test_failed=0
 test_pids=""
 test_dbs=""
 
-# free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on. The
+# port is drawn below the kernel's ephemeral range, so no outgoing
+# connection can take it before the test binds it, and never twice in one
+# test ($T/ports keeps the ones handed out).
 free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
+	python3 - "$T/ports" <<'PY'
+import random, socket, sys
+try:
+    used = set(open(sys.argv[1]).read().split())
+except FileNotFoundError:
+    used = set()
+for _ in range(2000):
+    p = random.randrange(20000, 32000)
+    if str(p) in used:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    with open(sys.argv[1], "a") as f:
+        f.write("%d\n" % p)
+    print(p)
+    sys.exit(0)
+sys.exit("no free port")
+PY
 }
 
 rm -rf "$T"
@@ -68,7 +89,18 @@ test_expect_success() {
 		if [ -f "$T/log/step-$test_count.out" ]; then
 			sed 's/^/#   /' "$T/log/step-$test_count.out" | tail -n 30
 		fi
+		test_log_errors
 	fi
+}
+
+# test_log_errors: after a failed step, the last error lines of the
+# programs' logs, so that a run elsewhere shows why.
+test_log_errors() {
+	for f in "$T"/log/*.log; do
+		[ -f "$f" ] || continue
+		grep -E -i '(error|fatal|emerg|crit|cannot|refus|abort)' "$f" |
+		    tail -n 5 | sed "s|^|#   $(basename "$f"): |"
+	done
 }
 
 # Sanitizer reports in any log of this test fail it.
