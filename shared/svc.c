@@ -14,6 +14,7 @@
 #include "app.h"
 #include "db.h"
 #include "log.h"
+#include "schema.h"
 #include "svc.h"
 #include "util.h"
 #include "version.h"
@@ -191,9 +192,17 @@ svc_serve(struct svc_state *ss)
 {
 	const struct svc_def *def = ss->ss_def;
 	struct pool_fns fns;
+	enum schema_state st;
 	int rc;
 
 	log_set_level(log_level_parse(def->sd_level(ss->ss_cfg)));
+	/* In the master, before any worker exists: a pool would respawn
+	 * workers that fail on the missing tables forever. */
+	if (def->sd_db != NULL && def->sd_schema != NULL) {
+		st = schema_check(def->sd_db(ss->ss_cfg), def->sd_schema);
+		if (st == SCHEMA_OLD || st == SCHEMA_FAIL)
+			return SCHEMA_EXIT;
+	}
 	if (def->sd_prepare != NULL && def->sd_prepare(ss->ss_cfg) == -1)
 		return 1;
 	/* Once per program and not thread-safe: here, before the pool

@@ -19,6 +19,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "pool.h"
+#include "schema.h"
 
 struct svc_def {
 	const char	*sd_prog;	/* "elp-course" */
@@ -45,6 +46,12 @@ struct svc_def {
 	/* Optional: the pool's background process (pool_bg_fn); <cfg> is
 	 * the snapshot current when it was forked. NULL: none. */
 	int		(*sd_background)(void *cfg);
+	/* Optional: the <database> settings inside <cfg>, and the
+	 * migrations the program needs (&schema_app). With both set, the
+	 * master refuses to serve (exit SCHEMA_EXIT) while the database
+	 * lacks one of them; an unreachable database is not checked. */
+	struct db_cfg	*(*sd_db)(void *cfg);
+	const struct schema_set	*sd_schema;
 };
 
 /* One element of a service configuration and where its keys go. */

@@ -230,6 +230,13 @@ auth_cfg_level(void *arg)
 	return ((struct auth_cfg *)arg)->ac_level;
 }
 
+/* The <database> settings (sd_db), for the schema check at start. */
+static struct db_cfg *
+auth_cfg_db(void *arg)
+{
+	return &((struct auth_cfg *)arg)->ac_db;
+}
+
 static const struct svc_def auth_def = {
 	.sd_prog = AUTH_PROG,
 	.sd_conf = AUTH_CONF,
@@ -238,6 +245,8 @@ static const struct svc_def auth_def = {
 	.sd_release = acfg_release_doc,
 	.sd_pool = auth_cfg_pool,
 	.sd_level = auth_cfg_level,
+	.sd_db = auth_cfg_db,
+	.sd_schema = &schema_app,
 	.sd_worker = auth_worker,
 	.sd_command = auth_command,
 	.sd_operands = AUTH_OPERANDS,

@@ -175,6 +175,13 @@ content_cfg_level(void *arg)
 	return ((struct content_cfg *)arg)->cc_level;
 }
 
+/* The <database> settings (sd_db), for the schema check at start. */
+static struct db_cfg *
+content_cfg_db(void *arg)
+{
+	return &((struct content_cfg *)arg)->cc_db;
+}
+
 /* Opens the storage directory, checking it is one and writable. */
 static int
 content_open_root(const char *root)
@@ -268,6 +275,8 @@ static const struct svc_def content_def = {
 	.sd_release = content_cfg_release,
 	.sd_pool = content_cfg_pool,
 	.sd_level = content_cfg_level,
+	.sd_db = content_cfg_db,
+	.sd_schema = &schema_app,
 	.sd_worker = content_worker,
 	.sd_prepare = content_prepare,
 };

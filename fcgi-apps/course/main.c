@@ -101,6 +101,13 @@ course_cfg_level(void *arg)
 	return ((struct course_cfg *)arg)->cc_level;
 }
 
+/* The <database> settings (sd_db), for the schema check at start. */
+static struct db_cfg *
+course_cfg_db(void *arg)
+{
+	return &((struct course_cfg *)arg)->cc_db;
+}
+
 /*
  * Worker entry point (pool_worker_fn): serves requests on <fd> with the
  * snapshot current when the worker was forked. An unreachable database is
@@ -170,6 +177,8 @@ static const struct svc_def course_def = {
 	.sd_release = course_cfg_release,
 	.sd_pool = course_cfg_pool,
 	.sd_level = course_cfg_level,
+	.sd_db = course_cfg_db,
+	.sd_schema = &schema_app,
 	.sd_worker = course_worker,
 	.sd_prepare = course_prepare,
 	.sd_background = course_background,

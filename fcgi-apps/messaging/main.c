@@ -176,6 +176,13 @@ msg_cfg_level(void *arg)
 	return ((struct msg_cfg *)arg)->mc_level;
 }
 
+/* The <database> settings (sd_db), for the schema check at start. */
+static struct db_cfg *
+msg_cfg_db(void *arg)
+{
+	return &((struct msg_cfg *)arg)->mc_db;
+}
+
 /*
  * Worker entry point (pool_worker_fn): serves the APIs on <fd> with the
  * snapshot current when the worker was forked. An unreachable database is
@@ -226,6 +233,8 @@ static const struct svc_def msg_def = {
 	.sd_release = msg_cfg_release,
 	.sd_pool = msg_cfg_pool,
 	.sd_level = msg_cfg_level,
+	.sd_db = msg_cfg_db,
+	.sd_schema = &schema_app,
 	.sd_worker = msg_worker,
 	.sd_background = msg_background,
 };

@@ -103,6 +103,13 @@ user_cfg_level(void *arg)
 	return ((struct user_cfg *)arg)->ucf_level;
 }
 
+/* The <database> settings (sd_db), for the schema check at start. */
+static struct db_cfg *
+user_cfg_db(void *arg)
+{
+	return &((struct user_cfg *)arg)->ucf_db;
+}
+
 /*
  * Worker entry point (pool_worker_fn): serves requests on <fd> with the
  * snapshot current when the worker was forked. An unreachable database is
@@ -170,6 +177,8 @@ static const struct svc_def user_def = {
 	.sd_release = user_cfg_release,
 	.sd_pool = user_cfg_pool,
 	.sd_level = user_cfg_level,
+	.sd_db = user_cfg_db,
+	.sd_schema = &schema_app,
 	.sd_worker = user_worker,
 	.sd_prepare = user_prepare,
 	.sd_background = user_background,
