@@ -9,6 +9,8 @@
 #   make bench      gateway vs nginx and HAProxy benchmark (docs/benchmarks.md)
 #   make bench-idle its memory per idle keep-alive connection scenario only
 #   make version    print the version the programs get (git describe)
+#   make backup     one archive of the dev databases, media, keys and secrets
+#                   (scripts/backup; restore with scripts/backup restore FILE)
 #   make install    programs, configuration, systemd units and manual pages
 #                   (DESTDIR, PREFIX)
 
@@ -262,6 +264,10 @@ start: install-deps
 stop:
 	$(Q)./scripts/stack stop
 
+.PHONY: backup
+backup:
+	$(Q)./scripts/backup backup
+
 bench: all
 	$(Q)./scripts/bench
 
@@ -316,6 +322,7 @@ install: all
 	$(Q)$(SUBST) conf/systemd/elp.logrotate.in \
 	    >$(DESTDIR)$(SYSCONFDIR)/logrotate.d/elp
 	$(Q)install -m 0755 scripts/db scripts/auth $(DESTDIR)$(DATADIR)/scripts/
+	$(Q)install -m 0755 scripts/backup $(DESTDIR)$(DATADIR)/scripts/
 	$(Q)for m in fcgi-apps/*/migrations/*.sql; do \
 		install -D -m 0644 "$$m" "$(DESTDIR)$(DATADIR)/$$m" || exit 1; \
 	done

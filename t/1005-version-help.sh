@@ -104,7 +104,7 @@ lint() {
 
 test_expect_success 'the manual pages render without a warning' '
 	for m in elp-gateway.8 elp-service.8 gateway.xml.5 services.xml.5 \
-	    elp-service.xml.5; do
+	    elp-service.xml.5 elp-backup.8; do
 		lint "$ROOT/man/$m" || return 1
 	done &&
 	printf ".Dd x\n.Dt X 8\n.Os\n.Sh NAME\n.Nm x\n.Nd y\n.Bl -tag\n.It z\n" \
