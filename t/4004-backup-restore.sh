@@ -16,6 +16,8 @@ A=http://127.0.0.1:$API_PORT
 CM=$A/course-management-api
 B=$T/backup.tar
 BK=$ROOT/scripts/backup
+ELP_BIN=$BIN	# the version in the MANIFEST is that of the programs tested
+export ELP_BIN
 
 create_user() {	# create_user EMAIL ROLE
 	printf '%s\n' "$PW" | "$BIN/elp-auth" -c "$T/conf/services/auth.xml" \
