@@ -2,9 +2,10 @@
  * svc: the main() of a FastCGI service. Parses "-c FILE" and "-t" (also
  * --config, --test, and --help and --version, which print and exit), loads
  * and checks the configuration (every error as file:line), sets the log
- * level, initialises libcurl once before any fork, runs the pool master,
- * and on SIGHUP swaps in a fresh configuration snapshot when it loads
- * cleanly (keeping the settings that only take effect at start).
+ * level, refuses a database older than the program (schema.h), initialises
+ * libcurl once before any fork, runs the pool master, and on SIGHUP swaps
+ * in a fresh configuration snapshot when it loads cleanly (keeping the
+ * settings that only take effect at start).
  *
  * A service describes itself with a struct svc_def; its configuration is
  * one struct of sd_size bytes that svc_main() owns. Workers get a pointer
