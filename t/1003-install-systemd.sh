@@ -7,7 +7,8 @@
 # its UMask, working directory and environment, no privileges, through
 # setpriv. They pass -t, start, serve through the gateway (elp-course,
 # elp-auth and the others, with a private MariaDB set up by the installed
-# scripts/db), reload and stop cleanly; what the account must not write
+# scripts/db), reload and stop cleanly; the installed scripts/auth runs
+# elp-auth as the account; what the account must not write
 # or read is refused. Last, the Type=notify protocol the units rely on.
 . "$(dirname "$0")/lib.sh"
 
@@ -343,6 +344,23 @@ test_expect_success 'what the programs wrote belongs to the account, with the un
 	expect_eq "$(stat -c "%u" "$RUN/course.sock")" "$SVC_ID" &&
 	# No socket or log landed where a working directory would have put it.
 	! test -e /var/run/course.sock && ! test -e "$STATE/var"
+'
+
+test_expect_success 'installed scripts/auth runs elp-auth as the account: rotate-keys, create-user' '
+	n=$(ls "$STATE/keys" | wc -l) &&
+	ELP_OWNER=$SVC_ID:$SVC_ID "$SCRIPTS/auth" rotate-keys >"$T/rotate.out" 2>&1 &&
+	test "$(ls "$STATE/keys" | wc -l)" -gt "$n" &&
+	test -z "$(find "$STATE/keys" ! -user "$SVC_ID")" &&
+	code=$(http GET "http://127.0.0.1:$IDP_PORT/realms/e-learning-platform/protocol/openid-connect/certs") &&
+	expect_eq "$code" 200 &&
+	expect_eq "$(grep -o "\"kid\"" "$T/body" | wc -l)" 2 &&
+	printf "%s\n" "Install#2026check" | ELP_OWNER=$SVC_ID:$SVC_ID \
+	    "$SCRIPTS/auth" create-user --email admin@example.org --role ADMIN \
+	    >"$T/create-user.out" 2>&1 &&
+	code=$(http POST "http://127.0.0.1:$IDP_PORT/realms/e-learning-platform/protocol/openid-connect/token" \
+	    -d grant_type=password -d client_id=admin-cli \
+	    -d username=admin@example.org -d password=Install#2026check) &&
+	expect_eq "$code" 200 && grep -q "access_token" "$T/body"
 '
 
 test_expect_success 'the units reload and stop cleanly' '
