@@ -277,40 +277,73 @@ bench-idle: all
 # --- installing -------------------------------------------------------------
 # make install [DESTDIR=...] [PREFIX=/usr/local]: programs, configuration
 # (a file that exists is never replaced: sysadmins edit them; schemas are),
-# systemd units, sysusers/tmpfiles snippets, logrotate, the database
-# scripts with the migrations, and the manual pages (man/, mdoc).
-# conf/systemd/README.md says what then.
+# systemd units, sysusers/tmpfiles snippets, logrotate, the database and
+# auth scripts with the migrations, and the manual pages (man/, mdoc).
+# The configuration's ../var/ paths (the source tree's, for make run)
+# become the FHS layout: CONFDIR, STATEDIR, LOGDIR, RUNDIR, DBSOCKET.
+# Ownership comes later, from the tmpfiles snippet (root:elp config,
+# elp-owned state). conf/systemd/README.md says what then.
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
 DATADIR	?= $(PREFIX)/share/elp
 SYSCONFDIR ?= /etc
 CONFDIR	?= $(SYSCONFDIR)/elp
 STATEDIR ?= /var/lib/elp
+LOGDIR	?= /var/log/elp
+RUNDIR	?= /run/elp
+DBSOCKET ?= /run/mysqld/mysqld.sock
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 SYSLIBDIR ?= $(PREFIX)/lib
 MANDIR	?= $(PREFIX)/share/man
 MAN5	:= $(sort $(wildcard man/*.5))
 MAN8	:= $(sort $(wildcard man/*.8))
 SUBST	 = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' \
-	   -e 's|@STATEDIR@|$(STATEDIR)|g'
+	   -e 's|@STATEDIR@|$(STATEDIR)|g' -e 's|@LOGDIR@|$(LOGDIR)|g' \
+	   -e 's|@RUNDIR@|$(RUNDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g'
+# The shipped configuration's var/ paths, relative to their files, to the
+# installed layout.
+VARP	 = "\(\.\./\)*var
+CONFSUBST = sed -e 's|"unix:\(\.\./\)*var/run/|"unix:$(RUNDIR)/|g' \
+	   -e 's|$(VARP)/run/|"$(RUNDIR)/|g' \
+	   -e 's|$(VARP)/log/|"$(LOGDIR)/|g' \
+	   -e 's|$(VARP)/secrets/|"$(CONFDIR)/secrets/|g' \
+	   -e 's|$(VARP)/auth/keys"|"$(STATEDIR)/keys"|g' \
+	   -e 's|$(VARP)/media"|"$(STATEDIR)/media"|g' \
+	   -e 's|$(VARP)/tmp"|"$(STATEDIR)/tmp"|g' \
+	   -e 's|$(VARP)/mariadb/mysqld.sock"|"$(DBSOCKET)"|g'
+# The scripts' DEF_* lines name the source tree; installed, they name the
+# installed paths, the service account and the system's MariaDB.
+SCRIPTSUBST = sed -e 's|^DEF_VAR=.*|DEF_VAR=$(STATEDIR)|' \
+	   -e 's|^DEF_DATA=.*|DEF_DATA=$(DATADIR)|' \
+	   -e 's|^DEF_CONF=.*|DEF_CONF=$(CONFDIR)|' \
+	   -e 's|^DEF_BIN=.*|DEF_BIN=$(SBINDIR)|' \
+	   -e 's|^DEF_SECRETS=.*|DEF_SECRETS=$(CONFDIR)/secrets|' \
+	   -e 's|^DEF_KEYS=.*|DEF_KEYS=$(STATEDIR)/keys|' \
+	   -e 's|^DEF_OWNER=.*|DEF_OWNER=elp:elp|' \
+	   -e 's|^DEF_DB_EXTERNAL=.*|DEF_DB_EXTERNAL=1|' \
+	   -e 's|^DEF_DB_SOCKET=.*|DEF_DB_SOCKET=$(DBSOCKET)|'
 
 install: all
 	$(E) INSTALL "$(DESTDIR)"
-	$(Q)install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CONFDIR)/schema \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSLIBDIR)/sysusers.d \
-	    $(DESTDIR)$(SYSLIBDIR)/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
-	    $(DESTDIR)$(DATADIR)/scripts $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(MANDIR)/man8
+	$(Q)install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSLIBDIR)/sysusers.d $(DESTDIR)$(SYSLIBDIR)/tmpfiles.d \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(DATADIR)/scripts \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	$(Q)install -d -m 0750 $(DESTDIR)$(CONFDIR) $(DESTDIR)$(CONFDIR)/schema \
+	    $(DESTDIR)$(CONFDIR)/services $(DESTDIR)$(CONFDIR)/secrets
 	$(Q)install -m 0755 $(GATEWAY) $(APP_BINS) $(DESTDIR)$(SBINDIR)/
 	$(Q)install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	$(Q)install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
-	$(Q)install -m 0644 conf/schema/*.xsd $(DESTDIR)$(CONFDIR)/schema/
+	$(Q)install -m 0640 conf/schema/*.xsd $(DESTDIR)$(CONFDIR)/schema/
 	$(Q)cd conf && find gateway.xml services.xml services templates -type f \
 	    2>/dev/null | while read -r f; do \
 		d=$(DESTDIR)$(CONFDIR)/$$f; \
 		if [ -e "$$d" ]; then echo "  kept   $$d"; continue; fi; \
-		install -D -m 0640 "$$f" "$$d" || exit 1; \
+		install -d -m 0750 "$$(dirname "$$d")" && \
+		$(CONFSUBST) "$$f" >"$$d.new" && chmod 0640 "$$d.new" && \
+		mv "$$d.new" "$$d" || exit 1; \
 	done
+	$(Q)find $(DESTDIR)$(CONFDIR) -type d -exec chmod 0750 {} +
 	$(Q)for u in elp-gateway.service elp@.service; do \
 		$(SUBST) conf/systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
@@ -321,8 +354,10 @@ install: all
 	    >$(DESTDIR)$(SYSLIBDIR)/tmpfiles.d/elp.conf
 	$(Q)$(SUBST) conf/systemd/elp.logrotate.in \
 	    >$(DESTDIR)$(SYSCONFDIR)/logrotate.d/elp
-	$(Q)install -m 0755 scripts/db scripts/auth $(DESTDIR)$(DATADIR)/scripts/
-	$(Q)install -m 0755 scripts/backup $(DESTDIR)$(DATADIR)/scripts/
+	$(Q)for s in db auth backup; do \
+		$(SCRIPTSUBST) scripts/$$s >$(DESTDIR)$(DATADIR)/scripts/$$s && \
+		chmod 0755 $(DESTDIR)$(DATADIR)/scripts/$$s || exit 1; \
+	done
 	$(Q)for m in fcgi-apps/*/migrations/*.sql; do \
 		install -D -m 0644 "$$m" "$(DESTDIR)$(DATADIR)/$$m" || exit 1; \
 	done

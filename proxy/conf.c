@@ -32,9 +32,9 @@
 
 static const struct cfg_key conf_gw_keys[] = {
 	K("workers", CFG_T_STR, "auto", 0, 0, struct gw_conf, gc_workers_text),
-	K("registry", CFG_T_STR, "services.xml", 0, 0, struct gw_conf,
+	K("registry", CFG_T_PATH, "services.xml", 0, 0, struct gw_conf,
 	    gc_registry),
-	K("pidfile", CFG_T_STR, "", 0, 0, struct gw_conf, gc_pidfile),
+	K("pidfile", CFG_T_PATH, "", 0, 0, struct gw_conf, gc_pidfile),
 	K("user", CFG_T_STR, "", 0, 0, struct gw_conf, gc_user),
 };
 
@@ -64,8 +64,8 @@ static const struct cfg_key conf_cors_keys[] = {
 
 static const struct cfg_key conf_log_keys[] = {
 	K("level", CFG_T_STR, "info", 0, 0, struct gw_conf, gc_log_level),
-	K("error", CFG_T_STR, "", 0, 0, struct gw_conf, gc_error_log),
-	K("access", CFG_T_STR, "", 0, 0, struct gw_conf, gc_access_log),
+	K("error", CFG_T_PATH, "", 0, 0, struct gw_conf, gc_error_log),
+	K("access", CFG_T_PATH, "", 0, 0, struct gw_conf, gc_access_log),
 };
 
 struct conf_listen_attrs {
@@ -78,7 +78,7 @@ struct conf_listen_attrs {
 
 static const struct cfg_key conf_listen_keys[] = {
 	K("name", CFG_T_STR, NULL, 0, 0, struct conf_listen_attrs, name),
-	K("address", CFG_T_STR, NULL, 0, 0, struct conf_listen_attrs, address),
+	K("address", CFG_T_ADDR, NULL, 0, 0, struct conf_listen_attrs, address),
 	K("admin", CFG_T_BOOL, "no", 0, 0, struct conf_listen_attrs, admin),
 	K("backlog", CFG_T_INT, "511", 1, 65535, struct conf_listen_attrs,
 	    backlog),
@@ -138,7 +138,7 @@ static const struct cfg_key conf_buffering_keys[] = {
 	    struct gw_buffering, bu_response_memory),
 	K("max-temp-file", CFG_T_SIZE, "1g", 0, INT64_MAX,
 	    struct gw_buffering, bu_max_temp_file),
-	K("temp-dir", CFG_T_STR, "/tmp", 0, 0, struct gw_buffering,
+	K("temp-dir", CFG_T_PATH, "/tmp", 0, 0, struct gw_buffering,
 	    bu_temp_dir),
 };
 
@@ -151,7 +151,7 @@ static const struct cfg_key conf_route_keys[] = {
 	    rt_max_body),
 	K("cors", CFG_T_STR, "", 0, 0, struct route, rt_cors),
 	K("auth", CFG_T_STR, "public", 0, 0, struct route, rt_auth),
-	K("offload-root", CFG_T_STR, "", 0, 0, struct route, rt_offload_root),
+	K("offload-root", CFG_T_PATH, "", 0, 0, struct route, rt_offload_root),
 	K("request-buffering", CFG_T_STR, "", 0, 0, struct route,
 	    rt_req_buf_text),
 	K("response-buffering", CFG_T_STR, "", 0, 0, struct route,
@@ -203,7 +203,7 @@ struct conf_instance_attrs {
 };
 
 static const struct cfg_key conf_instance_keys[] = {
-	K("address", CFG_T_STR, NULL, 0, 0, struct conf_instance_attrs,
+	K("address", CFG_T_ADDR, NULL, 0, 0, struct conf_instance_attrs,
 	    address),
 	K("maxconn", CFG_T_INT, "8", 1, 10000, struct conf_instance_attrs,
 	    maxconn),

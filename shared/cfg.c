@@ -497,6 +497,19 @@ cfg_parse_octal(struct cfg_doc *cd, xmlNodePtr node, const struct cfg_key *k,
 	return 0;
 }
 
+/* PATH and ADDR: strings resolved against the file's directory. */
+static int
+cfg_parse_path(struct cfg_doc *cd, xmlNodePtr node, const struct cfg_key *k,
+    const char *text, void *field)
+{
+	(void)node;
+	if (k->ck_type == CFG_T_ADDR)
+		*(char **)field = cfg_addr(cd->cd_path, text);
+	else
+		*(char **)field = cfg_path(cd->cd_path, text);
+	return 0;
+}
+
 static const cfg_parse_fn cfg_parsers[CFG_T_COUNT] = {
 	[CFG_T_STR] = cfg_parse_str,
 	[CFG_T_INT] = cfg_parse_int,
@@ -504,6 +517,8 @@ static const cfg_parse_fn cfg_parsers[CFG_T_COUNT] = {
 	[CFG_T_SIZE] = cfg_parse_unit,
 	[CFG_T_DURATION] = cfg_parse_unit,
 	[CFG_T_OCTAL] = cfg_parse_octal,
+	[CFG_T_PATH] = cfg_parse_path,
+	[CFG_T_ADDR] = cfg_parse_path,
 };
 
 /* Reads one key of <node> into <dst>; 0 or -1 after reporting. */
@@ -549,12 +564,72 @@ cfg_release_keys(const struct cfg_key *keys, size_t nkeys, void *dst)
 	size_t i;
 
 	for (i = 0; i < nkeys; i++) {
-		if (keys[i].ck_type != CFG_T_STR)
+		if (keys[i].ck_type != CFG_T_STR &&
+		    keys[i].ck_type != CFG_T_PATH &&
+		    keys[i].ck_type != CFG_T_ADDR)
 			continue;
 		field = (char **)(void *)((char *)dst + keys[i].ck_off);
 		free(*field);
 		*field = NULL;
 	}
+}
+
+/*
+ * Returns the directory of <conf> as a heap string, absolute when the
+ * working directory can be read ("" for a file in "/").
+ */
+static char *
+cfg_conf_dir(const char *conf)
+{
+	const char *slash = strrchr(conf, '/');
+	char *cwd, *dir;
+
+	if (slash == conf)
+		return xstrdup("");
+	if (conf[0] == '/')
+		return xstrndup(conf, (size_t)(slash - conf));
+	/* getcwd() fails only when the directory is gone or too deep:
+	 * relative to the working directory is then the best left. */
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		return slash != NULL ? xstrndup(conf, (size_t)(slash - conf)) :
+		    xstrdup(".");
+	if (slash == NULL)
+		dir = xstrdup(strcmp(cwd, "/") == 0 ? "" : cwd);
+	else
+		dir = xasprintf("%s/%.*s", strcmp(cwd, "/") == 0 ? "" : cwd,
+		    (int)(slash - conf), conf);
+	free(cwd);
+	return dir;
+}
+
+char *
+cfg_path(const char *conf, const char *path)
+{
+	char *dir, *out;
+
+	if (path[0] == '\0' || path[0] == '/')
+		return xstrdup(path);
+	while (path[0] == '.' && path[1] == '/')
+		path += 2 + strspn(path + 2, "/");
+	dir = cfg_conf_dir(conf);
+	out = path[0] == '\0' || strcmp(path, ".") == 0 ?
+	    xstrdup(dir[0] != '\0' ? dir : "/") :
+	    xasprintf("%s/%s", dir, path);
+	free(dir);
+	return out;
+}
+
+char *
+cfg_addr(const char *conf, const char *addr)
+{
+	char *path, *out;
+
+	if (strncmp(addr, "unix:", 5) != 0 || addr[5] == '\0')
+		return xstrdup(addr);
+	path = cfg_path(conf, addr + 5);
+	out = xasprintf("unix:%s", path);
+	free(path);
+	return out;
 }
 
 /* Returns a heap copy of "<dir>/<rel>/<name>" when readable, else NULL. */
@@ -707,6 +782,17 @@ bad_host:
 	return -1;
 }
 
+/* cfg_check_file() on <path> resolved against the file's directory. */
+static void
+cfg_check_path(struct cfg_doc *cd, xmlNodePtr node, const char *attr,
+    const char *path)
+{
+	char *full = cfg_path(cd->cd_path, path);
+
+	cfg_check_file(cd, node, attr, full);
+	free(full);
+}
+
 /* Checks the attributes of <node> by name, then its children. */
 static void
 cfg_check_tree(struct cfg_doc *cd, xmlNodePtr node)
@@ -727,7 +813,7 @@ cfg_check_tree(struct cfg_doc *cd, xmlNodePtr node)
 		if (strcmp(name, "listen") == 0)
 			cfg_check_address(cd, node, name, val);
 		else if (cfg_word_in(name, len, CFG_FILE_ATTRS))
-			cfg_check_file(cd, node, name, val);
+			cfg_check_path(cd, node, name, val);
 		else if (strcmp(name, "url") == 0 &&
 		    xmlStrcmp(node->name, (const xmlChar *)"smtp") == 0)
 			cfg_check_url(cd, node, name, val, "smtp smtps");

@@ -9,6 +9,12 @@
  *
  * Each attribute a program reads is one struct cfg_key entry: name, type,
  * default, bounds and the offset of its field in a destination struct.
+ *
+ * Paths: a relative path in a configuration file (CFG_T_PATH, the PATH of
+ * a CFG_T_ADDR "unix:PATH", and the files cfg_check_refs() checks) is
+ * relative to the directory of the file that names it, never to the
+ * working directory, so "cd / && prog -c /etc/elp/x.xml" reads the same
+ * files as a start from anywhere else.
  */
 #ifndef ELP_CFG_H
 #define ELP_CFG_H
@@ -31,6 +37,11 @@ enum cfg_type {
 	CFG_T_SIZE,	/* uint64_t bytes: "64k", "1m" (util_parse_size) */
 	CFG_T_DURATION,	/* uint64_t milliseconds: "2s", "250ms" */
 	CFG_T_OCTAL,	/* int: file mode such as "0660" */
+	CFG_T_PATH,	/* char *, a file or directory: a relative value or
+			   default is resolved with cfg_path(); free with
+			   cfg_release_keys */
+	CFG_T_ADDR,	/* char *, an address: "unix:PATH" gets PATH resolved
+			   with cfg_path(), host:port is kept */
 	CFG_T_COUNT
 };
 
@@ -72,7 +83,7 @@ xmlNodePtr	 cfg_next(xmlNodePtr parent, xmlNodePtr prev, const char *name);
 int	 cfg_read(struct cfg_doc *cd, xmlNodePtr node,
 	    const struct cfg_key *keys, size_t nkeys, void *dst);
 
-/* Frees the CFG_T_STR fields that cfg_read() stored in <dst>. */
+/* Frees the string fields (STR, PATH, ADDR) cfg_read() stored in <dst>. */
 void	 cfg_release_keys(const struct cfg_key *keys, size_t nkeys, void *dst);
 
 /* Reports "file:line: reason" for <node> and counts the error. */
@@ -109,10 +120,29 @@ int	 cfg_check_url(struct cfg_doc *cd, xmlNodePtr node, const char *attr,
 /*
  * Checks every attribute of the document by name: "listen" as an
  * address; password-file, secret-file, ca-file, cert-file and key-file as
- * files readable now; "url" and "*-url" as http(s) URLs (smtp/smtps for
+ * files readable now (relative ones resolved with cfg_path()); "url"
+ * and "*-url" as http(s) URLs (smtp/smtps for
  * <smtp url>). Errors are counted in <cd>.
  */
 void	 cfg_check_refs(struct cfg_doc *cd);
+
+/*
+ * Resolves <path>, named in configuration file <conf>. An empty or
+ * absolute <path> is copied; a relative one is joined to the directory of
+ * <conf>, made absolute with the working directory when <conf> itself is
+ * relative, so the result stays valid whatever the program's working
+ * directory later is. Leading "./" are dropped; nothing else is rewritten
+ * ("..", symlinks), so the kernel resolves the result as written. Returns
+ * a heap string (caller frees).
+ */
+char	*cfg_path(const char *conf, const char *path);
+
+/*
+ * Resolves address <addr> of configuration file <conf>: "unix:PATH" with
+ * PATH through cfg_path(); anything else (host:port) is copied. Returns a
+ * heap string (caller frees).
+ */
+char	*cfg_addr(const char *conf, const char *addr);
 
 /*
  * Finds schema <name> (e.g. "gateway.xsd") for config file <conf>: tries

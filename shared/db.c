@@ -73,14 +73,14 @@ struct db {
 };
 
 const struct cfg_key db_cfg_keys[] = {
-	{ "socket", CFG_T_STR, "", 0, 0, offsetof(struct db_cfg, dc_socket) },
+	{ "socket", CFG_T_PATH, "", 0, 0, offsetof(struct db_cfg, dc_socket) },
 	{ "host", CFG_T_STR, "localhost", 0, 0,
 	    offsetof(struct db_cfg, dc_host) },
 	{ "port", CFG_T_INT, "3306", 1, 65535,
 	    offsetof(struct db_cfg, dc_port) },
 	{ "name", CFG_T_STR, NULL, 0, 0, offsetof(struct db_cfg, dc_name) },
 	{ "user", CFG_T_STR, NULL, 0, 0, offsetof(struct db_cfg, dc_user) },
-	{ "password-file", CFG_T_STR, NULL, 0, 0,
+	{ "password-file", CFG_T_PATH, NULL, 0, 0,
 	    offsetof(struct db_cfg, dc_password_file) },
 	{ "connect-timeout", CFG_T_DURATION, "2s", 1, 3600000,
 	    offsetof(struct db_cfg, dc_connect_timeout) },

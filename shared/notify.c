@@ -23,7 +23,7 @@ const struct cfg_key notify_cfg_keys[] = {
 	K("url", CFG_T_STR, NULL, 0, 0, nc_url),
 	K("token-url", CFG_T_STR, NULL, 0, 0, nc_token_url),
 	K("client-id", CFG_T_STR, NULL, 0, 0, nc_client_id),
-	K("secret-file", CFG_T_STR, NULL, 0, 0, nc_secret_file),
+	K("secret-file", CFG_T_PATH, NULL, 0, 0, nc_secret_file),
 	K("timeout", CFG_T_DURATION, "2s", 1, 60000, nc_timeout),
 	K("poll", CFG_T_DURATION, "1s", 10, 3600000, nc_poll),
 	K("backoff-max", CFG_T_DURATION, "5m", 1000, 86400000,

@@ -46,7 +46,7 @@
 #define POOL_KILLED		UINT64_MAX	/* po_kill_at once SIGKILLed */
 
 const struct cfg_key pool_cfg_keys[] = {
-	{ "listen", CFG_T_STR, NULL, 0, 0,
+	{ "listen", CFG_T_ADDR, NULL, 0, 0,
 	    offsetof(struct pool_cfg, pc_listen) },
 	{ "workers", CFG_T_INT, "4", 1, POOL_MAX_WORKERS,
 	    offsetof(struct pool_cfg, pc_workers) },
@@ -56,7 +56,7 @@ const struct cfg_key pool_cfg_keys[] = {
 	    offsetof(struct pool_cfg, pc_mode) },
 	{ "drain", CFG_T_DURATION, "10s", 0, 3600 * 1000,
 	    offsetof(struct pool_cfg, pc_drain) },
-	{ "pidfile", CFG_T_STR, "", 0, 0,
+	{ "pidfile", CFG_T_PATH, "", 0, 0,
 	    offsetof(struct pool_cfg, pc_pidfile) },
 };
 const size_t pool_cfg_nkeys = NITEMS(pool_cfg_keys);

@@ -129,4 +129,76 @@ test_expect_success 'service: a schema error does not hide a semantic one' '
 	grep -q "both.xml:5: password-file: .*No such file" "$T/err"
 '
 
+# A tree whose files name everything relatively: each path is relative to
+# the directory of the file that names it, whatever the working directory.
+mkdir -p "$T/rel/etc/services" "$T/rel/secrets" "$T/rel/media" \
+    "$T/rel/tmp" "$T/rel/log" "$T/rel/run"
+ln -s "$ROOT/conf/schema" "$T/rel/etc/schema"
+cp "$T/secrets/db.pw" "$T/rel/secrets/db.pw"
+cat >"$T/rel/etc/gateway.xml" <<XML
+<gateway workers="1" registry="services.xml" pidfile="../run/gw.pid">
+  <log level="info" error="../log/gateway.log" access="../log/access.log"/>
+  <listen name="api" address="127.0.0.1:$API_PORT"/>
+  <listen name="local" address="unix:../run/api.sock"/>
+  <buffering temp-dir="../tmp"/>
+  <route listen="local" prefix="/c" service="course" rewrite="/"
+         offload-root="../media"/>
+</gateway>
+XML
+cat >"$T/rel/etc/services.xml" <<XML
+<services>
+  <service name="course">
+    <instance address="unix:../run/course.sock"/>
+  </service>
+</services>
+XML
+cat >"$T/rel/etc/services/course.xml" <<XML
+<service name="course">
+  <pool listen="unix:../../run/course.sock" workers="1"
+        pidfile="../../run/course.pid"/>
+  <database socket="../../run/db.sock" name="elp_course" user="elp_course"
+            password-file="../../secrets/db.pw"/>
+  <auth jwks-url="http://127.0.0.1:9/certs"
+        issuer="http://127.0.0.1:9/realms/x" audience="elp-api"/>
+</service>
+XML
+
+test_expect_success 'relative paths are relative to the file: -t passes from / and from elsewhere' '
+	(cd / && "$BIN/elp-gateway" -t -c "$T/rel/etc/gateway.xml") &&
+	(cd / && "$BIN/elp-course" -t -c "$T/rel/etc/services/course.xml") &&
+	(cd "$T/rel/etc/services" && "$BIN/elp-gateway" -t -c ../gateway.xml) &&
+	(cd "$T/rel/etc/services" && "$BIN/elp-course" -t -c course.xml) &&
+	(cd "$T" && "$BIN/elp-course" -t -c rel/etc/services/course.xml)
+'
+
+test_expect_success 'a missing relative path is reported resolved against its file' '
+	mv "$T/rel/media" "$T/rel/media.off" &&
+	mv "$T/rel/secrets/db.pw" "$T/rel/secrets/db.off" &&
+	! (cd / && "$BIN/elp-gateway" -t -c "$T/rel/etc/gateway.xml") 2>"$T/err" &&
+	! (cd / && "$BIN/elp-course" -t -c "$T/rel/etc/services/course.xml") 2>>"$T/err" &&
+	mv "$T/rel/media.off" "$T/rel/media" &&
+	mv "$T/rel/secrets/db.off" "$T/rel/secrets/db.pw" &&
+	cat "$T/err" &&
+	grep -q "gateway.xml:[0-9]*: route /c: offload-root \"$T/rel/etc/../media\"" "$T/err" &&
+	grep -q "course.xml:[0-9]*: password-file: \"$T/rel/etc/services/../../secrets/db.pw\": No such file" "$T/err"
+'
+
+test_expect_success 'a gateway and a service started from / serve through the resolved sockets and logs' '
+	spawn relcourse sh -c "cd / && exec \"\$0\" -c \"\$1\"" \
+	    "$BIN/elp-course" "$T/rel/etc/services/course.xml" &&
+	wait_for test -S "$T/rel/run/course.sock" &&
+	spawn relgw sh -c "cd / && exec \"\$0\" -c \"\$1\"" \
+	    "$BIN/elp-gateway" "$T/rel/etc/gateway.xml" &&
+	wait_for test -S "$T/rel/run/api.sock" &&
+	wait_for test -s "$T/rel/run/gw.pid" &&
+	test -s "$T/rel/run/course.pid" &&
+	code=$(curl -s -o "$T/body" -w "%{http_code}" --unix-socket "$T/rel/run/api.sock" http://x/c/health) &&
+	cat "$T/body" && expect_eq "$code" 503 &&
+	grep -q "Database unavailable" "$T/body" &&
+	wait_for grep -q "/c/health" "$T/rel/log/access.log" &&
+	test -s "$T/rel/log/gateway.log" &&
+	stop_pid $pid_relgw && stop_pid $pid_relcourse &&
+	! test -e "$T/rel/run/gw.pid" && ! test -e "$T/rel/run/course.pid"
+'
+
 test_done

@@ -38,18 +38,18 @@ test_expect_success 'start the stack with the routes of conf/gateway.xml' '
 	# conf/gateway.xml below like the others.
 	R=$ROUTES && messaging_up && ROUTES=$R &&
 	mkdir -p "$T/conf/services" &&
-	sed -e "s|unix:var/run/user.sock|unix:$T/run/user.sock|" \
-	    -e "s|var/mariadb/mysqld.sock|$T/var/mariadb/mysqld.sock|" \
-	    -e "s|var/secrets/|$T/var/secrets/|g" \
+	sed -e "s|unix:[./]*var/run/user.sock|unix:$T/run/user.sock|" \
+	    -e "s|\"[./]*var/mariadb/mysqld.sock|\"$T/var/mariadb/mysqld.sock|" \
+	    -e "s|\"[./]*var/secrets/|\"$T/var/secrets/|g" \
 	    -e "s|http://127.0.0.1:9190|http://127.0.0.1:$ADMIN_PORT|g" \
 	    -e "s|http://localhost:8080|http://127.0.0.1:$IDP_PORT|g" \
 	    "$ROOT/conf/services/user.xml" >"$T/conf/services/user.xml" &&
 	spawn user "$BIN/elp-user" -c "$T/conf/services/user.xml" &&
 	mkdir -p "$T/media" &&
-	sed -e "s|unix:var/run/content.sock|unix:$T/run/content.sock|" \
-	    -e "s|var/mariadb/mysqld.sock|$T/var/mariadb/mysqld.sock|" \
-	    -e "s|var/secrets/|$T/var/secrets/|g" \
-	    -e "s|root=\"var/media\"|root=\"$T/media\"|" \
+	sed -e "s|unix:[./]*var/run/content.sock|unix:$T/run/content.sock|" \
+	    -e "s|\"[./]*var/mariadb/mysqld.sock|\"$T/var/mariadb/mysqld.sock|" \
+	    -e "s|\"[./]*var/secrets/|\"$T/var/secrets/|g" \
+	    -e "s|root=\"[./]*var/media\"|root=\"$T/media\"|" \
 	    -e "s|http://127.0.0.1:9190|http://127.0.0.1:$ADMIN_PORT|g" \
 	    -e "s|http://localhost:8080|http://127.0.0.1:$IDP_PORT|g" \
 	    "$ROOT/conf/services/content.xml" >"$T/conf/services/content.xml" &&

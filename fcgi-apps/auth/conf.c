@@ -38,7 +38,7 @@ static const struct cfg_key realm_keys[] = {
 	{ "name", CFG_T_STR, "e-learning-platform", 0, 0, OFF(ac_realm) },
 	{ "issuer", CFG_T_STR, NULL, 0, 0, OFF(ac_issuer) },
 	{ "audience", CFG_T_STR, "elp-api", 0, 0, OFF(ac_audience) },
-	{ "keys", CFG_T_STR, "var/auth/keys", 0, 0, OFF(ac_keys_dir) },
+	{ "keys", CFG_T_PATH, "var/auth/keys", 0, 0, OFF(ac_keys_dir) },
 	{ "roles", CFG_T_STR, "ADMIN USER admin-service offline_access", 0, 0,
 	    OFF(ac_roles) },
 	{ "default-roles", CFG_T_STR, "offline_access", 0, 0,
@@ -77,7 +77,7 @@ static const struct cfg_key client_keys[] = {
 	{ "post-logout-uris", CFG_T_STR, "", 0, 0, COFF(cl_logout_uris) },
 	{ "web-origins", CFG_T_STR, "", 0, 0, COFF(cl_origins) },
 	{ "pkce", CFG_T_STR, "", 0, 0, COFF(cl_pkce) },
-	{ "secret-file", CFG_T_STR, "", 0, 0, COFF(cl_secret_file) },
+	{ "secret-file", CFG_T_PATH, "", 0, 0, COFF(cl_secret_file) },
 	{ "roles", CFG_T_STR, "", 0, 0, COFF(cl_roles) },
 };
 

@@ -42,7 +42,7 @@ static const struct cfg_key log_keys[] = {
 };
 
 static const struct cfg_key storage_keys[] = {
-	K("root", CFG_T_STR, NULL, 0, 0, cc_root),
+	K("root", CFG_T_PATH, NULL, 0, 0, cc_root),
 	K("max-file", CFG_T_SIZE, "1000m", 1, INT64_C(1) << 40, cc_max_file),
 	K("max-request", CFG_T_SIZE, "1000m", 1, INT64_C(1) << 40,
 	    cc_max_request),

@@ -54,7 +54,7 @@ static const struct cfg_key events_keys[] = {
 };
 
 static const struct cfg_key templates_keys[] = {
-	{ "dir", CFG_T_STR, "../templates/messaging", 0, 0,
+	{ "dir", CFG_T_PATH, "../templates/messaging", 0, 0,
 	    OFF(mc_tmpl_dir) },
 };
 
@@ -81,8 +81,8 @@ static const struct svc_section msg_sections[] = {
 
 /*
  * Loads the template of every event type from the templates directory
- * (a relative one is relative to the configuration file's directory, so
- * the tree under conf/ moves as one); each problem is reported as
+ * (already resolved against the configuration file's directory, so the
+ * tree under conf/ moves as one); each problem is reported as
  * template-file:line and counted in <cd>.
  */
 static void
@@ -90,18 +90,13 @@ msg_templates_load(struct cfg_doc *cd, struct msg_cfg *mc)
 {
 	struct tmpl_err err;
 	const char *const *names;
-	const char *slash = strrchr(cd->cd_path, '/');
 	size_t n;
-	char *path, *dir;
+	char *path;
 	int t;
 
-	if (mc->mc_tmpl_dir[0] == '/' || slash == NULL)
-		dir = xstrdup(mc->mc_tmpl_dir);
-	else
-		dir = xasprintf("%.*s/%s", (int)(slash - cd->cd_path),
-		    cd->cd_path, mc->mc_tmpl_dir);
 	for (t = 0; t < EV_COUNT; t++) {
-		path = xasprintf("%s/%s.txt", dir, event_type_str(t));
+		path = xasprintf("%s/%s.txt", mc->mc_tmpl_dir,
+		    event_type_str(t));
 		names = event_names(t, &n);
 		memset(&err, 0, sizeof(err));
 		if (tmpl_load(&mc->mc_tmpl[t], path, names, n, &err) == -1) {
@@ -114,7 +109,6 @@ msg_templates_load(struct cfg_doc *cd, struct msg_cfg *mc)
 		}
 		free(path);
 	}
-	free(dir);
 }
 
 /* Checks across the <outbox> and <smtp> settings. */

@@ -25,7 +25,7 @@ const struct cfg_key rcpt_cfg_keys[] = {
 	K("base-url", CFG_T_STR, NULL, 0, 0, rc_base_url),
 	K("realm", CFG_T_STR, "e-learning-platform", 0, 0, rc_realm),
 	K("client-id", CFG_T_STR, "elp-messaging", 0, 0, rc_client_id),
-	K("secret-file", CFG_T_STR, NULL, 0, 0, rc_secret_file),
+	K("secret-file", CFG_T_PATH, NULL, 0, 0, rc_secret_file),
 	K("timeout", CFG_T_DURATION, "5s", 1, 600000, rc_timeout),
 	K("max-response", CFG_T_SIZE, "1m", 1024, 64 * 1024 * 1024,
 	    rc_max_size),

@@ -28,9 +28,9 @@
 const struct cfg_key smtp_cfg_keys[] = {
 	K("url", CFG_T_STR, NULL, 0, 0, sc_url),
 	K("tls", CFG_T_STR, "try", 0, 0, sc_tls),
-	K("ca-file", CFG_T_STR, "", 0, 0, sc_ca_file),
+	K("ca-file", CFG_T_PATH, "", 0, 0, sc_ca_file),
 	K("username", CFG_T_STR, "", 0, 0, sc_username),
-	K("password-file", CFG_T_STR, "", 0, 0, sc_password_file),
+	K("password-file", CFG_T_PATH, "", 0, 0, sc_password_file),
 	K("from", CFG_T_STR, NULL, 0, 0, sc_from),
 	K("from-name", CFG_T_STR, "", 0, 0, sc_from_name),
 	K("message-id-domain", CFG_T_STR, "elp", 0, 0, sc_msgid_domain),

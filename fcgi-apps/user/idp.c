@@ -24,7 +24,7 @@ const struct cfg_key idp_cfg_keys[] = {
 	K("base-url", CFG_T_STR, NULL, 0, 0, ic_base_url),
 	K("realm", CFG_T_STR, "e-learning-platform", 0, 0, ic_realm),
 	K("client-id", CFG_T_STR, "elp-user", 0, 0, ic_client_id),
-	K("secret-file", CFG_T_STR, NULL, 0, 0, ic_secret_file),
+	K("secret-file", CFG_T_PATH, NULL, 0, 0, ic_secret_file),
 	K("timeout", CFG_T_DURATION, "5s", 1, 600000, ic_timeout),
 	K("max-response", CFG_T_SIZE, "1m", 1024, 64 * 1024 * 1024,
 	    ic_max_size),

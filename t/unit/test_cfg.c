@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -643,6 +644,230 @@ test_schema_path(void **state)
 	free(conf);
 }
 
+/* cfg_path() and cfg_addr() of <conf>: one case each. */
+static const struct {
+	const char	*conf;
+	const char	*in;
+	const char	*want;
+	int		 addr;
+} path_cases[] = {
+	{ "/etc/elp/gateway.xml", "var/log/g.log", "/etc/elp/var/log/g.log",
+	    0 },
+	{ "/etc/elp/services/a.xml", "../secrets/a.pw",
+	    "/etc/elp/services/../secrets/a.pw", 0 },
+	{ "/etc/elp/gateway.xml", "/var/log/elp/g.log", "/var/log/elp/g.log",
+	    0 },
+	{ "/etc/elp/gateway.xml", "", "", 0 },
+	{ "/etc/elp/gateway.xml", "./media", "/etc/elp/media", 0 },
+	{ "/etc/elp/gateway.xml", ".//./media", "/etc/elp/media", 0 },
+	{ "/etc/elp/gateway.xml", ".", "/etc/elp", 0 },
+	{ "/etc/elp/gateway.xml", "..", "/etc/elp/..", 0 },
+	{ "/gateway.xml", "x", "/x", 0 },
+	{ "/gateway.xml", ".", "/", 0 },
+	{ "/etc/elp/services.xml", "unix:run/a.sock",
+	    "unix:/etc/elp/run/a.sock", 1 },
+	{ "/etc/elp/services.xml", "unix:/run/elp/a.sock",
+	    "unix:/run/elp/a.sock", 1 },
+	{ "/etc/elp/services.xml", "127.0.0.1:9000", "127.0.0.1:9000", 1 },
+	{ "/etc/elp/services.xml", "[::1]:80", "[::1]:80", 1 },
+	{ "/etc/elp/services.xml", "unix:", "unix:", 1 },
+	{ "/etc/elp/services.xml", "run/a.sock", "run/a.sock", 1 },
+};
+
+static void
+test_path_absolute_conf(void **state)
+{
+	char *p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NITEMS(path_cases); i++) {
+		p = path_cases[i].addr ?
+		    cfg_addr(path_cases[i].conf, path_cases[i].in) :
+		    cfg_path(path_cases[i].conf, path_cases[i].in);
+		if (strcmp(p, path_cases[i].want) != 0)
+			fail_msg("case %zu: \"%s\" in %s: got \"%s\", want "
+			    "\"%s\"", i, path_cases[i].in, path_cases[i].conf,
+			    p, path_cases[i].want);
+		free(p);
+	}
+}
+
+/* Returns the physical working directory (caller frees). */
+static char *
+cwd_now(void)
+{
+	char *cwd = getcwd(NULL, 0);
+
+	assert_non_null(cwd);
+	return cwd;
+}
+
+/* A relative <conf> is taken from the working directory at load time. */
+static void
+test_path_relative_conf(void **state)
+{
+	char top[] = "/tmp/test_cfg_rel.XXXXXX";
+	char *saved = cwd_now(), *here, *p, *want;
+
+	(void)state;
+	assert_non_null(mkdtemp(top));
+	assert_int_equal(chdir(top), 0);
+	here = cwd_now();
+	p = cfg_path("conf/gateway.xml", "var/log/g.log");
+	want = xasprintf("%s/conf/var/log/g.log", here);
+	assert_string_equal(p, want);
+	free(p);
+	free(want);
+	p = cfg_path("gateway.xml", "services.xml");
+	want = xasprintf("%s/services.xml", here);
+	assert_string_equal(p, want);
+	free(p);
+	free(want);
+	p = cfg_addr("./conf/services.xml", "unix:run/a.sock");
+	want = xasprintf("unix:%s/./conf/run/a.sock", here);
+	assert_string_equal(p, want);
+	free(p);
+	free(want);
+
+	/* From "/", no double slash. */
+	assert_int_equal(chdir("/"), 0);
+	p = cfg_path("etc/elp/gateway.xml", "x");
+	assert_string_equal(p, "/etc/elp/x");
+	free(p);
+	p = cfg_path("gateway.xml", "x");
+	assert_string_equal(p, "/x");
+	free(p);
+
+	assert_int_equal(chdir(saved), 0);
+	assert_int_equal(rmdir(top), 0);
+	free(here);
+	free(saved);
+}
+
+struct pathdst {
+	char	*sock;
+	char	*pw;
+	char	*log;
+	char	*keys;
+	char	*dflt;
+	char	*tcp;
+};
+
+static const struct cfg_key path_keys[] = {
+	{ "sock", CFG_T_ADDR, NULL, 0, 0, offsetof(struct pathdst, sock) },
+	{ "pw", CFG_T_PATH, NULL, 0, 0, offsetof(struct pathdst, pw) },
+	{ "log", CFG_T_PATH, NULL, 0, 0, offsetof(struct pathdst, log) },
+	{ "keys", CFG_T_PATH, NULL, 0, 0, offsetof(struct pathdst, keys) },
+	{ "dflt", CFG_T_PATH, "var/run", 0, 0,
+	    offsetof(struct pathdst, dflt) },
+	{ "tcp", CFG_T_ADDR, "127.0.0.1:80", 0, 0,
+	    offsetof(struct pathdst, tcp) },
+};
+
+#define PATH_DOC "<?xml version=\"1.0\"?>\n<test>\n" \
+	"  <item sock=\"unix:../run/x.sock\" pw=\"../secrets/x.pw\"\n" \
+	"        log=\"/var/log/x.log\" keys=\"./keys\"/>\n" \
+	"  <item password-file=\"pw.txt\" secret-file=\"none.secret\"/>\n" \
+	"</test>\n"
+
+/*
+ * Loads <conf> from the working directory at call time, reads the first
+ * <item> through path_keys and checks every value against <dir>, the
+ * physical directory of the file; then cfg_check_refs() finds pw.txt
+ * beside the file and reports none.secret by its resolved path.
+ */
+static void
+check_path_doc(const char *conf, const char *xsd, const char *dir)
+{
+	struct capture cap;
+	struct cfg_doc cd;
+	struct pathdst d = { 0 };
+	char *log, *want;
+
+	capture_start(&cap);
+	assert_int_equal(cfg_load(&cd, conf, xsd), 0);
+	assert_int_equal(cfg_read(&cd, cfg_next(cfg_root(&cd), NULL, "item"),
+	    path_keys, NITEMS(path_keys), &d), 0);
+	cfg_check_refs(&cd);
+	log = capture_end(&cap);
+	want = xasprintf("unix:%s/../run/x.sock", dir);
+	assert_string_equal(d.sock, want);
+	free(want);
+	want = xasprintf("%s/../secrets/x.pw", dir);
+	assert_string_equal(d.pw, want);
+	free(want);
+	assert_string_equal(d.log, "/var/log/x.log");
+	want = xasprintf("%s/keys", dir);
+	assert_string_equal(d.keys, want);
+	free(want);
+	want = xasprintf("%s/var/run", dir);
+	assert_string_equal(d.dflt, want);
+	free(want);
+	assert_string_equal(d.tcp, "127.0.0.1:80");
+	/* Exactly one error: the missing secret, by its resolved path. */
+	assert_int_equal(cd.cd_nerr, 1);
+	want = xasprintf("secret-file: \"%s/none.secret\": No such file", dir);
+	assert_contains(log, want);
+	free(want);
+	assert_not_contains(log, "pw.txt");
+	cfg_release_keys(path_keys, NITEMS(path_keys), &d);
+	assert_null(d.sock);
+	assert_null(d.dflt);
+	cfg_release(&cd);
+	free(log);
+}
+
+/*
+ * The same file read from "/", from its own directory (bare name) and
+ * from its parent (relative path) gives the same resolved values.
+ */
+static void
+test_path_keys_any_cwd(void **state)
+{
+	char top[] = "/tmp/test_cfg_keys.XXXXXX";
+	char *saved = cwd_now(), *rel = data_path("schema/test.xsd");
+	char *xsd, *dir, *conf, *pw;
+	int fd;
+
+	(void)state;
+	assert_non_null(xsd = realpath(rel, NULL));
+	assert_non_null(mkdtemp(top));
+	assert_int_equal(chdir(top), 0);
+	dir = cwd_now();
+	assert_int_equal(chdir(saved), 0);
+	conf = xasprintf("%s/x.xml", dir);
+	pw = xasprintf("%s/pw.txt", dir);
+	fd = open(conf, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_int_not_equal(fd, -1);
+	assert_int_equal(write(fd, PATH_DOC, strlen(PATH_DOC)),
+	    (ssize_t)strlen(PATH_DOC));
+	close(fd);
+	touch(pw);
+
+	assert_int_equal(chdir("/"), 0);
+	check_path_doc(conf, xsd, dir);
+	assert_int_equal(chdir(dir), 0);
+	check_path_doc("x.xml", xsd, dir);
+	assert_int_equal(chdir(".."), 0);
+	free(conf);
+	conf = xasprintf("%s/x.xml", strrchr(dir, '/') + 1);
+	check_path_doc(conf, xsd, dir);
+
+	assert_int_equal(chdir(saved), 0);
+	unlink(pw);
+	free(conf);
+	conf = xasprintf("%s/x.xml", dir);
+	unlink(conf);
+	assert_int_equal(rmdir(dir), 0);
+	free(conf);
+	free(pw);
+	free(dir);
+	free(xsd);
+	free(rel);
+	free(saved);
+}
+
 int
 main(void)
 {
@@ -657,6 +882,9 @@ main(void)
 		cmocka_unit_test(test_read_required_and_all_errors),
 		cmocka_unit_test(test_cfg_error_format),
 		cmocka_unit_test(test_schema_path),
+		cmocka_unit_test(test_path_absolute_conf),
+		cmocka_unit_test(test_path_relative_conf),
+		cmocka_unit_test(test_path_keys_any_cwd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
