@@ -293,14 +293,14 @@ install: all
 # --- Debian packages ----------------------------------------------------------
 # make deb: the .debs of debian/ (elp-common, elp-gateway, elp-services)
 # in DEB_DIR. The tree is copied to DEB_DIR/src with the normal build/ (so
-# nothing compiles twice) and a VERSION file, debian/changelog is written
-# there with this tree's version made a Debian one (v1.2-3-gabc -> 1.2+3.gabc;
-# no tag: 0~COMMITS.HASH), and dpkg-buildpackage -b runs in the copy, so
-# its output lands in DEB_DIR and the checkout stays clean. No input read;
-# root or not.
+# nothing compiles twice) and a VERSION file; debian/changelog is written
+# there with this tree's version made a Debian one (v1.2-3-gabc becomes
+# 1.2+3.gabc; with no tag, a bare hash H becomes 0~COMMITS.H); and
+# dpkg-buildpackage -b runs in the copy, so its output lands in DEB_DIR and
+# the checkout stays clean. No input read; root or not.
 DEB_DIR	?= build/deb
-DEB_VERSION = $(shell v='$(ELP_VERSION)'; v=$${v#v}; case $$v in \
-	([0-9]*) echo "$$v" | sed -e 's/-\([0-9][0-9]*\)-g\([0-9a-f]*\)/+\1.g\2/' \
+DEB_VERSION = $(shell v='$(ELP_VERSION)'; v=$${v#v}; case $${v%-dirty} in \
+	([0-9]*[!0-9a-f]*) echo "$$v" | sed -e 's/-\([0-9][0-9]*\)-g\([0-9a-f]*\)/+\1.g\2/' \
 	    -e 's/[-_]/+/g' ;; \
 	(*) n=$$(git -C $(CURDIR) rev-list --count HEAD 2>/dev/null || echo 0); \
 	    echo "0~$$n.$$v" | tr -- '-_' '++' ;; esac)
