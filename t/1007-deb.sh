@@ -37,11 +37,23 @@ in_root() {
 }
 
 # as_elp 'SHELL COMMANDS': runs them in the isolated root as user elp (and
-# group elp only) in /var/lib/elp, the units' working directory.
+# group elp only) in $W, the units' working directory.
 as_elp() {
 	chroot "$R" env -i PATH=$PATH_IN LC_ALL=C.UTF-8 \
 	    setpriv --reuid=elp --regid=elp --init-groups \
-	    sh -c "cd /var/lib/elp && $1" </dev/null
+	    sh -c "cd $W && $1" </dev/null
+}
+
+# cpath FILE ATTR: the first ATTR="..." in the installed FILE, a path (a
+# unix: address too) made absolute against $W as the programs do.
+cpath() {
+	v=$(sed -n "s/.*[[:space:]]$2=\"\([^\"]*\)\".*/\1/p" "$R$1" | head -n 1)
+	v=${v#unix:}
+	case $v in
+	"") return 1 ;;
+	/*) echo "$v" ;;
+	*) echo "$W/$v" ;;
+	esac
 }
 
 # Unmounts everything under $MNT, innermost first; nothing may be left
@@ -141,8 +153,10 @@ test_expect_success 'dpkg -i: the maintainer scripts create user elp and its dir
 		in_root dpkg-query -W -f="\${Status} \${Version}\n" $p >"$T/st" &&
 		grep -q "^install ok installed " "$T/st" || return 1
 	done &&
+	W=$(sed -n "s/^WorkingDirectory=//p" "$R/lib/systemd/system/elp@.service") &&
+	test -n "$W" &&
 	in_root getent passwd elp >"$T/pw" && cat "$T/pw" &&
-	expect_eq "$(cut -d: -f6 "$T/pw")" /var/lib/elp &&
+	expect_eq "$(cut -d: -f6 "$T/pw")" "$W" &&
 	expect_eq "$(cut -d: -f7 "$T/pw")" /usr/sbin/nologin &&
 	in_root getent group elp &&
 	# Each directory of the installed tmpfiles.d file, as it says.
@@ -179,8 +193,11 @@ test_expect_success 'the installed programs run as elp: --version, -t' '
 	done &&
 	as_elp "/usr/sbin/elp-gateway -t -c /etc/elp/gateway.xml" &&
 	# elp-auth wants its client secrets and a database password file.
-	as_elp "ELP_VAR=/var/lib/elp/var /usr/share/elp/scripts/auth init" &&
-	as_elp "umask 077 && echo pw >var/secrets/db-auth.pw" &&
+	A=/etc/elp/services/auth.xml &&
+	secret=$(cpath $A secret-file) && pwfile=$(cpath $A password-file) &&
+	as_elp "ELP_VAR=${secret%/*/*} /usr/share/elp/scripts/auth init" &&
+	test -f "$R$secret" &&
+	as_elp "umask 077 && echo pw >$pwfile" &&
 	as_elp "/usr/sbin/elp-auth -t -c /etc/elp/services/auth.xml" &&
 	! as_elp "cat /etc/shadow" 2>/dev/null
 '
@@ -200,20 +217,22 @@ test_expect_success 'the installed gateway and elp-auth serve a request' '
 		esac
 	done &&
 	test -n "${IDP_PORT:-}" && test -n "${ADMIN_PORT:-}" &&
+	sock=$(cpath /etc/elp/services/auth.xml listen) &&
+	alog=$(cpath /etc/elp/gateway.xml access) &&
 	spawn auth chroot "$R" env -i PATH=$PATH_IN setpriv --reuid=elp \
-	    --regid=elp --init-groups sh -c "cd /var/lib/elp &&
+	    --regid=elp --init-groups sh -c "cd $W &&
 	    exec /usr/sbin/elp-auth -c /etc/elp/services/auth.xml" &&
-	wait_for test -S "$R/var/lib/elp/var/run/auth.sock" &&
+	wait_for test -S "$R$sock" &&
 	spawn gateway chroot "$R" env -i PATH=$PATH_IN setpriv --reuid=elp \
-	    --regid=elp --init-groups sh -c "cd /var/lib/elp &&
+	    --regid=elp --init-groups sh -c "cd $W &&
 	    exec /usr/sbin/elp-gateway -c /etc/elp/gateway.xml" &&
 	wait_for curl -sf "http://127.0.0.1:$ADMIN_PORT/healthz" &&
 	code=$(http GET "http://127.0.0.1:$IDP_PORT/realms/e-learning-platform/protocol/openid-connect/certs") &&
 	expect_eq "$code" 200 &&
 	expect_eq "$(json "j[\"keys\"][0][\"kty\"]")" RSA &&
-	expect_eq "$(in_root stat -c %U /var/lib/elp/var/run/auth.sock)" elp &&
-	test -s "$R/var/lib/elp/var/log/access.log" &&
-	expect_eq "$(in_root stat -c %U /var/lib/elp/var/log/access.log)" elp &&
+	expect_eq "$(in_root stat -c %U "$sock")" elp &&
+	test -s "$R$alog" &&
+	expect_eq "$(in_root stat -c %U "$alog")" elp &&
 	stop_pid $pid_gateway && stop_pid $pid_auth
 '
 
@@ -254,7 +273,7 @@ test_expect_success 'dpkg -r stops the units, keeps the conffiles, --purge remov
 	! test -e "$R/var/lib/dpkg/info/elp-common.list" &&
 	# The state (keys, secrets, media) and the account are the
 	# administrator s to remove.
-	test -d "$R/var/lib/elp/var/secrets" && in_root getent passwd elp
+	test -f "$R$secret" && test -d "$R$W" && in_root getent passwd elp
 '
 
 test_expect_success 'nothing of it outside: mounts gone, host files unchanged' '
