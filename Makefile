@@ -13,6 +13,8 @@
 #                   (scripts/backup; restore with scripts/backup restore FILE)
 #   make install    programs, configuration, systemd units and manual pages
 #                   (DESTDIR, PREFIX)
+#   make deb        Debian packages elp-common, elp-gateway, elp-services
+#                   into build/deb/ (debian/, debhelper)
 
 CC	?= cc
 SAN	?= 0
@@ -77,7 +79,7 @@ ALL_BINS  := $(GATEWAY) $(APP_BINS) $(HELPER_BINS)
 
 .PHONY: FORCE version all test test-once unit integ fuzz fuzz-short bench \
 	bench-idle run start stop check-headers check-deps clean install \
-	install-deps db-start db-stop format
+	install-deps db-start db-stop format deb
 all: $(ALL_BINS) $(UNIT_BINS)
 FORCE:
 
@@ -362,6 +364,42 @@ install: all
 		install -D -m 0644 "$$m" "$(DESTDIR)$(DATADIR)/$$m" || exit 1; \
 	done
 
+# --- Debian packages ----------------------------------------------------------
+# make deb: the .debs of debian/ (elp-common, elp-gateway, elp-services)
+# in DEB_DIR. The tree is copied to DEB_DIR/src with the normal build/ (so
+# nothing compiles twice) and a VERSION file; debian/changelog is written
+# there with this tree's version made a Debian one (v1.2-3-gabc becomes
+# 1.2+3.gabc; with no tag, a bare hash H becomes 0~COMMITS.H); and
+# dpkg-buildpackage -b runs in the copy, so its output lands in DEB_DIR and
+# the checkout stays clean. No input read; root or not.
+DEB_DIR	?= build/deb
+DEB_VERSION = $(shell v='$(ELP_VERSION)'; v=$${v#v}; case $${v%-dirty} in \
+	([0-9]*[!0-9a-f]*) echo "$$v" | sed -e 's/-\([0-9][0-9]*\)-g\([0-9a-f]*\)/+\1.g\2/' \
+	    -e 's/[-_]/+/g' ;; \
+	(*) n=$$(git -C $(CURDIR) rev-list --count HEAD 2>/dev/null || echo 0); \
+	    echo "0~$$n.$$v" | tr -- '-_' '++' ;; esac)
+DEB_MAINT = $(shell sed -n 's/^Maintainer: //p' debian/control)
+
+deb:
+	$(Q)$(MAKE) --no-print-directory SAN=0 BUILD=build all
+	$(E) DEB "$(DEB_DIR) $(DEB_VERSION)"
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	$(Q)tar -c --exclude=./build --exclude=./var --exclude=./.git . | \
+	    tar -x -C $(DEB_DIR)/src
+	$(Q)tar -c --exclude=build/san --exclude=build/fuzz \
+	    --exclude=$(DEB_DIR) build | tar -x -C $(DEB_DIR)/src
+	$(Q)echo '$(ELP_VERSION)' >$(DEB_DIR)/src/VERSION
+	$(Q)t=$$(git -C $(CURDIR) log -1 --format=%ct 2>/dev/null || date +%s); \
+	printf '%s\n' 'elp ($(DEB_VERSION)) unstable; urgency=medium' '' \
+	    '  * Built from $(ELP_VERSION).' '' \
+	    " -- $(DEB_MAINT)  $$(date -R -u -d @$$t)" \
+	    >$(DEB_DIR)/src/debian/changelog
+	$(Q)cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -b -nc --no-sign </dev/null >../build.log 2>&1 || \
+	    { tail -n 40 ../build.log >&2; \
+	      echo "make deb: failed, log in $(DEB_DIR)/build.log" >&2; exit 1; }
+	$(Q)ls $(DEB_DIR)/*.deb
+
 # --- hygiene ----------------------------------------------------------------
 HEADERS := $(sort $(wildcard shared/*.h proxy/*.h fcgi-apps/*/*.h))
 check-headers: | check-deps
@@ -376,4 +414,5 @@ format:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Header dependencies (not those of the copy make deb builds in).
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)
