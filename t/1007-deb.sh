@@ -37,7 +37,7 @@ in_root() {
 }
 
 # as_elp 'SHELL COMMANDS': runs them in the isolated root as user elp (and
-# group elp only) in $W, the units' working directory.
+# group elp only) in $W, its home (the state directory).
 as_elp() {
 	chroot "$R" env -i PATH=$PATH_IN LC_ALL=C.UTF-8 \
 	    setpriv --reuid=elp --regid=elp --init-groups \
@@ -45,14 +45,15 @@ as_elp() {
 }
 
 # cpath FILE ATTR: the first ATTR="..." in the installed FILE, a path (a
-# unix: address too) made absolute against $W as the programs do.
+# unix: address too) made absolute against the file's directory, as the
+# programs do.
 cpath() {
 	v=$(sed -n "s/.*[[:space:]]$2=\"\([^\"]*\)\".*/\1/p" "$R$1" | head -n 1)
 	v=${v#unix:}
 	case $v in
 	"") return 1 ;;
 	/*) echo "$v" ;;
-	*) echo "$W/$v" ;;
+	*) echo "${1%/*}/$v" ;;
 	esac
 }
 
@@ -153,10 +154,9 @@ test_expect_success 'dpkg -i: the maintainer scripts create user elp and its dir
 		in_root dpkg-query -W -f="\${Status} \${Version}\n" $p >"$T/st" &&
 		grep -q "^install ok installed " "$T/st" || return 1
 	done &&
-	W=$(sed -n "s/^WorkingDirectory=//p" "$R/lib/systemd/system/elp@.service") &&
-	test -n "$W" &&
 	in_root getent passwd elp >"$T/pw" && cat "$T/pw" &&
-	expect_eq "$(cut -d: -f6 "$T/pw")" "$W" &&
+	W=$(cut -d: -f6 "$T/pw") &&
+	expect_eq "$W" /var/lib/elp &&
 	expect_eq "$(cut -d: -f7 "$T/pw")" /usr/sbin/nologin &&
 	in_root getent group elp &&
 	# Each directory of the installed tmpfiles.d file, as it says.
@@ -192,12 +192,14 @@ test_expect_success 'the installed programs run as elp: --version, -t' '
 		    "elp-$p $VERSION" || return 1
 	done &&
 	as_elp "/usr/sbin/elp-gateway -t -c /etc/elp/gateway.xml" &&
-	# elp-auth wants its client secrets and a database password file.
+	# elp-auth wants its client secrets and a database password file:
+	# the installed scripts/auth, run by root, makes the secrets for elp.
 	A=/etc/elp/services/auth.xml &&
 	secret=$(cpath $A secret-file) && pwfile=$(cpath $A password-file) &&
-	as_elp "ELP_VAR=${secret%/*/*} /usr/share/elp/scripts/auth init" &&
-	test -f "$R$secret" &&
-	as_elp "umask 077 && echo pw >$pwfile" &&
+	in_root /usr/share/elp/scripts/auth init &&
+	expect_eq "$(in_root stat -c "%U %G %a" "$secret")" "elp elp 600" &&
+	! as_elp "echo x >>$secret.new" 2>/dev/null &&
+	in_root sh -c "umask 077 && echo pw >$pwfile && chown elp:elp $pwfile" &&
 	as_elp "/usr/sbin/elp-auth -t -c /etc/elp/services/auth.xml" &&
 	! as_elp "cat /etc/shadow" 2>/dev/null
 '
@@ -268,7 +270,10 @@ test_expect_success 'dpkg -r stops the units, keeps the conffiles, --purge remov
 	grep -q "config-files" "$T/st" &&
 	in_root dpkg --purge elp-gateway elp-services elp-common \
 	    >"$T/dpkg-purge.out" 2>&1 || { cat "$T/dpkg-purge.out"; return 1; }
-	! test -e "$R/etc/elp" && ! test -e "$R/etc/logrotate.d/elp" &&
+	# What scripts/auth made (the secrets) is the administrator s, like
+	# the state: nothing else is left in /etc/elp.
+	expect_eq "$(cd "$R/etc/elp" && find . -mindepth 1 ! -path "./secrets*")" "" &&
+	! test -e "$R/etc/logrotate.d/elp" &&
 	! in_root dpkg-query -W elp-common >/dev/null 2>&1 &&
 	! test -e "$R/var/lib/dpkg/info/elp-common.list" &&
 	# The state (keys, secrets, media) and the account are the
