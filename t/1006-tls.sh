@@ -71,7 +71,8 @@ XML
 }
 
 TLS_BODY="<tls cert-file=\"$PKI/chain.pem\" key-file=\"$PKI/srv.key\" hsts=\"max-age=63072000; includeSubDomains\"/>"
-AUTH_ROUTES=""
+AUTH_ROUTES="<route listen=\"api\" prefix=\"/realms/e-learning-platform\" service=\"auth\"/>
+  <route listen=\"plain\" prefix=\"/realms/e-learning-platform\" service=\"auth\"/>"
 S=https://localhost:$TLS_PORT
 
 # tcurl URL [args]: curl over TLS trusting the test's CA; as http().
@@ -119,7 +120,9 @@ test_expect_success 'a CA, an intermediate, two server certificates and a media 
 	head -c 3000000 /dev/urandom >"$M/big.bin"
 '
 
-test_expect_success 'start fcgi-echo' '
+test_expect_success 'start MariaDB, elp-auth and fcgi-echo' '
+	db_up &&
+	auth_up &&
 	echo_up echo 2 &&
 	cat >"$T/conf/services.xml" <<XML
 <services>
@@ -321,6 +324,24 @@ test_expect_success 'a host that cannot be in a URL is replaced by the listener 
 	printf "GET /x HTTP/1.1\r\nHost: a!b\r\nConnection: close\r\n\r\n" |
 	    raw "$REDIR_PORT" --idle 3 >"$T/r" &&
 	grep -q "^Location: https://localhost:$TLS_PORT/x" "$T/r"
+'
+
+# The login form of elp-auth sets a cookie (the login attempt's).
+AUTHZ="/realms/e-learning-platform/protocol/openid-connect/auth?response_type=code&client_id=spa-client&redirect_uri=http%3A%2F%2Flocalhost%3A4200%2Fgeneral%2Fcallback&scope=openid&state=s1&nonce=n1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+
+test_expect_success 'elp-auth cookies carry Secure over TLS' '
+	expect_eq "$(tcurl "$S$AUTHZ")" 200 &&
+	grep -i "^Set-Cookie:" "$T/headers" >"$T/cookies" &&
+	test -s "$T/cookies" &&
+	! grep -vi "; Secure" "$T/cookies"
+'
+
+test_expect_success 'and not over plain HTTP, even when an untrusted client claims https' '
+	expect_eq "$(http GET "http://127.0.0.1:$PLAIN_PORT$AUTHZ" --interface 127.0.0.2 \
+	    -H "X-Forwarded-Proto: https")" 200 &&
+	grep -i "^Set-Cookie:" "$T/headers" >"$T/cookies" &&
+	test -s "$T/cookies" &&
+	! grep -qi "Secure" "$T/cookies"
 '
 
 test_expect_success 'a stalled handshake holds nothing and is cut at the header timeout' '
