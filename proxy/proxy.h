@@ -1240,7 +1240,8 @@ struct ssl_st;
  * A server context: the chain of PEM file <cert> (leaf first), the key of
  * PEM file <key> (not readable by others, matching the leaf), TLS 1.2 and
  * 1.3 only, <ciphers> (OpenSSL list) for TLS 1.2, the server's order,
- * no compression, no renegotiation, ALPN http/1.1, session tickets.
+ * no compression, no renegotiation, ALPN http/1.1 (http/1.0 for a
+ * client offering only that), session tickets.
  * Returns it (free with tls_ctx_free), or NULL with the reason in
  * <err>/<len>.
  */

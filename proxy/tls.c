@@ -37,7 +37,9 @@
 
 #define TLS_FILE_CHUNK	65536	/* file bytes per SSL_write() */
 
-static const unsigned char tls_alpn_h11[] = "\x08http/1.1";
+/* ALPN protocols in the server's order: HTTP/1.0 clients are served too
+ * (nginx offers the same). */
+static const unsigned char tls_alpn_h11[] = "\x08http/1.1\x08http/1.0";
 
 /* Writes the reason of the oldest queued OpenSSL error (or <dflt>) into
  * <err>/<len> and empties the queue. */
@@ -51,7 +53,8 @@ tls_errstr(const char *dflt, char *err, size_t len)
 	ERR_clear_error();
 }
 
-/* ALPN (RFC 7301): http/1.1 or no connection at all. */
+/* ALPN (RFC 7301): http/1.1 (http/1.0 when that is all the client
+ * speaks) or, when the client offers neither, no connection at all. */
 static int
 tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
@@ -105,8 +108,11 @@ tls_ctx_policy(SSL_CTX *ctx, const char *ciphers, char *err, size_t len)
 	}
 	/* OpenSSL 3 refuses client-started renegotiation unless told
 	 * otherwise; SSL_OP_NO_RENEGOTIATION refuses all of it. */
+	/* A close without close_notify is an end of input like any other:
+	 * HTTP framing, not TLS, tells a cut response (nginx does so). */
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
-	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Partial writes and a buffer that moves: c_out is compacted and
 	 * grows between the calls that retry one write. Idle connections
 	 * give their record buffers back. */

@@ -63,6 +63,7 @@ gw_xml() {
   <limits max-body="2m" header-bytes="16k"/>
   <real-ip from="127.0.0.1 10.0.0.0/8"/>
   <route listen="api" prefix="/e" service="echo" rewrite="/"/>
+  <route listen="api" prefix="/s" service="echo" rewrite="/" request-buffering="off" response-buffering="off"/>
   <route listen="api" prefix="/f" service="echo" rewrite="/" offload-root="$M"/>
   <route listen="plain" prefix="/e" service="echo" rewrite="/"/>
   $AUTH_ROUTES
@@ -214,9 +215,13 @@ test_expect_success 'CBC, static RSA key exchange and other weak TLS 1.2 ciphers
 	wait_for loggrep gateway.log "TLS handshake with 127.0.0.1 failed: no shared cipher"
 '
 
-test_expect_success 'a client offering only h2 gets no connection' '
+test_expect_success 'a client offering only h2 gets no connection; http/1.0 is served' '
 	! sclient -alpn h2 &&
-	grep -qi "no application protocol" "$T/sc"
+	grep -qi "no application protocol" "$T/sc" &&
+	sclient -alpn http/1.0 &&
+	grep -q "ALPN protocol: http/1.0" "$T/sc" &&
+	sclient -alpn h2,http/1.0,http/1.1 &&
+	grep -q "ALPN protocol: http/1.1" "$T/sc"
 '
 
 test_expect_success 'proxied request over TLS: 200 with HSTS; none on the plain listener' '
@@ -243,6 +248,31 @@ test_expect_success 'bodies over TLS are byte-exact both ways, keep-alive includ
 	curl -s --cacert "$PKI/ca.crt" -o /dev/null -o /dev/null -w "%{num_connects} " \
 	    "$S/e/small" "$S/e/bytes?n=300000" >"$T/nc" &&
 	expect_eq "$(cat "$T/nc")" "1 0 "
+'
+
+test_expect_success 'a streamed request body over TLS reaches the backend whole' '
+	head -c 1800000 /dev/urandom >"$T/up2.bin" &&
+	expect_eq "$(tcurl "$S/s/count" -X POST --data-binary @"$T/up2.bin" \
+	    -H "Content-Type: application/octet-stream")" 200 &&
+	python3 - "$T/body" "$T/up2.bin" <<-PY
+	import hashlib, json, sys
+	r = json.load(open(sys.argv[1]))["responseBody"]
+	d = open(sys.argv[2], "rb").read()
+	assert r["bytes"] == len(d) and r["sha256"] == hashlib.sha256(d).hexdigest(), r
+	PY
+'
+
+# A slow reader makes the socket full: SSL_write must be retried with the
+# same bytes, from c_out (streamed) and from the spill file (buffered).
+test_expect_success 'large responses to a slow TLS reader arrive whole, streamed and spilled' '
+	curl -s --cacert "$PKI/ca.crt" --limit-rate 3000k -o "$T/s.bin" \
+	    "$S/s/bytes?n=3000000" &&
+	expect_eq "$(wc -c <"$T/s.bin")" 3000000 &&
+	! tr -d x <"$T/s.bin" | grep -q . &&
+	curl -s --cacert "$PKI/ca.crt" --limit-rate 3000k -o "$T/b.bin" \
+	    "$S/e/bytes?n=3000000" &&
+	expect_eq "$(wc -c <"$T/b.bin")" 3000000 &&
+	! tr -d x <"$T/b.bin" | grep -q .
 '
 
 test_expect_success 'an offloaded file over TLS is byte-exact, a range too' '
