@@ -450,6 +450,11 @@ conf_listen_tls(struct cfg_doc *cd, xmlNodePtr n, struct listener *l)
 		cfg_error(cd, t, "listener \"%s\": %s", l->l_name, err);
 		goto done;
 	}
+	if (a.hsts[strcspn(a.hsts, "\r\n")] != '\0') {
+		cfg_error(cd, t, "listener \"%s\": hsts holds a line break",
+		    l->l_name);
+		goto done;
+	}
 	if (strcmp(a.hsts, "off") != 0 && *a.hsts != '\0')
 		l->l_hsts = xstrdup(a.hsts);
 	rc = 0;

@@ -150,7 +150,7 @@ refused() {
 	}
 }
 
-test_expect_success '-t refuses a key of another certificate, a missing chain, a bad cipher list (file:line)' '
+test_expect_success '-t refuses a key of another certificate, a missing chain, a bad cipher list, a line break in hsts (file:line)' '
 	refused "<tls cert-file=\"$PKI/chain.pem\" key-file=\"$PKI/other.key\"/>" \
 	    "does not match the certificate" &&
 	refused "<tls cert-file=\"$PKI/nope.pem\" key-file=\"$PKI/srv.key\"/>" \
@@ -159,7 +159,9 @@ test_expect_success '-t refuses a key of another certificate, a missing chain, a
 	refused "<tls cert-file=\"$PKI/junk.pem\" key-file=\"$PKI/srv.key\"/>" \
 	    "cert-file \"$PKI/junk.pem\"" &&
 	refused "<tls cert-file=\"$PKI/chain.pem\" key-file=\"$PKI/srv.key\" ciphers=\"NOPE-CIPHER\"/>" \
-	    "no usable cipher"
+	    "no usable cipher" &&
+	refused "<tls cert-file=\"$PKI/chain.pem\" key-file=\"$PKI/srv.key\" hsts=\"max-age=1&#10;X-Evil: 1\"/>" \
+	    "hsts holds a line break"
 '
 
 test_expect_success '-t refuses a key file readable by others, and redirect-https on a TLS listener' '
