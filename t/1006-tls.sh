@@ -402,10 +402,11 @@ test_expect_success 'a stalled handshake holds nothing and is cut at the header 
 	PY
 '
 
-# ka_reload: one TLS keep-alive connection: a request, then the
-# certificate files are replaced and the master gets SIGHUP, then another
-# request on the same connection; prints the serial of the certificate of
-# that connection and of a new one.
+# One TLS keep-alive connection: a request, then the certificate files
+# are replaced and the master gets SIGHUP, then, once the new workers run,
+# another request on the same connection (the old worker answers it while
+# it drains); the certificates of that connection and of a new one are
+# compared with the files'.
 test_expect_success 'SIGHUP: new handshakes get the new certificate, an open keep-alive TLS connection keeps working' '
 	openssl x509 -in "$PKI/srv.crt" -noout -serial | cut -d= -f2 >"$T/serial1" &&
 	openssl x509 -in "$PKI/srv2.crt" -noout -serial | cut -d= -f2 >"$T/serial2" &&
@@ -414,9 +415,7 @@ test_expect_success 'SIGHUP: new handshakes get the new certificate, an open kee
 	port, pki, pidfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 	ctx = ssl.create_default_context(cafile=pki + "/ca.crt")
 	def serial(t):
-	    from hashlib import sha256
-	    der = t.getpeercert(True)
-	    return ssl.DER_cert_to_PEM_cert(der)
+	    return ssl.DER_cert_to_PEM_cert(t.getpeercert(True))
 	def get(t, path):
 	    t.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode())
 	    buf = b""
@@ -433,8 +432,13 @@ test_expect_success 'SIGHUP: new handshakes get the new certificate, an open kee
 	assert st.endswith(b"200 OK"), st
 	shutil.copy(pki + "/chain2.pem", pki + "/chain.pem")
 	shutil.copy(pki + "/srv2.key", pki + "/srv.key")
+	log = os.path.dirname(os.path.dirname(pidfile)) + "/log/gateway.log"
 	os.kill(int(open(pidfile).read()), signal.SIGHUP)
-	time.sleep(0.5)
+	for _ in range(100):
+	    if "reload done" in open(log).read():
+	        break
+	    time.sleep(0.05)
+	time.sleep(0.2)
 	st2, head2, body2 = get(c, "/e/bytes?n=100000")
 	assert st2.endswith(b"200 OK") and len(body2) == 100000, st2
 	n = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
