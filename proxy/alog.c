@@ -66,7 +66,8 @@ alog_write(struct conn *c)
 	    "%s - - [%s] \"%s %.512s HTTP/1.%d\" "
 	    "%d %llu \"%.256s\" \"%.256s\" rid=%s route=%s ins=%s up=%.3f "
 	    "rt=%.3f end=%s\n",
-	    c->c_peer, when, conn_kept(c, c->c_r->r_a_method), target,
+	    c->c_r->r_client[0] != '\0' ? c->c_r->r_client : c->c_peer, when,
+	    conn_kept(c, c->c_r->r_a_method), target,
 	    c->c_r->r_minor, c->c_r->r_status,
 	    (unsigned long long)(c->c_r->r_sent > c->c_r->r_head_len
 				     ? c->c_r->r_sent - c->c_r->r_head_len

@@ -74,6 +74,7 @@ struct conf_listen_attrs {
 	int	 admin;
 	int64_t	 backlog;
 	char	*hosts;
+	int64_t	 redirect;
 };
 
 static const struct cfg_key conf_listen_keys[] = {
@@ -84,6 +85,29 @@ static const struct cfg_key conf_listen_keys[] = {
 	    backlog),
 	K("hosts", CFG_T_STR, "localhost 127.0.0.1 [::1]", 0, 0,
 	    struct conf_listen_attrs, hosts),
+	K("redirect-https", CFG_T_INT, "0", 0, 65535,
+	    struct conf_listen_attrs, redirect),
+};
+
+/* <tls> of a <listen>. */
+struct conf_tls_attrs {
+	char	*cert;
+	char	*key;
+	char	*ciphers;
+	char	*hsts;
+};
+
+static const struct cfg_key conf_tls_keys[] = {
+	K("cert-file", CFG_T_PATH, NULL, 0, 0, struct conf_tls_attrs, cert),
+	K("key-file", CFG_T_PATH, NULL, 0, 0, struct conf_tls_attrs, key),
+	K("ciphers", CFG_T_STR, TLS_CIPHERS_DEFAULT, 0, 0,
+	    struct conf_tls_attrs, ciphers),
+	K("hsts", CFG_T_STR, "max-age=31536000", 0, 0, struct conf_tls_attrs,
+	    hsts),
+};
+
+static const struct cfg_key conf_realip_keys[] = {
+	K("from", CFG_T_STR, "", 0, 0, struct gw_conf, gc_realip_from),
 };
 
 static const struct cfg_key conf_timeout_keys[] = {
@@ -397,6 +421,48 @@ conf_addr_eq(const struct gw_addr *a, const struct gw_addr *b)
 	}
 }
 
+/*
+ * The <tls> child of listener <l> (element <n>): its context, made now so
+ * that -t and a reload check the files, and its HSTS value. A listener
+ * that redirects to HTTPS may not be one. Returns 0, or -1 after
+ * cfg_error().
+ */
+static int
+conf_listen_tls(struct cfg_doc *cd, xmlNodePtr n, struct listener *l)
+{
+	struct conf_tls_attrs a;
+	xmlNodePtr t = cfg_next(n, NULL, "tls");
+	char err[512];
+	int rc = -1;
+
+	if (l->l_redirect != 0 && (t != NULL || l->l_admin)) {
+		cfg_error(cd, n, "listener \"%s\": redirect-https on a listener "
+		    "with %s", l->l_name, t != NULL ? "<tls>" : "admin=\"yes\"");
+		return -1;
+	}
+	if (t == NULL)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	if (cfg_read(cd, t, conf_tls_keys, NITEMS(conf_tls_keys), &a) == -1)
+		goto done;
+	if ((l->l_tls = tls_ctx_new(a.cert, a.key, a.ciphers, err,
+	    sizeof(err))) == NULL) {
+		cfg_error(cd, t, "listener \"%s\": %s", l->l_name, err);
+		goto done;
+	}
+	if (a.hsts[strcspn(a.hsts, "\r\n")] != '\0') {
+		cfg_error(cd, t, "listener \"%s\": hsts holds a line break",
+		    l->l_name);
+		goto done;
+	}
+	if (strcmp(a.hsts, "off") != 0 && *a.hsts != '\0')
+		l->l_hsts = xstrdup(a.hsts);
+	rc = 0;
+done:
+	cfg_release_keys(conf_tls_keys, NITEMS(conf_tls_keys), &a);
+	return rc;
+}
+
 static int
 conf_listen(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 {
@@ -438,7 +504,8 @@ conf_listen(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	l->l_backlog = a.backlog;
 	l->l_fd = -1;
 	l->l_idx = (int)gc->gc_nlisten++;
-	rc = 0;
+	l->l_redirect = a.redirect;
+	rc = conf_listen_tls(cd, n, l);
 done:
 	cfg_release_keys(conf_listen_keys, NITEMS(conf_listen_keys), &a);
 	return rc;
@@ -516,6 +583,27 @@ conf_count(xmlNodePtr parent, const char *name)
 	return count;
 }
 
+/* <real-ip from>: the networks whose X-Forwarded-For is believed. */
+static void
+conf_realip(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
+{
+	struct str bad;
+	ssize_t k;
+
+	if (gc->gc_realip_from == NULL)
+		return;
+	gc->gc_realip = xcalloc(REALIP_MAX_NETS, sizeof(*gc->gc_realip));
+	k = realip_parse_list(gc->gc_realip_from, gc->gc_realip,
+	    REALIP_MAX_NETS, &bad);
+	if (k == -1) {
+		cfg_error(cd, n, "real-ip from: \"%.*s\" is not an address, "
+		    "address/bits without host bits or unix: (at most %d)",
+		    (int)bad.len, bad.p, REALIP_MAX_NETS);
+		return;
+	}
+	gc->gc_nrealip = (size_t)k;
+}
+
 static int
 conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 {
@@ -546,6 +634,10 @@ conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 	cfg_read(cd, n != NULL ? n : root, conf_buffering_keys,
 	    NITEMS(conf_buffering_keys), &gc->gc_buf);
 	conf_temp_dir(cd, n != NULL ? n : root, gc);
+	n = cfg_next(root, NULL, "real-ip");
+	cfg_read(cd, n != NULL ? n : root, conf_realip_keys,
+	    NITEMS(conf_realip_keys), gc);
+	conf_realip(cd, n != NULL ? n : root, gc);
 	n = NULL;
 	while ((n = cfg_next(root, n, "listen")) != NULL &&
 	    gc->gc_nlisten < GW_MAX_LISTEN)
@@ -802,6 +894,8 @@ conf_free(struct gw_conf *gc)
 		free(gc->gc_listen[i].l_name);
 		free(gc->gc_listen[i].l_addr.ga_text);
 		conf_hosts_free(gc->gc_listen[i].l_hosts);
+		tls_ctx_free(gc->gc_listen[i].l_tls);
+		free(gc->gc_listen[i].l_hsts);
 	}
 	for (i = 0; i < gc->gc_nroutes; i++) {
 		if (gc->gc_routes[i].rt_offload_fd != -1)
@@ -822,6 +916,8 @@ conf_free(struct gw_conf *gc)
 	cfg_release_keys(conf_gw_keys, NITEMS(conf_gw_keys), gc);
 	cfg_release_keys(conf_log_keys, NITEMS(conf_log_keys), gc);
 	cfg_release_keys(conf_cors_keys, NITEMS(conf_cors_keys), gc);
+	cfg_release_keys(conf_realip_keys, NITEMS(conf_realip_keys), gc);
+	free(gc->gc_realip);
 	cfg_release_keys(conf_auth_keys, NITEMS(conf_auth_keys), &gc->gc_auth);
 	cfg_release_keys(conf_buffering_keys, NITEMS(conf_buffering_keys),
 	    &gc->gc_buf);

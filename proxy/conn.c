@@ -124,8 +124,14 @@ conn_new(struct listener *l, int fd, const struct sockaddr_storage *ss)
 	c->c_listener = l;
 	c->c_flags = CONN_F_WR;
 	conn_peer(c, ss);
+	if (l->l_tls != NULL && tls_conn_new(c, l->l_tls) == -1) {
+		close(fd);
+		free(c);
+		return;
+	}
 	if (ev_add(&gw->w_ev, fd, conn_io_cb, c) == -1) {
 		log_warn("epoll add");
+		tls_conn_free(c);
 		close(fd);
 		free(c);
 		return;
@@ -277,6 +283,7 @@ conn_reap(void)
 
 	while ((c = gw->w_closing) != NULL) {
 		gw->w_closing = c->c_cnext;
+		tls_conn_free(c);
 		close(c->c_fd);
 		buf_release(&c->c_in);
 		buf_release(&c->c_out);
@@ -315,7 +322,8 @@ conn_flush_file(struct conn *c)
 		if (want > CONN_FILE_ROUND)
 			want = CONN_FILE_ROUND;
 		off = (off_t)c->c_r->r_rf_off;
-		n = sendfile(c->c_fd, c->c_r->r_rf_fd, &off, want);
+		n = c->c_ssl != NULL ? tls_sendfile(c, c->c_r->r_rf_fd, &off,
+		    want) : sendfile(c->c_fd, c->c_r->r_rf_fd, &off, want);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN) {
@@ -352,8 +360,9 @@ conn_flush(struct conn *c)
 	    c->c_r->r_file_off < c->c_r->r_file_end ? MSG_MORE : 0;
 
 	while (buf_avail(&c->c_out) > 0 && (c->c_flags & CONN_F_WR)) {
-		n = send(c->c_fd, buf_data(&c->c_out), buf_avail(&c->c_out),
-		    MSG_NOSIGNAL | more);
+		n = c->c_ssl != NULL ? tls_write(c, buf_data(&c->c_out),
+		    buf_avail(&c->c_out)) : send(c->c_fd, buf_data(&c->c_out),
+		    buf_avail(&c->c_out), MSG_NOSIGNAL | more);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -396,7 +405,8 @@ conn_read(struct conn *c, size_t max)
 		if (want > CONN_READ_CHUNK)
 			want = CONN_READ_CHUNK;
 		buf_reserve(&c->c_in, want);
-		n = read(c->c_fd, buf_tail(&c->c_in), want);
+		n = c->c_ssl != NULL ? tls_read(c, buf_tail(&c->c_in), want) :
+		    read(c->c_fd, buf_tail(&c->c_in), want);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN) {
@@ -408,8 +418,10 @@ conn_read(struct conn *c, size_t max)
 			c->c_flags |= CONN_F_EOF;
 			return total > 0 ? total : -1;
 		}
-		/* A short read drained the socket: skip the EAGAIN read. */
-		if ((size_t)n < want && !(c->c_flags & CONN_F_RDHUP))
+		/* A short read drained the socket: skip the EAGAIN read.
+		 * Not so with TLS: a read returns one record at most. */
+		if ((size_t)n < want && !(c->c_flags & CONN_F_RDHUP) &&
+		    c->c_ssl == NULL)
 			c->c_flags &= ~CONN_F_RD;
 		buf_commit(&c->c_in, (size_t)n);
 		total += n;
@@ -571,24 +583,83 @@ conn_reqid(struct conn *c, const struct h1_req *req)
 	    gw->w_idseed, (unsigned)util_now_ms(), ++gw->w_reqseq);
 }
 
-/* Builds BEGIN_REQUEST and the head's PARAMS into c_fcgi (params.c). */
+/* Appends the X-Forwarded-For fields of <req> to <out>, joined with
+ * ", " (RFC 9110 5.3). */
+static void
+conn_xff(const struct h1_req *req, struct buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < req->nheaders; i++) {
+		if (req->headers[i].value.len == 0 ||
+		    !str_caseeq(req->headers[i].name, "X-Forwarded-For"))
+			continue;
+		if (buf_avail(out) > 0)
+			buf_append(out, ", ", 2);
+		buf_append(out, req->headers[i].value.p,
+		    req->headers[i].value.len);
+	}
+}
+
+/*
+ * The client and the scheme of the request: the peer and the listener's
+ * unless the peer is a trusted proxy (<real-ip from>), whose
+ * X-Forwarded-For names the client (realip.c) and whose
+ * X-Forwarded-Proto "https" says the client used TLS to reach it.
+ */
+static void
+conn_note_client(struct conn *c, const struct h1_req *req)
+{
+	const struct gw_conf *gc = gw->w_conf;
+	const struct h1_header *h;
+	struct buf xff = BUF_INIT;
+	struct str cl, peer = str_make(c->c_peer, strlen(c->c_peer));
+
+	c->c_r->r_scheme = c->c_ssl != NULL ? "https" : "http";
+	snprintf(c->c_r->r_client, sizeof(c->c_r->r_client), "%s", c->c_peer);
+	if (gc->gc_nrealip == 0 ||
+	    !realip_trusted(gc->gc_realip, gc->gc_nrealip, peer))
+		return;
+	conn_xff(req, &xff);
+	if (buf_avail(&xff) > 0) {
+		cl = realip_client(gc->gc_realip, gc->gc_nrealip, peer,
+		    str_make(buf_data(&xff), buf_avail(&xff)));
+		snprintf(c->c_r->r_client, sizeof(c->c_r->r_client), "%.*s",
+		    (int)cl.len, cl.p);
+	}
+	h = h1_header_find(req, "X-Forwarded-Proto", 17);
+	if (h != NULL && str_caseeq(h->value, "https"))
+		c->c_r->r_scheme = "https";
+	buf_release(&xff);
+}
+
+/* Builds BEGIN_REQUEST and the head's PARAMS into c_fcgi (params.c). The
+ * backend gets the X-Forwarded-For received with the peer appended. */
 static void
 conn_build_params(struct conn *c, const struct h1_req *req)
 {
 	const struct route *rt = c->c_r->r_route;
+	struct buf xff = BUF_INIT;
 	struct params_in in = {
 		.pi_req = req,
 		.pi_rewrite = str_make(rt->rt_rewrite, rt->rt_rewrite_len),
 		.pi_prefix_len = rt->rt_prefix_len,
-		.pi_peer = c->c_peer,
-		.pi_peer_port = c->c_peer_port,
+		.pi_peer = c->c_r->r_client,
+		.pi_peer_port = strcmp(c->c_r->r_client, c->c_peer) == 0 ?
+		    c->c_peer_port : "",
 		.pi_server = c->c_listener->l_name,
 		.pi_reqid = c->c_r->r_reqid,
-		.pi_scheme = "http",
+		.pi_scheme = c->c_r->r_scheme,
 	};
 
+	conn_xff(req, &xff);
+	if (buf_avail(&xff) > 0)
+		buf_append(&xff, ", ", 2);
+	buf_append(&xff, c->c_peer, strlen(c->c_peer) + 1);
+	in.pi_xff = buf_data(&xff);
 	buf_reset(&c->c_r->r_fcgi);
 	params_build(&c->c_r->r_fcgi, &c->c_r->r_arena, &in);
+	buf_release(&xff);
 }
 
 /*
@@ -659,6 +730,7 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 	h = h1_header_find(req, "Referer", 7);
 	c->c_r->r_a_ref = conn_keep(c, h != NULL ? h->value : STR_NULL);
 	c->c_r->r_t_start = util_now_ms();
+	conn_note_client(c, req);
 }
 
 /*
@@ -936,6 +1008,10 @@ conn_request(struct conn *c, const struct h1_req *req)
 		return;
 	if (conn_body_setup(c, req) == -1)
 		return;
+	if (c->c_listener->l_redirect != 0) {
+		reply_redirect(c, req);
+		return;
+	}
 	if (c->c_r->r_route == NULL) {
 		snprintf(msg, sizeof(msg), "No endpoint %s %.*s",
 		    h1_method_str(req->method), (int)(req->path.len > 200 ?
@@ -1160,7 +1236,8 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 	reply_head_start(c, h->ch_status, h->ch_reason.len > 0 ?
 	    h->ch_reason : reply_reason(h->ch_status));
 	for (i = 0; i < h->ch_nhdrs; i++)
-		if (!reply_header_dropped(h->ch_hdrs[i].name))
+		if (!reply_header_dropped(h->ch_hdrs[i].name) &&
+		    !reply_hsts_dropped(c, h->ch_hdrs[i].name))
 			buf_printf(&c->c_out, "%.*s: %.*s\r\n",
 			    (int)h->ch_hdrs[i].name.len, h->ch_hdrs[i].name.p,
 			    (int)h->ch_hdrs[i].value.len,
@@ -1265,6 +1342,7 @@ conn_request_end(struct conn *c)
 		/* Lingering close: send the FIN but keep reading for a
 		 * moment, so unread request bytes do not make the kernel
 		 * reset the connection before the client read our answer. */
+		tls_shutdown(c);
 		(void)shutdown(c->c_fd, SHUT_WR);
 		buf_reset(&c->c_in);
 		c->c_deadline = util_now_ms() + CONN_LINGER_MS;
@@ -1469,6 +1547,8 @@ conn_io_cb(struct ev *ev, int fd, void *arg, uint32_t events)
 
 	(void)ev;
 	(void)fd;
+	if (c->c_ssl != NULL)
+		events = tls_events(c, events);
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->c_flags |= CONN_F_RD;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))

@@ -4,7 +4,8 @@
  * the route's offload root, the pure parsers and formatters of its
  * validators (ETag, Last-Modified) and of the Range header, the head of
  * the gateway's answer (200, 206, 304, 416), and the transfer with
- * sendfile() paced by the client's writability.
+ * sendfile() paced by the client's writability (on TLS, read and written
+ * through tls_sendfile()).
  */
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -445,8 +446,11 @@ off_step(struct conn *c)
 		want = (size_t)(c->c_r->r_file_end - c->c_r->r_file_off);
 		if (want > OFF_FILE_ROUND - sent)
 			want = OFF_FILE_ROUND - sent;
-		n = sendfile(
-		    c->c_fd, c->c_r->r_file_fd, &c->c_r->r_file_off, want);
+		/* TLS: the file is read and encrypted in user space (no
+		 * kernel TLS here). */
+		n = c->c_ssl != NULL ? tls_sendfile(c, c->c_r->r_file_fd,
+		    &c->c_r->r_file_off, want) : sendfile(c->c_fd,
+		    c->c_r->r_file_fd, &c->c_r->r_file_off, want);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN) {

@@ -280,8 +280,12 @@ params_build(struct buf *out, struct buf *arena, const struct params_in *in)
 	params_add_c(&x, "SERVER_NAME", in->pi_server);
 	params_add_c(&x, "REQUEST_ID", in->pi_reqid);
 	params_add_c(&x, "HTTP_X_REQUEST_ID", in->pi_reqid);
-	params_add_c(&x, "HTTP_X_FORWARDED_FOR", in->pi_peer);
+	params_add_c(&x, "HTTP_X_FORWARDED_FOR", in->pi_xff != NULL ?
+	    in->pi_xff : in->pi_peer);
 	params_add_c(&x, "HTTP_X_FORWARDED_PROTO", in->pi_scheme);
+	params_add_c(&x, "REQUEST_SCHEME", in->pi_scheme);
+	if (strcmp(in->pi_scheme, "https") == 0)
+		params_add_c(&x, "HTTPS", "on");
 	for (i = 0; i < req->nheaders; i++)
 		params_header(&x, req, i);
 	/* Not terminated: params_finish() follows. */

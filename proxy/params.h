@@ -20,7 +20,9 @@
  * with the route's prefix replaced by its rewrite), PATH_INFO (empty),
  * QUERY_STRING, REQUEST_URI, CONTENT_TYPE (when sent), REMOTE_ADDR,
  * REMOTE_PORT, SERVER_NAME, REQUEST_ID, HTTP_X_REQUEST_ID,
- * HTTP_X_FORWARDED_FOR, HTTP_X_FORWARDED_PROTO, then one HTTP_<NAME> per
+ * HTTP_X_FORWARDED_FOR (what the gateway received with its peer appended,
+ * as the caller gives it), HTTP_X_FORWARDED_PROTO and REQUEST_SCHEME (the
+ * scheme), HTTPS "on" when the scheme is https, then one HTTP_<NAME> per
  * distinct forwarded header name, in order of first appearance. Repeated
  * fields become one variable (RFC 3875 4.1.18): their non-empty values in
  * the order received, joined with "; " for Cookie (RFC 6265 5.4) and with
@@ -56,7 +58,11 @@ struct params_in {
 	const char		*pi_peer_port;	/* REMOTE_PORT text */
 	const char		*pi_server;	/* SERVER_NAME: listener */
 	const char		*pi_reqid;	/* REQUEST_ID */
-	const char		*pi_scheme;	/* X-Forwarded-Proto: "http" */
+	const char		*pi_scheme;	/* X-Forwarded-Proto and
+						   REQUEST_SCHEME: "http" or
+						   "https" (then HTTPS=on) */
+	const char		*pi_xff;	/* X-Forwarded-For to send;
+						   NULL: pi_peer */
 };
 
 /*

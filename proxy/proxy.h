@@ -87,6 +87,12 @@ struct listener {
 	int64_t		 l_backlog;
 	int		 l_fd;
 	int		 l_idx;
+	/* TLS (the <tls> child) and the redirect to it (redirect-https). */
+	struct ssl_ctx_st *l_tls;	/* NULL: plain HTTP */
+	char		*l_hsts;	/* Strict-Transport-Security value;
+					   NULL: none */
+	int64_t		 l_redirect;	/* HTTPS port every request is sent
+					   to; 0: off */
 };
 
 /* Active health check settings of a service (<health>). */
@@ -249,6 +255,10 @@ struct gw_conf {
 	struct gw_timeouts	 gc_to;
 	struct gw_limits	 gc_lim;
 	struct gw_buffering	 gc_buf;
+	struct realip_net	*gc_realip;	/* <real-ip from>: trusted
+						   proxies */
+	size_t			 gc_nrealip;
+	char			*gc_realip_from; /* as configured */
 };
 
 /*
@@ -443,6 +453,10 @@ struct creq {
 	int			 r_file_fd;	/* -1 when none */
 	off_t			 r_file_off;	/* next byte to send */
 	off_t			 r_file_end;	/* one past the last one */
+	/* The client as trusted proxies tell it (realip.c). */
+	char			 r_client[46];	/* REMOTE_ADDR, access log;
+						   "" before the head */
+	const char		*r_scheme;	/* "https" or "http" */
 };
 
 struct conn {
@@ -463,6 +477,8 @@ struct conn {
 	struct conn		*c_qnext;	/* service wait queue */
 	struct conn		*c_cnext;	/* gw->w_closing */
 	struct conn		*c_lnext;	/* gw->w_later */
+	struct ssl_st		*c_ssl;		/* TLS listener; else NULL */
+	uint32_t		 c_tls_flags;	/* TLS_F_* */
 };
 
 /* Accept callback for a listener (arg: struct listener). */
@@ -550,6 +566,10 @@ int	 reply_header_dropped(struct str name);
 int	 reply_bodiless(const struct conn *, int status);
 /* The message of a head the parser refused with <status>. */
 const char	*reply_h1_reason(int status);
+/* Whether backend header <name> gives way to the listener's HSTS. */
+int	 reply_hsts_dropped(const struct conn *, struct str name);
+/* Answers the request with a redirect to https (redirect-https). */
+void	 reply_redirect(struct conn *, const struct h1_req *);
 
 /* cors.c -------------------------------------------------------------- */
 
@@ -1198,3 +1218,91 @@ extern struct gw_worker	*gw;
  * status for _exit(). Signals arrive blocked (read from a signalfd).
  * Worker 0 also runs the active health checks. */
 int	 worker_run(struct gw_conf *gc, int idx);
+
+/* tls.c --------------------------------------------------------------- */
+
+struct ssl_ctx_st;
+struct ssl_st;
+
+/* c_tls_flags */
+#define TLS_F_RD_WANTS_WR 0x01	/* a read waits for the socket to be
+				   writable */
+#define TLS_F_WR_WANTS_RD 0x02	/* a write waits for it to be readable */
+#define TLS_F_DEAD	0x04	/* fatal error: no more TLS on it */
+#define TLS_F_SHUT	0x08	/* close_notify sent */
+
+#define TLS_CIPHERS_DEFAULT "ECDHE-ECDSA-AES128-GCM-SHA256:" \
+	"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:" \
+	"ECDHE-RSA-CHACHA20-POLY1305"
+
+/*
+ * A server context: the chain of PEM file <cert> (leaf first), the key of
+ * PEM file <key> (not readable by others, matching the leaf), TLS 1.2 and
+ * 1.3 only, <ciphers> (OpenSSL list) for TLS 1.2, the server's order,
+ * no compression, no renegotiation, ALPN http/1.1 (http/1.0 for a
+ * client offering only that), session tickets.
+ * Returns it (free with tls_ctx_free), or NULL with the reason in
+ * <err>/<len>.
+ */
+struct ssl_ctx_st	*tls_ctx_new(const char *cert, const char *key,
+			    const char *ciphers, char *err, size_t len);
+/* NULL is a no-op. */
+void		 tls_ctx_free(struct ssl_ctx_st *);
+/* Gives <c> (its c_fd set) a server session of <ctx>. 0 or -1 (logged). */
+int		 tls_conn_new(struct conn *c, struct ssl_ctx_st *ctx);
+/* Sends close_notify when it may, frees the session. No-op on plain. */
+void		 tls_conn_free(struct conn *c);
+/* Sends close_notify once, if the handshake ended and nothing broke. */
+void		 tls_shutdown(struct conn *c);
+/* epoll <events> of <c> as the waiting TLS operations see them. */
+uint32_t	 tls_events(struct conn *c, uint32_t events);
+/*
+ * read(2), send(2) and sendfile(2) over <c>'s TLS session, with their
+ * results: the count, 0 at the peer's close (reads, and a file at its
+ * end), -1 with errno (EAGAIN: wait for the socket, the handshake
+ * included). tls_sendfile() sends at most 64 KiB of <fd> from *<off> and
+ * advances it.
+ */
+ssize_t		 tls_read(struct conn *c, void *buf, size_t len);
+ssize_t		 tls_write(struct conn *c, const void *buf, size_t len);
+ssize_t		 tls_sendfile(struct conn *c, int fd, off_t *off, size_t len);
+
+/* realip.c ------------------------------------------------------------ */
+
+#define REALIP_MAX_NETS	256	/* entries of <real-ip from> */
+
+/* A trusted network: an address and prefix length, or unix sockets. */
+struct realip_net {
+	int		 rn_family;	/* AF_INET, AF_INET6 or AF_UNIX */
+	uint8_t		 rn_addr[16];	/* network order, host bits zero */
+	int		 rn_bits;	/* prefix length */
+};
+
+/*
+ * Parses one "address[/bits]" of <len> bytes (IPv4 or IPv6 literal, or
+ * "unix:" for unix-socket peers) into <out>. Bits beyond the prefix must
+ * be zero. Returns 0, or -1 when it is not one.
+ */
+int		 realip_parse_net(const char *s, size_t len,
+		    struct realip_net *out);
+/*
+ * Parses the blank- or comma-separated list <text> into <out> (room for
+ * <max>). Returns the count, or -1 with *<bad> the first entry that is
+ * not a network or one too many.
+ */
+ssize_t		 realip_parse_list(const char *text, struct realip_net *out,
+		    size_t max, struct str *bad);
+/* Whether address text <addr> ("unix" for a unix peer) is in <nets>. */
+int		 realip_trusted(const struct realip_net *nets, size_t n,
+		    struct str addr);
+/*
+ * The client's address for a request from <peer> with the X-Forwarded-For
+ * value <xff> (every field joined with ","; empty when absent): <peer>
+ * unless it is trusted; else the rightmost address of <xff> that is not
+ * trusted, or its leftmost when all are. A malformed entry on the way
+ * makes the header worthless: <peer> again. Returns a view into <peer>
+ * or <xff>.
+ */
+struct str	 realip_client(const struct realip_net *nets, size_t n,
+		    struct str peer, struct str xff);

@@ -45,7 +45,88 @@ reply_head_start(struct conn *c, int status, struct str reason)
 	buf_printf(&c->c_out, "HTTP/1.%d %d %.*s\r\nDate: %s\r\n"
 	    "X-Request-Id: %s\r\n", c->c_r->r_minor, status, (int)reason.len,
 	    reason.p, date, c->c_r->r_reqid);
+	/* RFC 6797 7.2: only over TLS, on every response. */
+	if (c->c_ssl != NULL && c->c_listener->l_hsts != NULL)
+		buf_printf(&c->c_out, "Strict-Transport-Security: %s\r\n",
+		    c->c_listener->l_hsts);
 	c->c_r->r_status = status;
+}
+
+int
+reply_hsts_dropped(const struct conn *c, struct str name)
+{
+	return c->c_ssl != NULL && c->c_listener->l_hsts != NULL &&
+	    str_caseeq(name, "Strict-Transport-Security");
+}
+
+/* Whether <h> is a host name or address literal fit for a Location:
+ * letters, digits, '.', '-', or an IPv6 literal in brackets. */
+static int
+reply_host_ok(struct str h)
+{
+	size_t i, first = 0, end = h.len;
+
+	if (h.len > 2 && h.p[0] == '[' && h.p[h.len - 1] == ']') {
+		first = 1;
+		end = h.len - 1;
+	}
+	if (end <= first || h.len > 255)
+		return 0;
+	for (i = first; i < end; i++) {
+		unsigned char ch = (unsigned char)h.p[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		    (first == 1 && ch == ':')))
+			return 0;
+	}
+	return 1;
+}
+
+/* The host of Host <h> without its port. */
+static struct str
+reply_host_part(struct str h)
+{
+	const char *p;
+
+	if (h.len > 0 && h.p[0] == '[') {
+		p = memchr(h.p, ']', h.len);
+		return p != NULL ? str_make(h.p, (size_t)(p - h.p) + 1) : h;
+	}
+	p = memchr(h.p, ':', h.len);
+	return p != NULL ? str_make(h.p, (size_t)(p - h.p)) : h;
+}
+
+/*
+ * A listener with redirect-https answers every request with the same
+ * target on https://: 301 for GET and HEAD, 308 for the others (their
+ * method and body must be kept, RFC 9110 15.4.9). The host is the
+ * request's, else the listener's first name; the port is left out when
+ * it is 443.
+ */
+void
+reply_redirect(struct conn *c, const struct h1_req *req)
+{
+	struct str host = reply_host_part(req->host);
+	char port[8] = "";
+	int status = req->method == H1_M_GET || req->method == H1_M_HEAD ?
+	    301 : 308;
+
+	if (!reply_host_ok(host))
+		host = str_make(c->c_listener->l_hosts[0] != NULL ?
+		    c->c_listener->l_hosts[0] : "localhost",
+		    strlen(c->c_listener->l_hosts[0] != NULL ?
+		    c->c_listener->l_hosts[0] : "localhost"));
+	if (c->c_listener->l_redirect != 443)
+		snprintf(port, sizeof(port), ":%lld",
+		    (long long)c->c_listener->l_redirect);
+	reply_head_start(c, status, reply_reason(status));
+	buf_printf(&c->c_out, "Location: https://%.*s%s%.*s%s%.*s\r\n"
+	    "Content-Length: 0\r\n", (int)host.len, host.p, port,
+	    (int)req->path.len, req->path.p, req->query.len > 0 ? "?" : "",
+	    (int)req->query.len, req->query.p);
+	reply_head_finish(c);
+	conn_set_state(c, CONN_ST_FLUSH);
 }
 
 /* The response head is complete in c_out: what is sent beyond it (and

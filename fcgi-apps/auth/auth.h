@@ -177,7 +177,7 @@ void	 web_sha256_hex(const char *s, size_t len, char out[AUTH_HASH_LEN + 1]);
 /* Constant-time comparison of two NUL-terminated strings. 1 if equal. */
 int	 web_ct_eq(const char *a, const char *b);
 /* Sets a cookie on the realm path; <max_age> < 0: session cookie,
- * 0: delete. */
+ * 0: delete. Secure when the gateway says HTTPS=on. */
 void	 web_set_cookie(struct app_req *, const struct auth_cfg *,
 	    const char *name, const char *value, long long max_age);
 /* Reads the body of a form POST. 0, or -1 after responding. */

@@ -210,14 +210,16 @@ void
 web_set_cookie(struct app_req *req, const struct auth_cfg *cfg,
     const char *name, const char *value, long long max_age)
 {
-	const char *proto = app_param(req, "HTTP_X_FORWARDED_PROTO");
+	/* HTTPS=on: the gateway says the request came over TLS (its own,
+	 * or a trusted proxy's); never a client header. */
+	const char *https = app_param(req, "HTTPS");
 	struct buf b = BUF_INIT;
 
 	buf_printf(&b, "%s=%s; Path=/realms/%s/; HttpOnly; SameSite=Lax",
 	    name, value, cfg->ac_realm);
 	if (max_age >= 0)
 		buf_printf(&b, "; Max-Age=%lld", max_age);
-	if (proto != NULL && strcmp(proto, "https") == 0)
+	if (https != NULL && strcmp(https, "on") == 0)
 		buf_append_str(&b, "; Secure");
 	buf_append(&b, "", 1);
 	app_header(req, "Set-Cookie", buf_data(&b));

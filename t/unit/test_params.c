@@ -221,6 +221,34 @@ teardown(void **state)
 	return 0;
 }
 
+/* Over TLS: the scheme everywhere, HTTPS=on; the X-Forwarded-For the
+ * caller built goes as it is, REMOTE_ADDR the client it named. */
+static void
+test_https_xff(void **state)
+{
+	struct params_in in;
+
+	(void)state;
+	in_default(&in);
+	in.pi_scheme = "https";
+	in.pi_peer = "203.0.113.7";
+	in.pi_peer_port = "";
+	in.pi_xff = "203.0.113.7, 127.0.0.1";
+	run("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\n"
+	    "X-Forwarded-Proto: http\r\n\r\n", &in, NULL, -1);
+	assert_string_equal(value_of("HTTPS"), "on");
+	assert_string_equal(value_of("REQUEST_SCHEME"), "https");
+	assert_string_equal(value_of("HTTP_X_FORWARDED_PROTO"), "https");
+	assert_string_equal(value_of("HTTP_X_FORWARDED_FOR"),
+	    "203.0.113.7, 127.0.0.1");
+	assert_string_equal(value_of("REMOTE_ADDR"), "203.0.113.7");
+	assert_string_equal(value_of("REMOTE_PORT"), "");
+	dec_release(&dec);
+	run_default("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	assert_int_equal(count("HTTPS"), 0);
+	assert_string_equal(value_of("REQUEST_SCHEME"), "http");
+}
+
 static void
 test_exact(void **state)
 {
@@ -241,6 +269,7 @@ test_exact(void **state)
 		"HTTP_X_REQUEST_ID", "rid1",
 		"HTTP_X_FORWARDED_FOR", "127.0.0.1",
 		"HTTP_X_FORWARDED_PROTO", "http",
+		"REQUEST_SCHEME", "http",
 		"HTTP_HOST", "a.example:8080",
 		"HTTP_USER_AGENT", "t/1",
 		"HTTP_ACCEPT", "",
@@ -278,7 +307,7 @@ test_joined(void **state)
 	    "X-Empty:\r\nX-FOO:\r\nX-Empty:\r\nCOOKIE: c=3\r\nX-One:\r\n"
 	    "X-Foo: 3\r\nAccept: application/json\r\nCookie:\r\n"
 	    "Host: h\r\n\r\n");
-	assert_pairs(16, want, NITEMS(want));
+	assert_pairs(17, want, NITEMS(want));
 }
 
 static void
@@ -317,7 +346,7 @@ test_dropped(void **state)
 	assert_string_equal(value_of("CONTENT_TYPE"), "a/b, c/d");
 	assert_string_equal(value_of("HTTP_X_KEPT"), "k");
 	assert_string_equal(value_of("HTTP_HOST"), "h");
-	assert_int_equal(dec.npairs, 16 + 3);
+	assert_int_equal(dec.npairs, 17 + 3);
 
 	/* HTTP_ plus a name of 251 bytes fits the name buffer; 252 not. */
 	for (n = 251; n <= 252; n++) {
@@ -326,7 +355,7 @@ test_dropped(void **state)
 		snprintf(head, sizeof(head), "GET / HTTP/1.0\r\n%s: v\r\n\r\n",
 		    name);
 		run_default(head);
-		assert_int_equal(dec.npairs, n == 251 ? 17 : 16);
+		assert_int_equal(dec.npairs, n == 251 ? 18 : 17);
 	}
 	assert_string_equal(dec.value[2], "HTTP/1.0");
 }
@@ -444,17 +473,17 @@ test_claims(void **state)
 	in_default(&in);
 	run("GET / HTTP/1.1\r\nHost: h\r\nAuth-Sub: spoof\r\n\r\n", &in,
 	    claims, 7);
-	assert_pairs(18, want, NITEMS(want));
+	assert_pairs(19, want, NITEMS(want));
 	assert_string_equal(value_of("HTTP_AUTH_SUB"), "spoof");
 	json_decref(claims);
 
 	claims = json_object();
 	run("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &in, claims, -1);
-	assert_pairs(17, want_empty, NITEMS(want_empty));
+	assert_pairs(18, want_empty, NITEMS(want_empty));
 	json_decref(claims);
 
 	run("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &in, NULL, -1);
-	assert_int_equal(dec.npairs, 17);
+	assert_int_equal(dec.npairs, 18);
 	assert_int_equal(count("AUTH_ROLES"), 0);
 }
 
@@ -561,6 +590,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_exact, teardown),
+		cmocka_unit_test_teardown(test_https_xff, teardown),
 		cmocka_unit_test_teardown(test_joined, teardown),
 		cmocka_unit_test_teardown(test_dropped, teardown),
 		cmocka_unit_test_teardown(test_rewrite, teardown),
