@@ -104,6 +104,28 @@ http_resp_release(struct http_resp *resp)
 	memset(resp, 0, sizeof(*resp));
 }
 
+char *
+http_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *out, *o;
+
+	o = out = xmalloc(3 * n + 1);
+	for (; *s != '\0'; s++) {
+		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr("-._~", *s) != NULL) {
+			*o++ = *s;
+			continue;
+		}
+		*o++ = '%';
+		*o++ = hex[(unsigned char)*s >> 4];
+		*o++ = hex[(unsigned char)*s & 0xf];
+	}
+	*o = '\0';
+	return out;
+}
+
 /* Empties the selected headers (a new response begins). */
 static void
 http_keep_clear(struct http_resp *resp)

@@ -108,6 +108,13 @@ void			 http_free(struct http_client *);
 int	 http_do(struct http_client *, const struct http_req *req,
 	    struct http_resp *resp);
 
+/*
+ * Percent-encodes <s> for a URL component or a form value: everything
+ * but ALPHA, DIGIT and "-._~" becomes %XX (as curl_easy_escape does).
+ * Returns a heap string the caller frees.
+ */
+char	*http_escape(const char *s);
+
 /* Frees the body of <resp> and empties it; <resp> is reusable. */
 void	 http_resp_release(struct http_resp *resp);
 

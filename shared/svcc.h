@@ -1,12 +1,13 @@
 /*
  * svcc: the client side of service-to-service calls (DESIGN.md: "course
  * -> messaging", "user -> auth admin API"): JSON over HTTP with a
- * client-credentials bearer token, through libcurl.
+ * client-credentials bearer token, through libelp's HTTP client (http.h).
  *
  * Calls are plain blocking transfers: a FastCGI worker (or a background
  * process) does one thing at a time, and each transfer is bounded by the
  * configured timeout (connecting included) and response size, restricted
- * to http and https, and follows no redirects and no proxy. The token is
+ * to http and https, and follows no redirects and no proxy. One client
+ * keeps its connection between calls (keep-alive). The token is
  * fetched from the token endpoint with the client_credentials grant and
  * kept until shortly before it expires (half its life when that is
  * shorter than 30 s); a call answered 401 drops it and is tried once more
@@ -32,6 +33,8 @@ struct svcc_def {
 	const char	*sv_secret_file; /* first line: the client secret */
 	uint64_t	 sv_timeout;	/* ms for one whole transfer */
 	uint64_t	 sv_max;	/* bytes of one response body */
+	const char	*sv_ca_file;	/* https CA file; NULL or "": the
+					   system store */
 };
 
 /*
