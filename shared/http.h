@@ -100,9 +100,9 @@ void			 http_free(struct http_client *);
 
 /*
  * Performs <req> into <resp>, which it overwrites (pass a new or released
- * one: a body still held would leak). Returns 0 when a whole response came, whatever its status (a
- * 5xx body is kept too), or -1 with hr_err and hr_why saying why and
- * hr_body empty. Either way the caller calls http_resp_release(). Logs
+ * one: a body still held would leak). Returns 0 when a whole response
+ * came, whatever its status (a 5xx body is kept too), or -1 with hr_err
+ * and hr_why saying why and hr_body empty. Either way the caller calls http_resp_release(). Logs
  * nothing: the caller decides what an outage is worth.
  */
 int	 http_do(struct http_client *, const struct http_req *req,

@@ -1,7 +1,7 @@
 /*
  * user: handlers of the user management API (docs/contract/api.md 4.1) and the
  * health check. Profiles are rows of table `user`; accounts are elp-auth's,
- * reached through idp.c. Registration creates both or neither: the account is
+ * reached through libelp idpc.h. Registration creates both or neither: the account is
  * created with an Idempotency-Key made for this attempt (so a retry after a
  * lost answer cannot create a second one), the profile is inserted, and the
  * account is deleted again when the insert fails.

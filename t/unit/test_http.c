@@ -6,7 +6,7 @@
  * (with and without Content-Length), connect and total timeouts, proxy
  * variables of the environment ignored, schemes other than http(s)
  * refused, redirects not followed unless asked (and then only to http),
- * a 5xx body returned, TLS settings applied.
+ * a 5xx body returned, TLS settings applied; and http_escape().
  */
 #include <sys/socket.h>
 
@@ -787,6 +787,30 @@ test_tls(void **state)
 	http_free(hc);
 }
 
+/* Percent-encoding as curl_easy_escape does it. */
+static void
+test_escape(void **state)
+{
+	static const char *const cases[] = {
+		"", "plain-._~AZaz09", "a b&c=d+e/f?g#h%",
+		"s\xc3\xa9" "cr\x01" "t\xff",
+	};
+	char *mine, *theirs;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NITEMS(cases); i++) {
+		mine = http_escape(cases[i]);
+		assert_non_null(theirs = curl_easy_escape(NULL, cases[i], 0));
+		assert_string_equal(mine, theirs);
+		curl_free(theirs);
+		free(mine);
+	}
+	mine = http_escape("a b&c");
+	assert_string_equal(mine, "a%20b%26c");
+	free(mine);
+}
+
 static void
 test_err_str(void **state)
 {
@@ -814,6 +838,7 @@ main(void)
 		cmocka_unit_test(test_schemes),
 		cmocka_unit_test(test_redirects),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_err_str),
 	};
 	int rc;
