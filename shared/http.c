@@ -4,7 +4,8 @@
  * The libcurl handle of a client is reset before and after each transfer:
  * before, so no option of an earlier request leaks into this one; after,
  * so the handle keeps no pointer to the header list and sink this call
- * frees. A reset keeps the connection cache, hence keep-alive.
+ * frees. A reset keeps the connection cache, hence keep-alive (unless
+ * the client forbids reuse).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ struct http_client {
 	size_t		 hc_max;		/* response body bytes */
 	char		*hc_ca_file;		/* NULL: system store */
 	long		 hc_redirects;		/* 0: none followed */
+	int		 hc_keepalive;
 	CURL		*hc_curl;		/* NULL until first use */
 	char		 hc_err[CURL_ERROR_SIZE]; /* libcurl's error text */
 };
@@ -83,6 +85,7 @@ http_new(const struct http_opts *opts)
 	if (opts->ho_ca_file != NULL && opts->ho_ca_file[0] != '\0')
 		hc->hc_ca_file = xstrdup(opts->ho_ca_file);
 	hc->hc_redirects = opts->ho_redirects > 0 ? opts->ho_redirects : 0;
+	hc->hc_keepalive = opts->ho_keepalive != 0;
 	return hc;
 }
 
@@ -246,6 +249,9 @@ http_setup_client(struct http_client *hc)
 		    hc->hc_connect_timeout);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, hc->hc_timeout);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(cu, CURLOPT_FORBID_REUSE,
+		    hc->hc_keepalive ? 0L : 1L);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(cu, CURLOPT_MAXFILESIZE_LARGE,
 		    (curl_off_t)hc->hc_max);

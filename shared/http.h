@@ -13,8 +13,9 @@
  * certificate and host name, against <ca_file> when one is given, else
  * the system store. Every libcurl option and info call is checked.
  *
- * A client keeps one libcurl handle, so consecutive requests to the same
- * peer reuse the connection (keep-alive). Make clients after the fork, in
+ * A client keeps one libcurl handle; with ho_keepalive, consecutive
+ * requests to the same peer reuse its connection, else each request has
+ * a connection of its own, closed after it. Make clients after the fork, in
  * the process that uses them; the program calls curl_global_init() once
  * before forking (svc does). Nothing here logs a header value or a body:
  * tokens and secrets stay out of the log.
@@ -59,6 +60,8 @@ struct http_opts {
 	uint64_t	 ho_max;	/* bytes of a response body, > 0 */
 	const char	*ho_ca_file;	/* NULL or "": the system store */
 	long		 ho_redirects;	/* redirects followed; 0: none */
+	int		 ho_keepalive;	/* keep the connection for the next
+					   request */
 };
 
 /* One request. Unused members are NULL (or 0). */

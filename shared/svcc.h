@@ -6,8 +6,7 @@
  * Calls are plain blocking transfers: a FastCGI worker (or a background
  * process) does one thing at a time, and each transfer is bounded by the
  * configured timeout (connecting included) and response size, restricted
- * to http and https, and follows no redirects and no proxy. One client
- * keeps its connection between calls (keep-alive). The token is
+ * to http and https, and follows no redirects and no proxy. The token is
  * fetched from the token endpoint with the client_credentials grant and
  * kept until shortly before it expires (half its life when that is
  * shorter than 30 s); a call answered 401 drops it and is tried once more

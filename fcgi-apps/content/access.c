@@ -62,6 +62,7 @@ access_new(const struct content_cfg *cfg)
 	ho.ho_timeout = cfg->cc_ma_timeout;
 	ho.ho_max = ACCESS_MAX_RESP;
 	ho.ho_ca_file = cfg->cc_ma_ca_file;
+	ho.ho_keepalive = 1;
 	a->a_http = http_new(&ho);
 	a->a_url = xstrdup(cfg->cc_ma_url);
 	a->a_ttl = cfg->cc_ma_cache;

@@ -318,7 +318,10 @@ srv_count(const int *counter)
 
 /* --- helpers ------------------------------------------------------------ */
 
-/* A client with <timeout> ms (connect <ctimeout>), <max> bytes, <redirs>. */
+/*
+ * A keep-alive client with <timeout> ms (connect <ctimeout>), <max> bytes,
+ * <redirs>.
+ */
 static struct http_client *
 client(uint64_t ctimeout, uint64_t timeout, uint64_t max, long redirs)
 {
@@ -329,6 +332,7 @@ client(uint64_t ctimeout, uint64_t timeout, uint64_t max, long redirs)
 	o.ho_timeout = timeout;
 	o.ho_max = max;
 	o.ho_redirects = redirs;
+	o.ho_keepalive = 1;
 	return http_new(&o);
 }
 
@@ -476,10 +480,14 @@ test_header_injection(void **state)
 	http_free(hc);
 }
 
-/* Consecutive requests of one client share one connection. */
+/*
+ * Consecutive requests of a keep-alive client share one connection;
+ * without ho_keepalive each has its own.
+ */
 static void
 test_keepalive(void **state)
 {
+	struct http_opts o;
 	struct http_client *hc = client(0, 2000, 65536, 0);
 	struct http_resp r;
 	int n0 = srv_count(&srv.s_naccept), i;
@@ -491,6 +499,18 @@ test_keepalive(void **state)
 		http_resp_release(&r);
 	}
 	assert_int_equal(srv_count(&srv.s_naccept), n0 + 1);
+	http_free(hc);
+	memset(&o, 0, sizeof(o));
+	o.ho_timeout = 2000;
+	o.ho_max = 65536;
+	hc = http_new(&o);
+	n0 = srv_count(&srv.s_naccept);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(get(hc, "/echo", &r), 0);
+		assert_int_equal(r.hr_status, 200);
+		http_resp_release(&r);
+	}
+	assert_int_equal(srv_count(&srv.s_naccept), n0 + 3);
 	http_free(hc);
 }
 
