@@ -1,10 +1,10 @@
 /*
  * authz: bearer-token checks inside a FastCGI service (see authz.h).
  *
- * The JWKS fetch is a plain blocking libcurl transfer: a FastCGI worker
- * handles one request at a time, and the fetch is bounded by the
- * configured timeout and body size, restricted to http and https, and
- * follows no redirects.
+ * The JWKS fetch is a plain blocking transfer of libelp's HTTP client
+ * (http.h): a FastCGI worker handles one request at a time, and the fetch
+ * is bounded by the configured timeout and body size, restricted to http
+ * and https, follows no redirects and no proxy.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,13 +14,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "app.h"
 #include "authz.h"
 #include "buf.h"
 #include "cfg.h"
+#include "http.h"
 #include "jwt.h"
 #include "log.h"
 #include "util.h"
@@ -42,6 +42,7 @@ const struct cfg_key authz_cfg_keys[] = {
 	K("cache", CFG_T_INT, "10000", 0, 10000000, azc_cache),
 	K("max-jwks-size", CFG_T_SIZE, "256k", 1024, 16 * 1024 * 1024,
 	    azc_max_size),
+	K("ca-file", CFG_T_PATH, "", 0, 0, azc_ca_file),
 };
 const size_t authz_cfg_nkeys = NITEMS(authz_cfg_keys);
 
@@ -66,21 +67,13 @@ struct authz {
 	char			*az_audience;	/* NULL: no audience check */
 	int64_t			 az_leeway;	/* seconds */
 	uint64_t		 az_refresh_min; /* ms */
-	long			 az_timeout;	/* ms */
-	size_t			 az_max_size;	/* JWKS body bytes */
+	struct http_client	*az_http;	/* JWKS fetches */
 	struct jwt_keyset	 az_keys;
 	uint64_t		 az_fetch_at;	/* monotonic ms of the last
 						   fetch start; 0 never */
 	int			 az_failing;	/* the last fetch failed and
 						   that was logged */
 	struct jwt_cache	*az_cache;
-};
-
-/* Where the JWKS body goes while curl reads it. */
-struct authz_sink {
-	struct buf	*as_buf;
-	size_t		 as_max;
-	int		 as_over;	/* the body went past as_max */
 };
 
 void
@@ -100,6 +93,7 @@ authz_res_str(enum authz_res res)
 struct authz *
 authz_new(const struct authz_cfg *cfg)
 {
+	struct http_opts ho;
 	struct authz *az;
 
 	az = xcalloc(1, sizeof(*az));
@@ -109,8 +103,12 @@ authz_new(const struct authz_cfg *cfg)
 		az->az_audience = xstrdup(cfg->azc_audience);
 	az->az_leeway = (int64_t)(cfg->azc_leeway / 1000);
 	az->az_refresh_min = cfg->azc_refresh_min;
-	az->az_timeout = cfg->azc_timeout > 0 ? (long)cfg->azc_timeout : 1;
-	az->az_max_size = (size_t)cfg->azc_max_size;
+	memset(&ho, 0, sizeof(ho));
+	ho.ho_connect_timeout = cfg->azc_timeout;
+	ho.ho_timeout = cfg->azc_timeout;
+	ho.ho_max = cfg->azc_max_size;
+	ho.ho_ca_file = cfg->azc_ca_file;
+	az->az_http = http_new(&ho);
 	az->az_cache = jwt_cache_new(cfg->azc_cache > 0 ?
 	    (size_t)cfg->azc_cache : 0);
 	return az;
@@ -121,6 +119,7 @@ authz_free(struct authz *az)
 {
 	if (az == NULL)
 		return;
+	http_free(az->az_http);
 	jwt_cache_free(az->az_cache);
 	jwt_keyset_release(&az->az_keys);
 	free(az->az_audience);
@@ -173,92 +172,27 @@ authz_set_keys(struct authz *az, const struct jwt_keyset *set)
 	return 0;
 }
 
-/* curl write callback: appends to the sink, refusing past its limit. */
-static size_t
-authz_write_cb(char *p, size_t size, size_t nmemb, void *arg)
-{
-	struct authz_sink *s = arg;
-	size_t n = size * nmemb;
-
-	if (n > s->as_max - buf_avail(s->as_buf)) {
-		s->as_over = 1;
-		return 0;	/* curl stops with CURLE_WRITE_ERROR */
-	}
-	buf_append(s->as_buf, p, n);
-	return n;
-}
-
-/* Sets every option of the JWKS transfer; the first failure is returned. */
-static CURLcode
-authz_http_setup(CURL *cu, const struct authz *az, struct authz_sink *sink,
-    char *errbuf)
-{
-	CURLcode rc;
-
-	rc = curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, errbuf);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_URL, az->az_url);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 0L);
-	if (rc == CURLE_OK)	/* the JWKS is internal: never via a proxy */
-		rc = curl_easy_setopt(cu, CURLOPT_PROXY, "");
-	if (rc == CURLE_OK)	/* timeouts without SIGALRM */
-		rc = curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, az->az_timeout);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS,
-		    az->az_timeout);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_MAXFILESIZE_LARGE,
-		    (curl_off_t)az->az_max_size);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION,
-		    authz_write_cb);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(cu, CURLOPT_WRITEDATA, sink);
-	return rc;
-}
-
 /*
- * GETs the JWKS into <body>. Returns 0 on a 200 answer within the limits,
+ * GETs the JWKS into <resp>. Returns 0 on a 200 answer within the limits,
  * or -1 with the reason in <why>.
  */
 static int
-authz_http_get(const struct authz *az, struct buf *body, char *why,
+authz_http_get(struct authz *az, struct http_resp *resp, char *why,
     size_t whylen)
 {
-	char errbuf[CURL_ERROR_SIZE];
-	struct authz_sink sink = { body, az->az_max_size, 0 };
-	CURL *cu;
-	CURLcode rc;
-	long status = 0;
-	int ret = -1;
+	struct http_req rq;
 
-	errbuf[0] = '\0';
-	if ((cu = curl_easy_init()) == NULL) {
-		snprintf(why, whylen, "cannot create a curl handle");
+	memset(&rq, 0, sizeof(rq));
+	rq.hq_url = az->az_url;
+	if (http_do(az->az_http, &rq, resp) == -1) {
+		snprintf(why, whylen, "%s", resp->hr_why);
 		return -1;
 	}
-	rc = authz_http_setup(cu, az, &sink, errbuf);
-	if (rc == CURLE_OK)
-		rc = curl_easy_perform(cu);
-	if (rc == CURLE_OK)
-		rc = curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
-	if (sink.as_over || rc == CURLE_FILESIZE_EXCEEDED)
-		snprintf(why, whylen, "body larger than %zu bytes",
-		    az->az_max_size);
-	else if (rc != CURLE_OK)
-		snprintf(why, whylen, "%s", errbuf[0] != '\0' ? errbuf :
-		    curl_easy_strerror(rc));
-	else if (status != 200)
-		snprintf(why, whylen, "HTTP status %ld", status);
-	else
-		ret = 0;
-	curl_easy_cleanup(cu);
-	return ret;
+	if (resp->hr_status != 200) {
+		snprintf(why, whylen, "HTTP status %ld", resp->hr_status);
+		return -1;
+	}
+	return 0;
 }
 
 /* Whether refresh-min (shorter while no keys are held) has passed. */
@@ -276,17 +210,18 @@ int
 authz_refresh(struct authz *az, int force)
 {
 	struct jwt_keyset set;
-	struct buf body = BUF_INIT;
-	char why[CURL_ERROR_SIZE + 64];
+	struct http_resp resp;
+	char why[HTTP_WHY_MAX + 64];
 	int n = -1;
 
 	if (!force && !authz_may_fetch(az))
 		return -1;
 	az->az_fetch_at = util_now_ms();
 	memset(&set, 0, sizeof(set));
-	if (authz_http_get(az, &body, why, sizeof(why)) == -1)
+	if (authz_http_get(az, &resp, why, sizeof(why)) == -1)
 		goto done;
-	n = jwt_keyset_parse(&set, buf_data(&body), buf_avail(&body));
+	n = jwt_keyset_parse(&set, buf_data(&resp.hr_body),
+	    buf_avail(&resp.hr_body));
 	if (n <= 0) {
 		snprintf(why, sizeof(why), "%s", n == 0 ?
 		    "no usable RS256 key" : "not a JWKS document");
@@ -303,7 +238,7 @@ done:
 		    az->az_url, why);
 	az->az_failing = n == -1;
 	jwt_keyset_release(&set);
-	buf_release(&body);
+	http_resp_release(&resp);
 	return n;
 }
 

@@ -25,8 +25,9 @@
  * mismatch means the request did not come through the gateway's checks,
  * and is refused.
  *
- * Keys are fetched with libcurl (blocking, bounded by the configured
- * timeout: a FastCGI worker serves one request at a time) on first use and
+ * Keys are fetched with libelp's HTTP client (http.h; blocking, bounded by
+ * the configured timeout: a FastCGI worker serves one request at a time,
+ * https verified against ca-file or the system store) on first use and
  * again when a token names an unknown kid, at most once per refresh-min
  * (once a second while no keys are held, or per refresh-min if shorter).
  * A failed fetch keeps the old keys. Verified tokens are cached until
@@ -64,12 +65,14 @@ struct authz_cfg {
 	uint64_t	 azc_timeout;	/* ms for a whole JWKS fetch */
 	int64_t		 azc_cache;	/* verified tokens kept; 0 = none */
 	uint64_t	 azc_max_size;	/* bytes of a JWKS body */
+	char		*azc_ca_file;	/* https CA file; "" = system store */
 };
 
 /*
  * Key table for an <auth> element (see cfg.h); dst is struct authz_cfg.
  * jwks-url and issuer are required; audience "" (no check), leeway 60s,
- * refresh-min 10s, timeout 2s, cache 10000, max-jwks-size 256k.
+ * refresh-min 10s, timeout 2s, cache 10000, max-jwks-size 256k, ca-file
+ * "" (the system store).
  */
 extern const struct cfg_key	authz_cfg_keys[];
 extern const size_t		authz_cfg_nkeys;

@@ -28,6 +28,7 @@ const struct cfg_key notify_cfg_keys[] = {
 	K("poll", CFG_T_DURATION, "1s", 10, 3600000, nc_poll),
 	K("backoff-max", CFG_T_DURATION, "5m", 1000, 86400000,
 	    nc_backoff_max),
+	K("ca-file", CFG_T_PATH, "", 0, 0, nc_ca_file),
 };
 const size_t notify_cfg_nkeys = NITEMS(notify_cfg_keys);
 
@@ -62,6 +63,7 @@ notify_new(const struct notify_cfg *cfg)
 	def.sv_secret_file = cfg->nc_secret_file;
 	def.sv_timeout = cfg->nc_timeout;
 	def.sv_max = NOTIFY_MAX_RESPONSE;
+	def.sv_ca_file = cfg->nc_ca_file;
 	n->n_svcc = svcc_new(&def);
 	return n;
 }

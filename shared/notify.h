@@ -26,12 +26,14 @@ struct notify_cfg {
 	uint64_t	 nc_timeout;	/* ms per transfer */
 	uint64_t	 nc_poll;	/* ms between looks at an idle queue */
 	uint64_t	 nc_backoff_max; /* ms, longest wait between tries */
+	char		*nc_ca_file;	/* https CA file; "" = system store */
 };
 
 /*
  * Key table for a <messaging> element (see cfg.h); dst is struct
  * notify_cfg. url, token-url, client-id and secret-file are required;
- * timeout 2s (1ms..1m), poll 1s (10ms..1h), backoff-max 5m (1s..1d).
+ * timeout 2s (1ms..1m), poll 1s (10ms..1h), backoff-max 5m (1s..1d),
+ * ca-file "" (the system store).
  */
 extern const struct cfg_key	notify_cfg_keys[];
 extern const size_t		notify_cfg_nkeys;

@@ -1,7 +1,7 @@
 /*
  * svcc: the client side of service-to-service calls (DESIGN.md: "course
  * -> messaging", "user -> auth admin API"): JSON over HTTP with a
- * client-credentials bearer token, through libcurl.
+ * client-credentials bearer token, through libelp's HTTP client (http.h).
  *
  * Calls are plain blocking transfers: a FastCGI worker (or a background
  * process) does one thing at a time, and each transfer is bounded by the
@@ -32,6 +32,8 @@ struct svcc_def {
 	const char	*sv_secret_file; /* first line: the client secret */
 	uint64_t	 sv_timeout;	/* ms for one whole transfer */
 	uint64_t	 sv_max;	/* bytes of one response body */
+	const char	*sv_ca_file;	/* https CA file; NULL or "": the
+					   system store */
 };
 
 /*

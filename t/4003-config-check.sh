@@ -1,8 +1,9 @@
 #!/bin/sh
 # -t finds every configuration error in one run, each as file:line:
 # ports out of range, duplicate listener addresses, unknown services,
-# missing secret files, bad URLs, and semantic errors next to schema
-# errors; a valid file is still accepted.
+# missing secret files, bad URLs, missing ca-files of the HTTP clients,
+# and semantic errors next to schema errors; a valid file is still
+# accepted.
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/conf/services" "$T/secrets"
@@ -127,6 +128,20 @@ test_expect_success 'service: a schema error does not hide a semantic one' '
 	svccheck both.xml &&
 	grep -q "both.xml:8: .*bogus" "$T/err" &&
 	grep -q "both.xml:5: password-file: .*No such file" "$T/err"
+'
+
+test_expect_success 'service: an HTTP client ca-file must exist; an existing one passes' '
+	svc ca.xml "  <messaging url=\"https://127.0.0.1:9/m\" token-url=\"https://127.0.0.1:9/t\" client-id=\"elp-course\" secret-file=\"$T/secrets/db.pw\" ca-file=\"$T/secrets/none.pem\"/>" &&
+	svccheck ca.xml &&
+	grep -q "ca.xml:8: ca-file: \"$T/secrets/none.pem\": No such file" "$T/err" &&
+	grep -q "ca.xml: 1 error(s), configuration refused" "$T/err" &&
+	svc ca-ok.xml "  <messaging url=\"https://127.0.0.1:9/m\" token-url=\"https://127.0.0.1:9/t\"
+             client-id=\"elp-course\" secret-file=\"$T/secrets/db.pw\"
+             ca-file=\"$T/secrets/db.pw\"/>" &&
+	sed -i "s|audience=\"elp-api\"/>|audience=\"elp-api\" ca-file=\"$T/secrets/db.pw\"/>|" \
+	    "$T/conf/services/ca-ok.xml" &&
+	grep -q "ca-file=\"$T/secrets/db.pw\"/>" "$T/conf/services/ca-ok.xml" &&
+	"$BIN/elp-course" -t -c "$T/conf/services/ca-ok.xml"
 '
 
 # A tree whose files name everything relatively: each path is relative to

@@ -3,8 +3,8 @@
  * answers it (GET <media-access url><fileName>, fcgi-apps/course/media.c), with
  * the caller's Authorization header passed along unchanged.
  *
- * One libcurl handle per worker keeps its connection to the gateway's
- * admin listener alive. Answers are kept per worker for <media-access
+ * One libelp HTTP client (http.h) per worker keeps its connection to the
+ * gateway's admin listener alive. Answers are kept per worker for <media-access
  * cache> in a small direct-mapped table keyed by file and caller, so a
  * video player's many range requests cost one question; a rule change (a
  * lecture added, an enrollment approved) is seen within that time.
@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "buf.h"
 #include "content.h"
+#include "http.h"
 #include "log.h"
 #include "util.h"
 
@@ -34,9 +34,8 @@ struct access_slot {
 };
 
 struct access {
-	CURL			*a_curl;
+	struct http_client	*a_http;
 	char			*a_url;
-	long			 a_timeout;	/* ms */
 	uint64_t		 a_ttl;		/* ms */
 	int			 a_failing;	/* last call failed, logged */
 	struct access_slot	 a_slots[ACCESS_SLOTS];
@@ -56,9 +55,16 @@ struct access *
 access_new(const struct content_cfg *cfg)
 {
 	struct access *a = xcalloc(1, sizeof(*a));
+	struct http_opts ho;
 
+	memset(&ho, 0, sizeof(ho));
+	ho.ho_connect_timeout = cfg->cc_ma_timeout;
+	ho.ho_timeout = cfg->cc_ma_timeout;
+	ho.ho_max = ACCESS_MAX_RESP;
+	ho.ho_ca_file = cfg->cc_ma_ca_file;
+	ho.ho_keepalive = 1;
+	a->a_http = http_new(&ho);
 	a->a_url = xstrdup(cfg->cc_ma_url);
-	a->a_timeout = (long)cfg->cc_ma_timeout;
 	a->a_ttl = cfg->cc_ma_cache;
 	return a;
 }
@@ -68,22 +74,9 @@ access_free(struct access *a)
 {
 	if (a == NULL)
 		return;
-	if (a->a_curl != NULL)
-		curl_easy_cleanup(a->a_curl);
+	http_free(a->a_http);
 	free(a->a_url);
 	free(a);
-}
-
-static size_t
-access_write_cb(char *p, size_t size, size_t nmemb, void *arg)
-{
-	struct buf *b = arg;
-	size_t n = size * nmemb;
-
-	if (buf_avail(b) + n > ACCESS_MAX_RESP)
-		return 0;
-	buf_append(b, p, n);
-	return n;
 }
 
 /* FNV-1a of name and caller. */
@@ -120,64 +113,44 @@ access_parse(const struct buf *b)
 	return v;
 }
 
+/* Logs the transition into or out of a failure to ask the rule. */
+static void
+access_note(struct access *a, int failed, const char *why)
+{
+	if (failed && !a->a_failing)
+		log_warnx("media rule: %s: %s", a->a_url, why);
+	else if (!failed && a->a_failing)
+		log_info("media rule: %s answers again", a->a_url);
+	a->a_failing = failed;
+}
+
 /* Asks the course service. */
 static enum access_verdict
 access_ask(struct access *a, const char *name, const char *authz)
 {
-	struct curl_slist *hdrs = NULL;
-	struct buf resp;
-	char *url, *h = NULL;
-	long status = 0;
-	CURLcode rc;
+	struct http_req rq;
+	struct http_resp resp;
 	enum access_verdict v = ACCESS_UNKNOWN;
+	const char *why;
+	char *url;
 
-	if (a->a_curl == NULL && (a->a_curl = curl_easy_init()) == NULL) {
-		log_warnx("media rule: cannot start libcurl");
-		return ACCESS_UNKNOWN;
-	}
-	curl_easy_reset(a->a_curl);
-	buf_init(&resp);
 	/* The name passed media_name_ok(): nothing to escape. */
 	url = xasprintf("%s%s", a->a_url, name);
-	if (authz != NULL) {
-		h = xasprintf("Authorization: %s", authz);
-		hdrs = curl_slist_append(hdrs, h);
-	}
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	curl_easy_setopt(a->a_curl, CURLOPT_URL, url);
-	curl_easy_setopt(a->a_curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(a->a_curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(a->a_curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(a->a_curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(a->a_curl, CURLOPT_TIMEOUT_MS, a->a_timeout);
-	curl_easy_setopt(a->a_curl, CURLOPT_CONNECTTIMEOUT_MS, a->a_timeout);
-	curl_easy_setopt(a->a_curl, CURLOPT_WRITEFUNCTION, access_write_cb);
-	curl_easy_setopt(a->a_curl, CURLOPT_WRITEDATA, &resp);
-	rc = curl_easy_perform(a->a_curl);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(a->a_curl, CURLINFO_RESPONSE_CODE, &status);
-	if (rc == CURLE_OK && status == 200)
-		v = access_parse(&resp);
-	if (v == ACCESS_UNKNOWN) {
-		if (!a->a_failing)
-			log_warnx("media rule: %s: %s", a->a_url,
-			    rc != CURLE_OK ? curl_easy_strerror(rc) :
-			    status != 200 ? "unexpected status" :
-			    "unexpected answer");
-		a->a_failing = 1;
-	} else if (a->a_failing) {
-		log_info("media rule: %s answers again", a->a_url);
-		a->a_failing = 0;
-	}
-	/* Forget the header: the handle outlives this caller. */
-	curl_easy_setopt(a->a_curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(hdrs);
-	if (h != NULL) {
-		explicit_bzero(h, strlen(h));
-		free(h);
-	}
+	memset(&rq, 0, sizeof(rq));
+	rq.hq_url = url;
+	rq.hq_authz = authz;
+	rq.hq_accept = "application/json";
+	if (http_do(a->a_http, &rq, &resp) == -1)
+		why = resp.hr_why;
+	else if (resp.hr_status != 200)
+		why = "unexpected status";
+	else if ((v = access_parse(&resp.hr_body)) == ACCESS_UNKNOWN)
+		why = "unexpected answer";
+	else
+		why = NULL;
+	access_note(a, why != NULL, why);
+	http_resp_release(&resp);
 	free(url);
-	buf_release(&resp);
 	return v;
 }
 

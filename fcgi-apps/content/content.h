@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
 #include <magic.h>
 
 #include "app.h"
@@ -38,6 +37,7 @@ struct content_cfg {
 	char		*cc_ma_url;	/* <media-access url>, NULL: none */
 	uint64_t	 cc_ma_timeout;	/* ms */
 	uint64_t	 cc_ma_cache;	/* ms */
+	char		*cc_ma_ca_file;	/* <media-access ca-file>, "": system */
 	/* Derived when loaded: the accepted types. */
 	const struct media_type *cc_allowed[16];
 	size_t		 cc_nallowed;

@@ -58,6 +58,7 @@ static const struct cfg_key access_keys[] = {
 	K("url", CFG_T_STR, NULL, 0, 0, cc_ma_url),
 	K("timeout", CFG_T_DURATION, "2s", 1, 600000, cc_ma_timeout),
 	K("cache", CFG_T_DURATION, "5s", 0, 3600000, cc_ma_cache),
+	K("ca-file", CFG_T_PATH, "", 0, 0, cc_ma_ca_file),
 };
 
 #undef K

@@ -18,7 +18,6 @@
 #include "db.h"
 #include "log.h"
 #include "messaging.h"
-#include "svcc.h"
 #include "tmpl.h"
 #include "util.h"
 #include "uuid.h"
@@ -372,7 +371,7 @@ event_idp_fail(struct app_req *req, int rc, const char *what)
 		app_fail(req, 400, FAIL "Unknown user %s", what);
 		return;
 	}
-	if (rc != SVCC_UNAVAILABLE)
+	if (rc != IDPC_UNAVAILABLE)
 		log_error("idp: %s: status %d", what, rc);
 	app_fail(req, 503, "Identity provider unavailable");
 }

@@ -72,7 +72,7 @@ static const struct svc_section msg_sections[] = {
 	{ "database", db_cfg_keys, &db_cfg_nkeys, OFF(mc_db), 1 },
 	{ "limits", limits_keys, &limits_nkeys, 0, 0 },
 	{ "auth", authz_cfg_keys, &authz_cfg_nkeys, OFF(mc_auth), 1 },
-	{ "idp", rcpt_cfg_keys, &rcpt_cfg_nkeys, OFF(mc_rcpt), 1 },
+	{ "idp", idpc_cfg_keys, &idpc_cfg_nkeys, OFF(mc_rcpt), 1 },
 	{ "events", events_keys, &events_nkeys, OFF(mc_events), 0 },
 	{ "smtp", smtp_cfg_keys, &smtp_cfg_nkeys, OFF(mc_smtp), 1 },
 	{ "outbox", outbox_cfg_keys, &outbox_cfg_nkeys, OFF(mc_outbox), 0 },

@@ -24,8 +24,8 @@
 #include "buf.h"
 #include "cfg.h"
 #include "db.h"
+#include "idpc.h"
 #include "pool.h"
-#include "svcc.h"
 #include "tmpl.h"
 #include "uuid.h"
 
@@ -50,16 +50,6 @@ int		 event_type_byname(const char *s);
  * are set by event_values() in the same order.
  */
 const char *const *event_names(enum event_type t, size_t *n);
-
-/* <idp>: how recipients are looked up in elp-auth's admin API. */
-struct rcpt_cfg {
-	char		*rc_base_url;	/* admin listener */
-	char		*rc_realm;
-	char		*rc_client_id;
-	char		*rc_secret_file;
-	uint64_t	 rc_timeout;	/* ms per call */
-	uint64_t	 rc_max_size;	/* response bytes */
-};
 
 /* <events>: the internal API. */
 struct events_cfg {
@@ -101,7 +91,7 @@ struct msg_cfg {
 	uint64_t	 mc_max_body;	/* <limits max-body> */
 	int64_t		 mc_max_page;	/* <limits max-page-size> */
 	struct authz_cfg mc_auth;
-	struct rcpt_cfg	 mc_rcpt;	/* <idp> */
+	struct idpc_cfg	 mc_rcpt;	/* <idp> */
 	struct events_cfg mc_events;
 	struct smtp_cfg	 mc_smtp;
 	struct outbox_cfg mc_outbox;
@@ -114,8 +104,7 @@ struct msg_svc {
 	const struct msg_cfg *ms_cfg;
 	struct db	*ms_db;
 	struct authz	*ms_az;
-	struct svcc	*ms_idp;	/* elp-auth admin API */
-	char		*ms_admin_url;	/* base + /admin/realms/<realm> */
+	struct idpc	*ms_idp;	/* elp-auth admin API */
 };
 
 /* A recipient (or the subject user of an event). */
@@ -144,18 +133,14 @@ void	 event_post(struct app_req *req);
 
 /* --- rcpt.c --- */
 
-/* Key table of <idp>; dst is struct rcpt_cfg. */
-extern const struct cfg_key	rcpt_cfg_keys[];
-extern const size_t		rcpt_cfg_nkeys;
-
-/* Makes the admin API client of <ms> from <cfg>. */
-void	 rcpt_open(struct msg_svc *ms, const struct rcpt_cfg *cfg);
+/* Makes the admin API client of <ms> from <cfg> (<idp>, idpc.h). */
+void	 rcpt_open(struct msg_svc *ms, const struct idpc_cfg *cfg);
 /* Frees what rcpt_open() made. */
 void	 rcpt_close(struct msg_svc *ms);
 
 /*
  * Looks account <id> up into <out> (the caller releases it with
- * rcpt_release). Returns 200, 404 when there is none, or SVCC_UNAVAILABLE
+ * rcpt_release). Returns 200, 404 when there is none, or IDPC_UNAVAILABLE
  * / another status when elp-auth could not answer.
  */
 int	 rcpt_user(struct msg_svc *ms, const char *id, struct rcpt *out);

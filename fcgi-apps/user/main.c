@@ -34,7 +34,7 @@ struct user_cfg {
 	struct db_cfg	 ucf_db;	/* <database> */
 	uint64_t	 ucf_max_body;	/* <limits max-body>, bytes */
 	struct authz_cfg ucf_auth;	/* <auth> */
-	struct idp_cfg	 ucf_idp;	/* <idp> */
+	struct idpc_cfg	 ucf_idp;	/* <idp> */
 	struct notify_cfg ucf_msg;	/* <messaging>; nc_url NULL when
 					   absent */
 };
@@ -69,7 +69,7 @@ static const struct svc_section user_sections[] = {
 	{ "limits", limits_keys, &limits_nkeys, 0, 0 },
 	{ "auth", authz_cfg_keys, &authz_cfg_nkeys,
 	    offsetof(struct user_cfg, ucf_auth), 1 },
-	{ "idp", idp_cfg_keys, &idp_cfg_nkeys,
+	{ "idp", idpc_cfg_keys, &idpc_cfg_nkeys,
 	    offsetof(struct user_cfg, ucf_idp), 1 },
 	{ "messaging", notify_cfg_keys, &notify_cfg_nkeys,
 	    offsetof(struct user_cfg, ucf_msg), -1 },
@@ -127,7 +127,7 @@ user_worker(int fd, void *arg)
 	memset(&us, 0, sizeof(us));
 	us.us_db = db_new(&ucf->ucf_db);
 	us.us_az = authz_new(&ucf->ucf_auth);
-	us.us_idp = idp_new(&ucf->ucf_idp);
+	us.us_idp = idpc_new(&ucf->ucf_idp, "elp-user");
 	us.us_events = ucf->ucf_msg.nc_url != NULL;
 	/* Failure is logged by db_connect(); each call retries. */
 	if (db_connect(us.us_db) == -1)
@@ -139,7 +139,7 @@ user_worker(int fd, void *arg)
 	app.a_max_body = ucf->ucf_max_body;
 	app.a_ctx = &us;
 	rc = app_worker_loop(&app, fd);
-	idp_free(us.us_idp);
+	idpc_free(us.us_idp);
 	us.us_idp = NULL;
 	authz_free(us.us_az);
 	us.us_az = NULL;

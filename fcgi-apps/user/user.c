@@ -1,7 +1,7 @@
 /*
  * user: handlers of the user management API (docs/contract/api.md 4.1) and the
  * health check. Profiles are rows of table `user`; accounts are elp-auth's,
- * reached through idp.c. Registration creates both or neither: the account is
+ * reached through libelp idpc.h. Registration creates both or neither: the account is
  * created with an Idempotency-Key made for this attempt (so a retry after a
  * lost answer cannot create a second one), the profile is inserted, and the
  * account is deleted again when the insert fails.
@@ -226,7 +226,7 @@ user_db_fail(struct app_req *req, struct user_svc *us, const char *what)
 static void
 user_idp_fail(struct app_req *req, const char *prefix, int rc)
 {
-	if (rc == IDP_UNAVAILABLE) {
+	if (rc == IDPC_UNAVAILABLE) {
 		app_fail(req, 503, "%sIdentity provider unavailable", prefix);
 		return;
 	}
@@ -449,7 +449,7 @@ user_email_taken(struct app_req *req, const char *email)
  */
 static int
 user_reg_account(struct app_req *req, const struct user_reg *rg,
-    const struct idp_user *iu, const char *shown, char id[UUID_STR_LEN + 1])
+    const struct idpc_user *iu, const char *shown, char id[UUID_STR_LEN + 1])
 {
 	struct user_svc *us = req->r_ctx;
 	char key[UUID_STR_LEN + 1], why[256];
@@ -460,9 +460,9 @@ user_reg_account(struct app_req *req, const struct user_reg *rg,
 		return -1;
 	}
 	why[0] = '\0';
-	rc = idp_user_create(us->us_idp, iu, key, id, why, sizeof(why));
-	if (rc == IDP_UNAVAILABLE)
-		rc = idp_user_create(us->us_idp, iu, key, id, why,
+	rc = idpc_user_create(us->us_idp, iu, key, id, why, sizeof(why));
+	if (rc == IDPC_UNAVAILABLE)
+		rc = idpc_user_create(us->us_idp, iu, key, id, why,
 		    sizeof(why));
 	if (rc == 201)
 		return 0;
@@ -529,7 +529,7 @@ user_reg_profile(struct app_req *req, const struct user_reg *rg,
 	if (e != DB_E_DUP)
 		log_error("profile insert: %s: %s", db_err_str(e),
 		    db_errmsg(us->us_db));
-	rc = idp_user_delete(us->us_idp, id);
+	rc = idpc_user_delete(us->us_idp, id);
 	if (rc != 204 && rc != 404)
 		log_error("registration undo: account %s could not be "
 		    "deleted (%d); remove it by hand", id, rc);
@@ -551,7 +551,7 @@ user_register_as(struct app_req *req, const struct user_reg *rg)
 {
 	char email[USER_FIELD_MAX + 1], id[UUID_STR_LEN + 1];
 	struct user_fields uf;
-	struct idp_user iu;
+	struct idpc_user iu;
 	const char *shown;
 	json_t *in;
 	int taken;
@@ -797,7 +797,7 @@ user_list_role(struct app_req *req, const char *role)
 
 	if (authz_require_role(req, us->us_az, &id, "ADMIN") == -1)
 		return;
-	if ((rc = idp_role_ids(us->us_idp, role, &ids)) != 200)
+	if ((rc = idpc_role_ids(us->us_idp, role, &ids)) != 200)
 		user_idp_fail(req, LIST_FAIL, rc);
 	else
 		user_send_list(req, ids);
@@ -901,7 +901,7 @@ user_profile_apply(struct app_req *req, const char *uid,
 	struct db_val p[5];
 	int rc;
 
-	if ((rc = idp_user_names(us->us_idp, uid, uf->uf_first,
+	if ((rc = idpc_user_names(us->us_idp, uid, uf->uf_first,
 	    uf->uf_last)) != 204) {
 		if (rc == 404)
 			app_fail(req, 417, PROFILE_FAIL IDP_404);
@@ -916,7 +916,7 @@ user_profile_apply(struct app_req *req, const char *uid,
 	p[4] = DB_STR(uid);
 	if (db_exec(us->us_db, SQL_PROFILE, p, NITEMS(p), NULL, NULL) != -1)
 		return 0;
-	if (idp_user_names(us->us_idp, uid, old_first, old_last) != 204)
+	if (idpc_user_names(us->us_idp, uid, old_first, old_last) != 204)
 		log_error("profile %s: names differ from the account's "
 		    "after a failed update", uid);
 	user_db_fail(req, us, "profile update");
@@ -948,7 +948,7 @@ user_profile(struct app_req *req)
 		app_fail(req, 417, PROFILE_FAIL NOTFOUND_FMT, uc.uc_uid);
 		goto done;
 	}
-	if ((rc = idp_user_get(us->us_idp, uc.uc_uid, &acc)) != 200) {
+	if ((rc = idpc_user_get(us->us_idp, uc.uc_uid, &acc)) != 200) {
 		if (rc == 404)
 			app_fail(req, 417, PROFILE_FAIL IDP_404);
 		else
@@ -1040,7 +1040,7 @@ user_password(struct app_req *req)
 		goto done;
 	}
 	why[0] = '\0';
-	rc = idp_user_password(us->us_idp, uc.uc_uid, pw, why, sizeof(why));
+	rc = idpc_user_password(us->us_idp, uc.uc_uid, pw, why, sizeof(why));
 	if (rc == 204) {
 		log_info("password of account %s replaced by %s", uc.uc_uid,
 		    uc.uc_id.ai_sub);
