@@ -274,7 +274,9 @@ test_expect_success 'an operator edit: loopback ports for this test' '
 		sed -i "s|http://127\.0\.0\.1:9190|http://127.0.0.1:$ADMIN_PORT|g" \
 		    "$CONF/services/$s.xml" || return 1
 	done &&
-	! grep -q "0\.0\.0\.0" "$CONF/gateway.xml"
+	xmllint --nonet --xpath "//listen/@address" "$CONF/gateway.xml" >"$T/addrs" &&
+	grep -q "127\.0\.0\.1:$API_PORT" "$T/addrs" &&
+	! grep -q "0\.0\.0\.0" "$T/addrs"
 '
 
 test_expect_success '-t passes for every program as the unit runs it, from /' '
