@@ -532,6 +532,14 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 		    rt->rt_prefix, rt->rt_listen);
 		return -1;
 	}
+	/* elp-confd serves configuration and takes registrations: only
+	 * on an admin (loopback) listener, never on a public one. */
+	if (strcmp(rt->rt_service, "confd") == 0 &&
+	    !gc->gc_listen[rt->rt_lidx].l_admin) {
+		cfg_error(cd, n, "route %s: service confd only on an admin "
+		    "listener, not on \"%s\"", rt->rt_prefix, rt->rt_listen);
+		return -1;
+	}
 	rt->rt_prefix_len = strlen(rt->rt_prefix);
 	/* A trailing slash would make "/x/" differ from "/x"; refuse it. */
 	if (rt->rt_prefix_len > 1 && rt->rt_prefix[rt->rt_prefix_len - 1] ==
