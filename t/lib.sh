@@ -235,7 +235,8 @@ course_up() {
 
 # auth_conf NAME SOCKET: writes conf/services/NAME.xml for elp-auth with
 # the issuer on $IDP_PORT, cheap Argon2 and a short brute-force wait
-# ($AUTH_BF_FAILURES, $AUTH_BF_WAIT, $AUTH_ACCESS override).
+# ($AUTH_BF_FAILURES, $AUTH_BF_WAIT, $AUTH_ACCESS override; $AUTH_CLIENTS_EXTRA:
+# more <client> elements).
 auth_conf() {
 	mkdir -p "$T/conf/services"
 	cat >"$T/conf/services/$1.xml" <<XML
@@ -265,6 +266,7 @@ auth_conf() {
     <client id="elp-messaging" grants="client_credentials"
             secret-file="$T/var/secrets/auth-elp-messaging.secret"
             roles="admin-service"/>
+${AUTH_CLIENTS_EXTRA:-}
   </realm>
 </service>
 XML
