@@ -518,8 +518,11 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	size_t i;
 
 	if (cfg_read(cd, n, conf_route_keys, NITEMS(conf_route_keys),
-	    rt) == -1)
+	    rt) == -1) {
+		/* Not counted yet: the release at the end would miss it. */
+		cfg_release_keys(conf_route_keys, NITEMS(conf_route_keys), rt);
 		return -1;
+	}
 	gc->gc_nroutes++;
 	rt->rt_line = xmlGetLineNo(n);
 	rt->rt_offload_fd = -1;
