@@ -307,6 +307,7 @@ SUBST	 = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' \
 VARP	 = "\(\.\./\)*var
 CONFSUBST = sed -e 's|"unix:\(\.\./\)*var/run/|"unix:$(RUNDIR)/|g' \
 	   -e 's|$(VARP)/run/|"$(RUNDIR)/|g' \
+	   -e 's|$(VARP)/run"|"$(RUNDIR)"|g' \
 	   -e 's|$(VARP)/log/|"$(LOGDIR)/|g' \
 	   -e 's|$(VARP)/secrets/|"$(CONFDIR)/secrets/|g' \
 	   -e 's|$(VARP)/auth/keys"|"$(STATEDIR)/keys"|g' \
