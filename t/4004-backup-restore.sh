@@ -116,6 +116,9 @@ answers() {
 }
 
 test_expect_success 'a stack with data: users, a course, a media file, keys' '
+	# Every client scripts/auth init makes a secret for, as shipped.
+	AUTH_CLIENTS_EXTRA="    <client id=\"elp-content\" grants=\"client_credentials\"
+            secret-file=\"$T/var/secrets/auth-elp-content.secret\"/>" &&
 	db_up && auth_up && course_conf course "$T/run/course.sock" 2 &&
 	content_conf && mkdir -p "$T/var/media" &&
 	cp "$ROOT/fcgi-apps/content/demo-media/dummy-user1-photo.jpg" "$T/var/media/" &&
