@@ -186,6 +186,16 @@ be_release(struct bconn *b, int reuse)
 	struct conn *c = b->b_conn;
 
 	if (c != NULL) {
+		/*
+		 * A client that leaves once the head came (often right after
+		 * its whole answer, before END_REQUEST): the backend's status
+		 * still counts, so a 5xx is never hidden from the breaker.
+		 */
+		if (b->b_state != BE_ST_DONE && (b->b_flags & BE_F_HEADDONE)) {
+			metrics_exchange(ins, c->c_r->r_status,
+			    util_now_ms() - c->c_r->r_t_be);
+			up_report(ins, c->c_r->r_status < 500);
+		}
 		c->c_r->r_be = NULL;
 		ins->ins_outstanding--;
 	}
