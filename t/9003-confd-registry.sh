@@ -151,12 +151,12 @@ test_expect_success 'self-preservation: most leases lapsing at once are kept' '
 		http DELETE "$R/course/$id" -H "Authorization: Bearer $TOK" >/dev/null
 	done &&
 	for p in 9101 9102 9103 9104; do
-		st=$(reg "{\"address\":\"127.0.0.1:$p\",\"lease\":1}" fleet) &&
+		st=$(reg "{\"address\":\"127.0.0.1:$p\",\"lease\":2}" fleet) &&
 		expect_eq "$st" 201 || return 1
 	done &&
 	st=$(reg "{\"address\":\"127.0.0.1:9105\",\"lease\":3600}" fleet) &&
 	expect_eq "$st" 201 &&
-	sleep 2.5 &&
+	sleep 3 &&
 	expect_eq "$(grep -c "127.0.0.1:910" "$LEASES")" 5 &&
 	loggrep confd.log "self-preservation on: 4 of 5 leases lapsed at once" &&
 	http GET "$R" >/dev/null &&
@@ -166,11 +166,19 @@ test_expect_success 'self-preservation: most leases lapsing at once are kept' '
 '
 
 test_expect_success 'renewals resume (re-register, 200): self-preservation ends' '
-	for p in 9101 9102 9103 9104; do
+	for p in 9101 9102; do
 		st=$(reg "{\"address\":\"127.0.0.1:$p\",\"lease\":3600}" fleet) &&
 		expect_eq "$st" 200 || return 1
 	done &&
 	wait_for loggrep confd.log "self-preservation off"
+'
+
+test_expect_success 'after it, a lapsed lease has one lease period to come back, then goes' '
+	st=$(reg "{\"address\":\"127.0.0.1:9103\",\"lease\":3600}" fleet) &&
+	expect_eq "$st" 200 &&
+	wait_for loggrep confd.log "fleet at 127.0.0.1:9104 expired; removed" &&
+	! grep -q "127.0.0.1:9104" "$LEASES" &&
+	expect_eq "$(grep -c "127.0.0.1:910[1235]" "$LEASES")" 4
 '
 
 test_done

@@ -52,6 +52,7 @@ struct watch {
 	int		 w_ifd;		/* inotify */
 	json_t		*w_state;	/* state.json */
 	int		 w_preserving;	/* self-preservation on */
+	time_t		 w_sp_ended;	/* when it last turned off, or 0 */
 	json_t		*w_reg;		/* registry.json */
 };
 
@@ -651,7 +652,10 @@ watch_save_reg(struct watch *w)
  * One expiry sweep: drops the leases expired for at least the window,
  * unless more than the self-preservation share of all leases has expired
  * (and there are at least self-preservation-min of them): then it keeps
- * every lease and says so once.
+ * every lease and says so once. When the fault ends, the instances renew
+ * one by one; so that the first renewals do not turn the protection off
+ * for the others, a lease that lapsed during it has one more lease
+ * period, counted from the end, to come back before it is dropped.
  */
 static void
 watch_sweep(struct watch *w)
@@ -676,8 +680,10 @@ watch_sweep(struct watch *w)
 			log_warnx("self-preservation on: %zu of %zu leases "
 			    "lapsed at once (a network fault?); keeping them",
 			    expired, set.ls_n);
-		else
+		else {
 			log_info("self-preservation off");
+			w->w_sp_ended = now;
+		}
 		w->w_preserving = keep;
 		json_object_set_new(w->w_reg, "selfPreservation",
 		    json_boolean(keep));
@@ -687,7 +693,10 @@ watch_sweep(struct watch *w)
 	json_object_set_new(w->w_reg, "expired", json_integer(
 	    (json_int_t)expired));
 	for (i = 0; !keep && i < set.ls_n; ) {
-		if (set.ls_v[i].l_expires + window > now) {
+		if (set.ls_v[i].l_expires + window > now ||
+		    (w->w_sp_ended != 0 && set.ls_v[i].l_expires <=
+		    w->w_sp_ended && w->w_sp_ended + (time_t)
+		    set.ls_v[i].l_lease + window > now)) {
 			i++;
 			continue;
 		}
