@@ -739,9 +739,10 @@ conf_service(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	    sizeof(*svc->svc_ins));
 	while ((in = cfg_next(n, in, "instance")) != NULL)
 		conf_instance(cd, in, gc, svc);
+	svc->svc_nstatic = svc->svc_nins;
 }
 
-static char *
+char *
 conf_registry_path(const struct gw_conf *gc)
 {
 	char *copy, *dir, *path;

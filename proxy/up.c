@@ -204,10 +204,13 @@ up_usable(const struct instance *ins, uint64_t now)
 	struct shm_ins *si;
 	int ok;
 
+	if (!lease_open(ins))
+		return 0;
 	if (shm == NULL)
 		return 1;
 	si = up_rec(ins);
-	if (!atomic_load_explicit(&si->si_up, memory_order_relaxed))
+	if (!atomic_load_explicit(&si->si_up, memory_order_relaxed) ||
+	    atomic_load_explicit(&si->si_drain, memory_order_relaxed))
 		return 0;
 	if (atomic_load_explicit(&si->si_brk_state, memory_order_relaxed) ==
 	    BRK_CLOSED)

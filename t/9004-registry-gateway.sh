@@ -1,0 +1,218 @@
+#!/bin/sh
+# The runtime registry on the gateway side: leases.xml beside services.xml
+# (written atomically, as elp-confd does) is picked up without a reload:
+# a leased instance gets traffic within a second, state="drain" and the
+# admin drain stop new requests, an instance that leaves gets none, one
+# killed with kill -9 and then removed costs no request; an invalid file
+# is refused with file:line and the previous set stays. A load loop on
+# the same service runs throughout and must see only 200s. GET
+# /admin/status shows every instance.
+. "$(dirname "$0")/lib.sh"
+
+A=unix:$T/run/a.sock
+B=unix:$T/run/b.sock
+C=unix:$T/run/c.sock
+ID_B=0123456789abcdef0123456789abcdef
+ID_C=fedcba9876543210fedcba9876543210
+
+# leases VERSION [ADDRESS ID STATE]...: writes conf/leases.xml atomically
+# (temporary file, fsync, rename), for service echo.
+leases() {
+	python3 - "$T/conf/leases.xml" "$@" <<'PY'
+import os, sys
+path, ver, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+ins = ""
+for i in range(0, len(rest), 3):
+    ins += ('    <instance address="%s" maxconn="2" weight="1" '
+            'lease-id="%s" expires="2030-01-01T00:00:00Z" state="%s"/>\n'
+            % (rest[i], rest[i + 1], rest[i + 2]))
+doc = ('<?xml version="1.0" encoding="UTF-8"?>\n<leases version="%s">\n'
+       '  <service name="echo">\n%s  </service>\n</leases>\n' % (ver, ins))
+tmp = path + ".tmp"
+with open(tmp, "w") as f:
+    f.write(doc)
+    f.flush()
+    os.fsync(f.fileno())
+os.rename(tmp, path)
+PY
+}
+
+# status: GET /admin/status into $T/body.
+status() {
+	http GET "http://127.0.0.1:$ADMIN_PORT/admin/status" >/dev/null
+}
+
+# field ADDRESS KEY: KEY of echo instance ADDRESS in /admin/status ("none"
+# when it is not listed).
+field() {
+	status && json "([i.get(\"$2\") for i in j[\"responseBody\"][\"services\"][\"echo\"] if i[\"address\"] == \"$1\"] + [\"none\"])[0]"
+}
+
+# is ADDRESS KEY VALUE: whether KEY of ADDRESS is VALUE now.
+is() {
+	expect_eq "$(field "$1" "$2")" "$3"
+}
+
+# served ADDRESS: requests the instance answered so far.
+served() {
+	field "$1" requests
+}
+
+# gets ADDRESS: whether ADDRESS took a request since $base.
+gets() {
+	[ "$(served "$1")" != none ] && [ "$(served "$1")" -gt "$base" ]
+}
+
+# quiet ADDRESS: no new request reaches ADDRESS for a second.
+quiet() {
+	q0=$(served "$1") && sleep 1 && expect_eq "$(served "$1")" "$q0"
+}
+
+# kill9 NAME: kill -9 the echo pool NAME, its workers first.
+kill9() {
+	eval "p=\$pid_$1"
+	for c in $(ps -o pid= --ppid "$p"); do
+		kill -9 "$c"
+	done
+	kill -9 "$p"
+}
+
+test_expect_success 'gateway with one static echo instance, no leases.xml' '
+	echo_up a 2 && echo_up b 2 && echo_up c 2 &&
+	ROUTES="  <route listen=\"api\" prefix=\"/e\" service=\"echo\" rewrite=\"/\"/>" \
+	SERVICES_EXTRA="  <service name=\"echo\">
+    <health path=\"/health\" interval=\"500ms\" timeout=\"400ms\" rise=\"1\" fall=\"1\"/>
+    <instance address=\"$A\" maxconn=\"2\"/>
+  </service>" \
+	GW_WORKERS=2 gateway_up &&
+	expect_eq "$(field "$A" source)" static &&
+	expect_eq "$(field "$B" source)" none
+'
+
+test_expect_success 'a load loop on the echo service runs' '
+	spawn load python3 "$ROOT/t/helper/load.py" \
+	    "http://127.0.0.1:$API_PORT/e/small" 60 4 --stats \
+	    --stop-file "$T/stop" &&
+	sleep 0.5
+'
+
+test_expect_success 'an instance added to leases.xml gets traffic within a second' '
+	base=0 &&
+	leases 1 "$B" $ID_B up &&
+	t0=$(date +%s%N) &&
+	wait_for gets "$B" &&
+	t1=$(date +%s%N) &&
+	say "first request on the leased instance after $(( (t1 - t0) / 1000000 )) ms" &&
+	[ $(( (t1 - t0) / 1000000 )) -lt 1500 ] &&
+	expect_eq "$(field "$B" source)" leased &&
+	expect_eq "$(field "$B" leaseId)" $ID_B &&
+	expect_eq "$(field "$B" expires)" 2030-01-01T00:00:00Z
+'
+
+test_expect_success 'state="drain" in leases.xml: no new requests' '
+	leases 2 "$B" $ID_B drain &&
+	wait_for is "$B" drain true &&
+	sleep 0.5 && quiet "$B" &&
+	expect_eq "$(field "$B" drain)" true
+'
+
+test_expect_success 'back to up: traffic again' '
+	base=$(served "$B") &&
+	leases 3 "$B" $ID_B up &&
+	wait_for gets "$B"
+'
+
+test_expect_success 'admin drain of the static instance: no new requests to it' '
+	code=$(http POST "http://127.0.0.1:$ADMIN_PORT/admin/instances/drain?service=echo&address=$A") &&
+	expect_eq "$code" 200 &&
+	expect_eq "$(json "j[\"responseBody\"][\"drain\"]")" true &&
+	sleep 0.3 && quiet "$A" &&
+	base=$(served "$B") && wait_for gets "$B" &&
+	code=$(http POST "http://127.0.0.1:$ADMIN_PORT/admin/instances/undrain?service=echo&address=$A") &&
+	expect_eq "$code" 200 &&
+	base=$(served "$A") && wait_for gets "$A"
+'
+
+test_expect_success 'admin drain: unknown instance 404, GET 405, no query 400' '
+	expect_eq "$(http POST "http://127.0.0.1:$ADMIN_PORT/admin/instances/drain?service=echo&address=unix:/nope")" 404 &&
+	expect_eq "$(http GET "http://127.0.0.1:$ADMIN_PORT/admin/instances/drain?service=echo&address=$A")" 405 &&
+	expect_eq "$(http POST "http://127.0.0.1:$ADMIN_PORT/admin/instances/drain")" 400 &&
+	expect_eq "$(http GET "http://127.0.0.1:$API_PORT/admin/status")" 404
+'
+
+test_expect_success 'an instance removed from leases.xml leaves routing' '
+	leases 4 &&
+	wait_for is "$B" source none &&
+	sleep 0.3 && b0=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | wc -l) &&
+	[ "$b0" -gt 0 ]
+'
+
+test_expect_success 'a leased instance killed with kill -9, then removed: no failure' '
+	base=0 &&
+	leases 5 "$C" $ID_C up &&
+	wait_for gets "$C" &&
+	kill9 c &&
+	sleep 1.5 &&
+	expect_eq "$(field "$C" health)" down &&
+	leases 6 &&
+	wait_for is "$C" source none
+'
+
+test_expect_success 'an invalid leases.xml is refused with file:line, the set stays' '
+	base=$(served "$A") &&
+	leases 7 "$B" $ID_B up && wait_for gets "$B" &&
+	printf "<leases version=\"8\">\n  <service name=\"echo\">\n    <instance address=\"bogus\"/>\n  </service>\n</leases>\n" \
+	    >"$T/conf/leases.xml.tmp" &&
+	mv "$T/conf/leases.xml.tmp" "$T/conf/leases.xml" &&
+	wait_for loggrep gateway.log "leases.xml:3: .*" &&
+	loggrep gateway.log "leases.xml: refused, keeping the previous 1 leased" &&
+	base=$(served "$B") && wait_for gets "$B" &&
+	expect_eq "$(field "$B" source)" leased
+'
+
+test_expect_success 'a lease on a static address is ignored (the static wins)' '
+	leases 9 "$A" $ID_C up "$B" $ID_B up &&
+	wait_for loggrep gateway.log "version 9" &&
+	status &&
+	expect_eq "$(json "len([i for i in j[\"responseBody\"][\"services\"][\"echo\"] if i[\"address\"] == \"$A\"])")" 1 &&
+	expect_eq "$(field "$A" source)" static
+'
+
+test_expect_success 'leases.xml deleted: no leased instance, static serves' '
+	rm "$T/conf/leases.xml" &&
+	wait_for is "$B" source none &&
+	base=$(served "$A") && wait_for gets "$A"
+'
+
+test_expect_success '/admin/status: the fields elpctl reads' '
+	leases 10 "$B" $ID_B drain && wait_for is "$B" drain true &&
+	status &&
+	expect_eq "$(json "sorted(j[\"responseBody\"].keys())")" \
+	    "[\"configGeneration\", \"gateway\", \"leasesFile\", \"leasesVersion\", \"processes\", \"services\", \"version\", \"workers\"]" &&
+	expect_eq "$(json "j[\"responseBody\"][\"workers\"]")" 2 &&
+	expect_eq "$(json "j[\"responseBody\"][\"leasesVersion\"]")" 10 &&
+	expect_eq "$(json "sorted(j[\"responseBody\"][\"services\"][\"echo\"][1].keys())")" \
+	    "[\"address\", \"breaker\", \"connections\", \"drain\", \"expires\", \"health\", \"inFlight\", \"lastCheck\", \"leaseId\", \"leaseState\", \"maxconn\", \"requests\", \"source\", \"weight\"]" &&
+	expect_eq "$(field "$A" breaker)" closed &&
+	expect_eq "$(field "$A" health)" up
+'
+
+test_expect_success 'a reload keeps the leased instances' '
+	leases 11 "$B" $ID_B up &&
+	wait_for is "$B" drain false &&
+	kill -HUP "$pid_gateway" &&
+	wait_for loggrep gateway.log "reload done" &&
+	base=$(served "$B") && wait_for gets "$B" &&
+	expect_eq "$(field "$B" source)" leased
+'
+
+test_expect_success 'the load loop saw only 200s' '
+	touch "$T/stop" &&
+	wait_for test -s "$T/log/load.log" &&
+	wait_for grep -q "^errors=" "$T/log/load.log" &&
+	cat "$T/log/load.log" &&
+	loggrep load.log "^errors=0$" &&
+	expect_eq "$(grep -E "^[0-9]{3}=" "$T/log/load.log" | grep -v "^200=" | wc -l)" 0
+'
+
+test_done
