@@ -215,4 +215,105 @@ test_expect_success 'the load loop saw only 200s' '
 	expect_eq "$(grep -E "^[0-9]{3}=" "$T/log/load.log" | grep -v "^200=" | wc -l)" 0
 '
 
+# The pool side: elp-course (its database down: it serves anyway) with
+# <register>, against a scripted registry that records every call.
+PEER_PORT=$(free_port)
+R=$T/run/reg.sock
+mkdir -p "$T/peer"
+
+# calls METHOD: how many calls of METHOD the registry got.
+calls() {
+	grep -c " $1 /registry/course" "$T/log/peer.calls" 2>/dev/null || true
+}
+
+# calls_ge METHOD N: whether the registry got at least N calls of METHOD.
+calls_ge() {
+	[ "$(calls "$1")" -ge "$2" ]
+}
+
+# reg_conf EXTRA: conf/services/reg.xml with <register EXTRA>.
+reg_conf() {
+	mkdir -p "$T/conf/services" && echo pw >"$T/pw" && chmod 600 "$T/pw" &&
+	cat >"$T/conf/services/reg.xml" <<XML
+<service name="course">
+  <log level="info"/>
+  <pool listen="unix:$R" workers="2" mode="0660" drain="3s"/>
+  <register service="course" $1/>
+  <database socket="$T/nodb.sock" name="elp_course" user="elp_course"
+            password-file="$T/pw" connect-timeout="1s" timeout="3s"/>
+  <limits max-body="1m" max-page-size="1000"/>
+  <auth jwks-url="http://127.0.0.1:1/certs" issuer="http://127.0.0.1:1/r"
+        audience="elp-api"/>
+</service>
+XML
+}
+
+test_expect_success '-t checks <register>: timeout vs lease, token attributes together' '
+	reg_conf "lease=\"3s\" url=\"http://127.0.0.1:$PEER_PORT/registry\" client-id=\"x\"" &&
+	! "$BIN/elp-course" -t -c "$T/conf/services/reg.xml" 2>"$T/err" &&
+	grep -q "reg.xml:4: register: token-url, client-id and secret-file go together" "$T/err" &&
+	grep -q "reg.xml:4: register: timeout (2000 ms) must be shorter than a third of the lease" "$T/err" &&
+	reg_conf "lease=\"3s\" timeout=\"500ms\" weight=\"2\" backoff-max=\"2s\" url=\"http://127.0.0.1:$PEER_PORT/registry\"" &&
+	"$BIN/elp-course" -t -c "$T/conf/services/reg.xml"
+'
+
+test_expect_success 'registry down at start: the pool serves, registration retries' '
+	touch "$T/peer/down" &&
+	spawn peer python3 "$ROOT/t/helper/registry-peer.py" "$PEER_PORT" \
+	    "$T/log/peer.calls" "$T/peer" "$R" &&
+	wait_for curl -s "http://127.0.0.1:$PEER_PORT/" &&
+	spawn reg "$BIN/elp-course" -c "$T/conf/services/reg.xml" &&
+	wait_for test -S "$R" &&
+	wait_for calls_ge POST 3 &&
+	awk "/ POST /{ if (p) print \$1 - p; p = \$1 }" "$T/log/peer.calls" >"$T/gaps" &&
+	say "gaps between tries: $(tr "\n" " " <"$T/gaps")" &&
+	g1=$(sed -n 1p "$T/gaps") && g2=$(sed -n 2p "$T/gaps") &&
+	[ "$g1" -ge 900 ] && [ "$g2" -ge 1800 ] &&
+	loggrep reg.log "registering course: status 503; retrying"
+'
+
+test_expect_success 'registry back: POST with the pool address, maxconn, weight, lease' '
+	rm "$T/peer/down" &&
+	wait_for grep -q "registered, lease" "$T/log/reg.log" &&
+	line=$(grep " POST " "$T/log/peer.calls" | tail -n 1) &&
+	say "$line" &&
+	body=${line#* sock=yes } &&
+	expect_eq "$(echo "$body" | python3 -c "import json,sys; j=json.load(sys.stdin); print(j[\"address\"], j[\"maxconn\"], j[\"weight\"], j[\"lease\"])")" \
+	    "unix:$R 2 2 3"
+'
+
+test_expect_success 'renewal with PUT at about a third of the lease' '
+	n=$(calls PUT) &&
+	wait_for calls_ge PUT $((n + 2)) &&
+	grep -E " (POST|PUT) " "$T/log/peer.calls" | tail -n 3 |
+	    awk "{ if (p) print \$1 - p; p = \$1 }" >"$T/gaps" &&
+	say "renewal gaps: $(tr "\n" " " <"$T/gaps")" &&
+	for g in $(cat "$T/gaps"); do
+		[ "$g" -ge 900 ] && [ "$g" -le 1500 ] || return 1
+	done &&
+	id=$(grep " PUT " "$T/log/peer.calls" | tail -n 1 | awk "{ print \$3 }") &&
+	case $id in /registry/course/????????????????????????????????) ;; *) false ;; esac
+'
+
+test_expect_success 'a renewal answered 404 registers again with POST' '
+	p=$(calls POST) &&
+	touch "$T/peer/forget" &&
+	wait_for calls_ge POST $((p + 1)) &&
+	loggrep reg.log "unknown \(404\), registering again" &&
+	tail -n 2 "$T/log/peer.calls" | head -n 1 | grep -q " PUT " &&
+	n=$(calls PUT) && wait_for calls_ge PUT $((n + 1))
+'
+
+test_expect_success 'SIGTERM: DELETE of the lease before the drain starts' '
+	id=$(grep " PUT " "$T/log/peer.calls" | tail -n 1 | awk "{ print \$3 }") &&
+	stop_pid "$pid_reg" &&
+	del=$(grep " DELETE " "$T/log/peer.calls") &&
+	say "$del" &&
+	expect_eq "$(echo "$del" | awk "{ print \$3, \$5 }")" "$id sock=yes" &&
+	r=$(grep -n "registrar stopped" "$T/log/reg.log" | cut -d: -f1) &&
+	d=$(grep -n "draining workers" "$T/log/reg.log" | cut -d: -f1) &&
+	[ "$r" -lt "$d" ] &&
+	loggrep reg.log "lease [0-9a-f]* deregistered"
+'
+
 test_done
