@@ -10,17 +10,22 @@ exists at that moment. Behaviour is steered by files in directory CTL:
            removed then
   grant    a number of seconds: the lease granted (default: as asked)
   conflict POST answers 409
+It also answers GET /registry (the leases it holds), POST
+/registry/SERVICE/ID/drain, and POST /token (client credentials: the
+token is "tok-" + client_id when client_secret is "s3cret").
 """
 import http.server
 import json
 import os
 import sys
 import time
+import urllib.parse
 import uuid
 
 port, log, ctl = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 sock = sys.argv[4] if len(sys.argv) > 4 else ""
 leases = {}
+info = {}
 
 
 def ctl_has(name):
@@ -55,6 +60,13 @@ class H(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         self.record(body)
         parts = [p for p in self.path.split("/") if p]
+        if self.command == "POST" and parts == ["token"]:
+            form = urllib.parse.parse_qs(body.decode())
+            if form.get("client_secret") != ["s3cret"]:
+                return self.answer(401, {"error": "invalid_client"})
+            return self.answer(200, {"access_token": "tok-" +
+                                     form["client_id"][0],
+                                     "expires_in": 300})
         if ctl_has("down"):
             return self.answer(503, {"httpStatus": "SERVICE_UNAVAILABLE",
                                      "responseBody": {"message": "down"}})
@@ -67,6 +79,7 @@ class H(http.server.BaseHTTPRequestHandler):
                 lease = int(open(os.path.join(ctl, "grant")).read())
             lid = uuid.uuid4().hex
             leases[lid] = lease
+            info[lid] = (parts[1], req.get("address"), "up")
             return self.answer(201, {"httpStatus": "CREATED",
                                      "responseBody": {"leaseId": lid,
                                                       "lease": lease,
@@ -80,6 +93,17 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.answer(200, {"httpStatus": "OK",
                                      "responseBody": {"leaseId": parts[2],
                                                       "lease": leases[parts[2]]}})
+        if self.command == "GET" and parts == ["registry"]:
+            svcs = {}
+            for lid, (svc, addr, state) in info.items():
+                if lid in leases:
+                    svcs.setdefault(svc, []).append({
+                        "address": addr, "leaseId": lid, "state": state,
+                        "expires": "2030-01-01T00:00:00Z", "static": False})
+            return self.answer(200, {"httpStatus": "OK",
+                                     "responseBody": {"services": svcs}})
+        if self.command == "POST" and len(parts) == 4 and parts[3] == "drain":
+            return self.answer(200, {"httpStatus": "OK"})
         if self.command == "DELETE" and len(parts) == 3:
             leases.pop(parts[2], None)
             return self.answer(204)
