@@ -50,7 +50,7 @@ test_expect_success 'gateway (static a, leased b), a pool, the registry peer' '
 	cat >"$T/conf/leases.xml" <<XML &&
 <leases version="1">
   <service name="echo">
-    <instance address="$B" maxconn="2" lease-id="$ID_B"
+    <instance address="$B" maxconn="2" weight="1" lease-id="$ID_B"
               expires="2030-01-01T00:00:00Z" state="up"/>
   </service>
 </leases>
