@@ -312,6 +312,7 @@ CONFSUBST = sed -e 's|"unix:\(\.\./\)*var/run/|"unix:$(RUNDIR)/|g' \
 	   -e 's|$(VARP)/auth/keys"|"$(STATEDIR)/keys"|g' \
 	   -e 's|$(VARP)/media"|"$(STATEDIR)/media"|g' \
 	   -e 's|$(VARP)/tmp"|"$(STATEDIR)/tmp"|g' \
+	   -e 's|$(VARP)/confd"|"$(STATEDIR)/confd"|g' \
 	   -e 's|$(VARP)/mariadb/mysqld.sock"|"$(DBSOCKET)"|g'
 # The scripts' DEF_* lines name the source tree; installed, they name the
 # installed paths, the service account and the system's MariaDB.
@@ -338,7 +339,7 @@ install: all
 	$(Q)install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	$(Q)install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	$(Q)install -m 0640 conf/schema/*.xsd $(DESTDIR)$(CONFDIR)/schema/
-	$(Q)cd conf && find gateway.xml services.xml services templates -type f \
+	$(Q)cd conf && find gateway.xml services.xml services profiles templates -type f \
 	    2>/dev/null | while read -r f; do \
 		d=$(DESTDIR)$(CONFDIR)/$$f; \
 		if [ -e "$$d" ]; then echo "  kept   $$d"; continue; fi; \

@@ -518,8 +518,11 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	size_t i;
 
 	if (cfg_read(cd, n, conf_route_keys, NITEMS(conf_route_keys),
-	    rt) == -1)
+	    rt) == -1) {
+		/* Not counted yet: the release at the end would miss it. */
+		cfg_release_keys(conf_route_keys, NITEMS(conf_route_keys), rt);
 		return -1;
+	}
 	gc->gc_nroutes++;
 	rt->rt_line = xmlGetLineNo(n);
 	rt->rt_offload_fd = -1;
@@ -530,6 +533,14 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	if (rt->rt_lidx == -1) {
 		cfg_error(cd, n, "route %s: no listener named \"%s\"",
 		    rt->rt_prefix, rt->rt_listen);
+		return -1;
+	}
+	/* elp-confd serves configuration and takes registrations: only
+	 * on an admin (loopback) listener, never on a public one. */
+	if (strcmp(rt->rt_service, "confd") == 0 &&
+	    !gc->gc_listen[rt->rt_lidx].l_admin) {
+		cfg_error(cd, n, "route %s: service confd only on an admin "
+		    "listener, not on \"%s\"", rt->rt_prefix, rt->rt_listen);
 		return -1;
 	}
 	rt->rt_prefix_len = strlen(rt->rt_prefix);

@@ -61,7 +61,7 @@ struct pool_fns {
 	pool_bg_fn	 pf_register;
 };
 
-#define POOL_REG_STOP_MS	5000
+#define POOL_REG_STOP_MS	8000
 
 /*
  * Opens the socket, runs the pool until SIGTERM, returns the process exit

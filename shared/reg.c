@@ -40,6 +40,8 @@ static const struct cfg_key reg_keys[] = {
 	    offsetof(struct reg_cfg, rc_timeout) },
 	{ "backoff-max", CFG_T_DURATION, "30s", 1000, 3600 * 1000,
 	    offsetof(struct reg_cfg, rc_backoff_max) },
+	{ "drain-delay", CFG_T_DURATION, "1s", 0, 3000,
+	    offsetof(struct reg_cfg, rc_drain_delay) },
 };
 
 /* One registrar's connection to the registry. */
@@ -93,6 +95,15 @@ reg_read(struct cfg_doc *cd, const struct pool_cfg *pool, struct reg_cfg *rc)
 		    "than a third of the lease (%llu ms)",
 		    (unsigned long long)rc->rc_timeout,
 		    (unsigned long long)rc->rc_lease);
+		rv = -1;
+	}
+	/* A token fetch and the DELETE, then the delay, while the pool
+	 * master waits for the registrar. */
+	if (rc->rc_timeout * 2 + rc->rc_drain_delay >= POOL_REG_STOP_MS) {
+		cfg_error(cd, n, "register: twice the timeout plus the "
+		    "drain-delay (%llu ms) must stay under %d ms",
+		    (unsigned long long)(rc->rc_timeout * 2 +
+		    rc->rc_drain_delay), POOL_REG_STOP_MS);
 		rv = -1;
 	}
 	return rv;
@@ -261,8 +272,8 @@ reg_renew(struct reg *r)
 	return reg_failed(r, "renewing", st);
 }
 
-/* DELETE: deregisters, once, on the way out. */
-static void
+/* DELETE: deregisters, once, on the way out. 0, or -1 when it failed. */
+static int
 reg_delete(struct reg *r)
 {
 	const struct reg_cfg *rc = r->r_cfg;
@@ -274,12 +285,17 @@ reg_delete(struct reg *r)
 	st = reg_call(r, "DELETE", url, NULL, &ans);
 	json_decref(ans);
 	free(url);
-	if (st == 204 || st == 200 || st == 404)
+	if (st == 204 || st == 200 || st == 404) {
 		log_info("registry: lease %s deregistered", r->r_id);
+		return 0;
+	}
+	if (st == -1)
+		log_warnx("registry: deregistering lease %s: no answer; it "
+		    "expires on its own", r->r_id);
 	else
-		log_warnx("registry: deregistering lease %s: %s%d; it "
-		    "expires on its own", r->r_id, st == -1 ? "no answer " :
-		    "status ", st);
+		log_warnx("registry: deregistering lease %s: status %d; it "
+		    "expires on its own", r->r_id, st);
+	return -1;
 }
 
 int
@@ -317,8 +333,13 @@ reg_run(const struct reg_cfg *rc)
 			pool_worker_pause(until - util_now_ms() > 100 ? 100 :
 			    until - util_now_ms());
 	}
-	if (r.r_id[0] != '\0')
-		reg_delete(&r);
+	if (r.r_id[0] != '\0' && reg_delete(&r) == 0) {
+		/* The gateways see leases.xml change within about a
+		 * second: only then may the pool stop taking requests. */
+		until = util_now_ms() + rc->rc_drain_delay;
+		while (util_now_ms() < until)
+			pool_worker_pause(until - util_now_ms());
+	}
 	svcc_free(r.r_svcc);
 	http_free(r.r_http);
 	return 0;

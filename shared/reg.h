@@ -10,7 +10,8 @@
  * registers again with POST when the registry answers 404 (the lease
  * expired or the registry lost it), and retries with a doubling backoff
  * (1 s up to backoff-max) while the registry is unreachable or refuses.
- * On SIGTERM it deletes its lease (DELETE {url}/{service}/{leaseId}) and
+ * On SIGTERM it deletes its lease (DELETE {url}/{service}/{leaseId}),
+ * waits drain-delay (the time gateways take to see leases.xml change) and
  * exits: the pool master waits for that before its workers start to
  * drain, so the gateway stops sending new requests first. With token-url,
  * client-id and secret-file every call carries a client-credentials
@@ -37,6 +38,8 @@ struct reg_cfg {
 	char		*rc_secret_file;
 	uint64_t	 rc_timeout;	/* ms per call */
 	uint64_t	 rc_backoff_max; /* ms */
+	uint64_t	 rc_drain_delay; /* ms between the DELETE and the
+					   drain */
 };
 
 /*

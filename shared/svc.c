@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "app.h"
+#include "confc.h"
 #include "db.h"
 #include "log.h"
 #include "reg.h"
@@ -81,8 +82,13 @@ svc_check_common(struct cfg_doc *cd, const char *name, const char *want,
 		    "unknown log level \"%s\"", level);
 }
 
-int
-svc_load(const struct svc_def *def, const char *path, void *cfg)
+/*
+ * svc_load() of file <path>, with the schema found beside <base> (the
+ * file the operator named; <path> may be the copy elp-confd sent).
+ */
+static int
+svc_load_file(const struct svc_def *def, const char *path, const char *base,
+    void *cfg)
 {
 	struct cfg_doc cd;
 	struct reg_cfg rcfg;
@@ -94,8 +100,8 @@ svc_load(const struct svc_def *def, const char *path, void *cfg)
 		log_error("%s: %s", path, strerror(errno));
 		goto done;
 	}
-	if ((xsd = cfg_schema_path(path, SVC_XSD)) == NULL) {
-		log_error("%s: schema %s not found beside it", path, SVC_XSD);
+	if ((xsd = cfg_schema_path(base, SVC_XSD)) == NULL) {
+		log_error("%s: schema %s not found beside it", base, SVC_XSD);
 		goto done;
 	}
 	if (cfg_load(&cd, path, xsd) == -1)
@@ -119,6 +125,42 @@ done:
 	if (rc == -1)
 		def->sd_release(cfg);
 	free(xsd);
+	return rc;
+}
+
+struct svc_check {
+	const struct svc_def	*sc_def;
+	const char		*sc_base;
+};
+
+/* A copy fetched from elp-confd passes the program's loader (confc). */
+static int
+svc_check_fetched(const char *file, void *arg)
+{
+	struct svc_check *sc = arg;
+	void *tmp = xmalloc(sc->sc_def->sd_size);
+	int rc;
+
+	if ((rc = svc_load_file(sc->sc_def, file, sc->sc_base, tmp)) == 0)
+		sc->sc_def->sd_release(tmp);
+	free(tmp);
+	return rc;
+}
+
+int
+svc_load(const struct svc_def *def, const char *path, void *cfg)
+{
+	struct svc_check sc = { def, path };
+	char *file;
+	int rc;
+
+	/* With <confd>, the file to load is the copy elp-confd sent. */
+	if ((file = confc_resolve(path, svc_check_fetched, &sc)) == NULL) {
+		memset(cfg, 0, def->sd_size);
+		return -1;
+	}
+	rc = svc_load_file(def, file, path, cfg);
+	free(file);
 	return rc;
 }
 

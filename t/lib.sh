@@ -235,7 +235,8 @@ course_up() {
 
 # auth_conf NAME SOCKET: writes conf/services/NAME.xml for elp-auth with
 # the issuer on $IDP_PORT, cheap Argon2 and a short brute-force wait
-# ($AUTH_BF_FAILURES, $AUTH_BF_WAIT, $AUTH_ACCESS override).
+# ($AUTH_BF_FAILURES, $AUTH_BF_WAIT, $AUTH_ACCESS override; $AUTH_CLIENTS_EXTRA:
+# more <client> elements).
 auth_conf() {
 	mkdir -p "$T/conf/services"
 	cat >"$T/conf/services/$1.xml" <<XML
@@ -265,6 +266,7 @@ auth_conf() {
     <client id="elp-messaging" grants="client_credentials"
             secret-file="$T/var/secrets/auth-elp-messaging.secret"
             roles="admin-service"/>
+${AUTH_CLIENTS_EXTRA:-}
   </realm>
 </service>
 XML
@@ -498,4 +500,48 @@ wait_long() {
 		[ $i -lt "$wl_max" ] || return 1
 		sleep 0.1
 	done
+}
+
+# confd
+
+# confd_conf: writes conf/services/confd.xml for elp-confd on
+# run/confd.sock: it watches $T/conf, publishes into var/confd, keeps
+# leases in conf/leases.xml; $CONFD_LEASES: attributes of <leases>.
+confd_conf() {
+	mkdir -p "$T/conf/services" "$T/conf/profiles" "$T/var"
+	cat >"$T/conf/services/confd.xml" <<XML
+<service name="confd">
+  <log level="${CONFD_LOG_LEVEL:-info}"/>
+  <pool listen="unix:$T/run/confd.sock" workers="2" mode="0660" drain="5s"
+        pidfile="$T/run/confd.pid"/>
+  <auth jwks-url="http://127.0.0.1:$ADMIN_PORT/realms/e-learning-platform/protocol/openid-connect/certs"
+        issuer="http://127.0.0.1:$IDP_PORT/realms/e-learning-platform"
+        audience="elp-api" refresh-min="1s"/>
+  <publish dir=".." gateway="../gateway.xml" state="$T/var/confd"
+           debounce="200ms"/>
+  <leases file="../leases.xml" static="../services.xml" run-dir="$T/run"
+          ${CONFD_LEASES:-}/>
+</service>
+XML
+}
+
+# confd_routes: adds elp-confd's admin routes to $ROUTES and its instance
+# to $SERVICES_EXTRA; call before gateway_up.
+confd_routes() {
+	ROUTES="$ROUTES
+  <route listen='admin' prefix='/config' service='confd'/>
+  <route listen='admin' prefix='/registry' service='confd'/>
+  <route listen='admin' prefix='/health/confd' service='confd' rewrite='/health'/>"
+	SERVICES_EXTRA="${SERVICES_EXTRA:-}
+  <service name='confd'>
+    <instance address='unix:$T/run/confd.sock' maxconn='2'/>
+  </service>"
+}
+
+# confd_up: starts elp-confd (confd_conf first) and waits for its socket
+# and its first published version.
+confd_up() {
+	spawn confd "$BIN/elp-confd" -c "$T/conf/services/confd.xml" &&
+	wait_for test -S "$T/run/confd.sock" &&
+	wait_for grep -q 'lastGood\|lastRefused' "$T/var/confd/state.json"
 }
