@@ -109,7 +109,10 @@ test_expect_success 'an instance added to leases.xml gets traffic within a secon
 	[ $(( (t1 - t0) / 1000000 )) -lt 1500 ] &&
 	expect_eq "$(field "$B" source)" leased &&
 	expect_eq "$(field "$B" leaseId)" $ID_B &&
-	expect_eq "$(field "$B" expires)" 2030-01-01T00:00:00Z
+	expect_eq "$(field "$B" expires)" 2030-01-01T00:00:00Z &&
+	curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$T/metrics" &&
+	grep -q "^elp_instance_up{service=\"echo\",instance=\"$B\"} 1$" "$T/metrics" &&
+	grep -q "^elp_instance_requests_total{service=\"echo\",instance=\"$B\",code=\"2xx\"} [1-9]" "$T/metrics"
 '
 
 test_expect_success 'state="drain" in leases.xml: no new requests' '
