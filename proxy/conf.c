@@ -36,6 +36,7 @@ static const struct cfg_key conf_gw_keys[] = {
 	    gc_registry),
 	K("pidfile", CFG_T_PATH, "", 0, 0, struct gw_conf, gc_pidfile),
 	K("user", CFG_T_STR, "", 0, 0, struct gw_conf, gc_user),
+	K("leases", CFG_T_PATH, "", 0, 0, struct gw_conf, gc_leases),
 };
 
 static const struct cfg_key conf_auth_keys[] = {

@@ -80,6 +80,8 @@ lease_path(const struct gw_conf *gc)
 {
 	char *reg, *copy, *path;
 
+	if (gc->gc_leases != NULL && *gc->gc_leases != '\0')
+		return xstrdup(gc->gc_leases);
 	reg = conf_registry_path(gc);
 	copy = xstrdup(reg);
 	path = xasprintf("%s/%s", dirname(copy), LEASE_FILE);
@@ -148,9 +150,12 @@ done:
 	return rc;
 }
 
-/* Loads <path> into lm_file. 0, or -1 with every error logged. */
+/*
+ * Loads <path> into lm_file, with the schema found for configuration
+ * <conf>. 0, or -1 with every error logged.
+ */
 static int
-lease_load(const char *path)
+lease_load(const char *path, const char *conf)
 {
 	static struct shm_lrec recs[SHM_MAX_LEASES];
 	struct cfg_doc cd;
@@ -161,8 +166,9 @@ lease_load(const char *path)
 	char *xsd;
 	int rc = -1;
 
-	if ((xsd = cfg_schema_path(path, LEASE_XSD)) == NULL) {
-		log_error("%s: schema %s not found", path, LEASE_XSD);
+	if ((xsd = cfg_schema_path(conf, LEASE_XSD)) == NULL) {
+		log_error("%s: schema %s not found beside %s", path, LEASE_XSD,
+		    conf);
 		return -1;
 	}
 	if (cfg_load(&cd, path, xsd) == -1) {
@@ -369,7 +375,7 @@ lease_master_poll(const struct gw_conf *gc, int force)
 	    st.st_mtim.tv_nsec != lm_st.st_mtim.tv_nsec)) {
 		lm_st = st;
 		lm_seen = 1;
-		if (lease_load(path) == -1) {
+		if (lease_load(path, gc->gc_path) == -1) {
 			log_error("%s: refused, keeping the previous %zu "
 			    "leased instance(s)", path, lm_nheld);
 			lm_bad = 1;

@@ -269,6 +269,8 @@ struct gw_conf {
 						   proxies */
 	size_t			 gc_nrealip;
 	char			*gc_realip_from; /* as configured */
+	char			*gc_leases;	/* leases.xml; "": beside the
+						   registry (lease.c) */
 };
 
 /*

@@ -211,6 +211,19 @@ test_expect_success 'a reload keeps the leased instances' '
 	expect_eq "$(field "$B" source)" leased
 '
 
+test_expect_success '<gateway leases=...>: leases.xml elsewhere, picked up at a reload' '
+	mkdir -p "$T/state" &&
+	sed -i "s|<gateway |<gateway leases=\"$T/state/leases.xml\" |" "$T/conf/gateway.xml" &&
+	"$BIN/elp-gateway" -t -c "$T/conf/gateway.xml" &&
+	kill -HUP "$pid_gateway" &&
+	wait_for is "$B" source none &&
+	status && expect_eq "$(json "j[\"responseBody\"][\"leasesFile\"]")" "$T/state/leases.xml" &&
+	leases 12 "$C" $ID_C up && mv "$T/conf/leases.xml" "$T/state/leases.xml" &&
+	echo_up c 2 &&
+	wait_for is "$C" source leased &&
+	base=$(served "$C") && wait_for gets "$C"
+'
+
 test_expect_success 'the load loop saw only 200s' '
 	touch "$T/stop" &&
 	wait_for test -s "$T/log/load.log" &&
