@@ -325,7 +325,8 @@ SCRIPTSUBST = sed -e 's|^DEF_VAR=.*|DEF_VAR=$(STATEDIR)|' \
 	   -e 's|^DEF_KEYS=.*|DEF_KEYS=$(STATEDIR)/keys|' \
 	   -e 's|^DEF_OWNER=.*|DEF_OWNER=elp:elp|' \
 	   -e 's|^DEF_DB_EXTERNAL=.*|DEF_DB_EXTERNAL=1|' \
-	   -e 's|^DEF_DB_SOCKET=.*|DEF_DB_SOCKET=$(DBSOCKET)|'
+	   -e 's|^DEF_DB_SOCKET=.*|DEF_DB_SOCKET=$(DBSOCKET)|' \
+	   -e 's|^DEF_LOG=.*|DEF_LOG=$(LOGDIR)|'
 
 install: all
 	$(E) INSTALL "$(DESTDIR)"
@@ -358,7 +359,7 @@ install: all
 	    >$(DESTDIR)$(SYSLIBDIR)/tmpfiles.d/elp.conf
 	$(Q)$(SUBST) conf/systemd/elp.logrotate.in \
 	    >$(DESTDIR)$(SYSCONFDIR)/logrotate.d/elp
-	$(Q)for s in db auth backup; do \
+	$(Q)for s in db auth backup elpctl; do \
 		$(SCRIPTSUBST) scripts/$$s >$(DESTDIR)$(DATADIR)/scripts/$$s && \
 		chmod 0755 $(DESTDIR)$(DATADIR)/scripts/$$s || exit 1; \
 	done

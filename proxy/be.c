@@ -46,6 +46,14 @@ be_set_state(struct bconn *b, enum be_state st)
 static void	be_io_cb(struct ev *, int, void *, uint32_t);
 static void	be_io(struct bconn *, uint32_t);
 
+/* An exchange with <ins> ended: the count all workers share. */
+static void
+be_inflight_done(struct instance *ins)
+{
+	if (shm != NULL)
+		atomic_fetch_sub(&shm->sh_ins[ins->ins_slot].si_inflight, 1);
+}
+
 /* Closes <b> now-ish: unregisters it and queues the free. */
 static void
 be_close(struct bconn *b)
@@ -172,6 +180,8 @@ be_start(struct conn *c, struct instance *ins)
 	c->c_r->r_ins = ins;
 	c->c_r->r_t_be = util_now_ms();
 	ins->ins_outstanding++;
+	if (shm != NULL)
+		atomic_fetch_add(&shm->sh_ins[ins->ins_slot].si_inflight, 1);
 	b->b_deadline = c->c_r->r_t_be + (b->b_state == BE_ST_CONNECTING ?
 	    gw->w_conf->gc_to.to_connect : gw->w_conf->gc_to.to_response);
 	if (b->b_state != BE_ST_CONNECTING)
@@ -198,6 +208,7 @@ be_release(struct bconn *b, int reuse)
 		}
 		c->c_r->r_be = NULL;
 		ins->ins_outstanding--;
+		be_inflight_done(ins);
 	}
 	b->b_conn = NULL;
 	/*
@@ -284,6 +295,7 @@ be_fail(struct bconn *b, int status, const char *why)
 	if (c != NULL) {
 		c->c_r->r_be = NULL;
 		b->b_ins->ins_outstanding--;
+		be_inflight_done(b->b_ins);
 		metrics_exchange(
 		    b->b_ins, status, util_now_ms() - c->c_r->r_t_be);
 	}
@@ -360,25 +372,34 @@ be_trim_idle(struct service *svc)
 	}
 }
 
+/* Closes <ins>'s idle connections past <ttl> (all of them once the
+ * instance left the registry). */
+static void
+be_sweep_ins(struct instance *ins, uint64_t now, uint64_t ttl)
+{
+	struct bconn *b, *next;
+
+	be_trim(ins);
+	for (b = ins->ins_idle; b != NULL; b = next) {
+		next = b->b_next;
+		if (ins->ins_gone || now - b->b_idle_since >= ttl) {
+			be_unpool(b);
+			be_close(b);
+		}
+	}
+}
+
 void
 be_sweep(uint64_t now)
 {
 	struct instance *ins;
-	struct bconn *b, *next;
 	size_t i;
 	uint64_t ttl = gw->w_conf->gc_to.to_backend_idle;
 
-	for (i = 0; i < gw->w_conf->gc_ninstances; i++) {
-		ins = &gw->w_conf->gc_instances[i];
-		be_trim(ins);
-		for (b = ins->ins_idle; b != NULL; b = next) {
-			next = b->b_next;
-			if (now - b->b_idle_since >= ttl) {
-				be_unpool(b);
-				be_close(b);
-			}
-		}
-	}
+	for (i = 0; i < gw->w_conf->gc_ninstances; i++)
+		be_sweep_ins(&gw->w_conf->gc_instances[i], now, ttl);
+	for (ins = lease_list(); ins != NULL; ins = ins->ins_lnext)
+		be_sweep_ins(ins, now, ttl);
 }
 
 /* STDOUT bytes: CGI head first (accumulated until complete), then body. */
@@ -470,6 +491,7 @@ be_retry(struct bconn *b, enum metrics_retry why)
 	c->c_r->r_be = NULL;
 	b->b_conn = NULL;
 	ins->ins_outstanding--;
+	be_inflight_done(ins);
 	be_close(b);
 	conn_retry(c, ins, why);
 	up_slot_freed(ins);
@@ -560,6 +582,7 @@ be_connect_failed(struct bconn *b)
 		return;
 	c->c_r->r_be = NULL;
 	b->b_ins->ins_outstanding--;
+	be_inflight_done(b->b_ins);
 	if (conn_can_retry(c, METRICS_RETRY_CONNECT))
 		conn_retry(c, b->b_ins, METRICS_RETRY_CONNECT);
 	else

@@ -36,6 +36,7 @@ static const struct cfg_key conf_gw_keys[] = {
 	    gc_registry),
 	K("pidfile", CFG_T_PATH, "", 0, 0, struct gw_conf, gc_pidfile),
 	K("user", CFG_T_STR, "", 0, 0, struct gw_conf, gc_user),
+	K("leases", CFG_T_PATH, "", 0, 0, struct gw_conf, gc_leases),
 };
 
 static const struct cfg_key conf_auth_keys[] = {
@@ -750,9 +751,10 @@ conf_service(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	    sizeof(*svc->svc_ins));
 	while ((in = cfg_next(n, in, "instance")) != NULL)
 		conf_instance(cd, in, gc, svc);
+	svc->svc_nstatic = svc->svc_nins;
 }
 
-static char *
+char *
 conf_registry_path(const struct gw_conf *gc)
 {
 	char *copy, *dir, *path;

@@ -379,12 +379,65 @@ hc_start(struct gw_conf *gc)
 	return 0;
 }
 
+/* Ends <h>'s running check, if any, without a verdict. */
+static void
+hc_halt(struct hc *h)
+{
+	ev_timer_del(&gw->w_ev, &h->hc_timer);
+	if (h->hc_fd != -1) {
+		ev_del(&gw->w_ev, h->hc_fd);
+		close(h->hc_fd);
+		h->hc_fd = -1;
+	}
+	if (h->hc_slot)
+		up_conn_closed(h->hc_ins);
+	h->hc_slot = 0;
+	buf_release(&h->hc_out);
+	buf_release(&h->hc_in);
+	buf_release(&h->hc_head);
+}
+
+void
+hc_lease_add(struct instance *ins)
+{
+	struct hc *h;
+
+	if (hc_all == NULL || ins->ins_hc != NULL ||
+	    !ins->ins_svc->svc_hc.hk_enabled)
+		return;
+	h = xcalloc(1, sizeof(*h));
+	h->hc_ins = ins;
+	h->hc_fd = -1;
+	h->hc_state = HC_ST_IDLE;
+	h->hc_timer.et_cb = hc_timer_cb;
+	h->hc_timer.et_arg = h;
+	ins->ins_hc = h;
+	/* The first check soon: it confirms the instance the lease
+	 * brought in (up from the start) or takes it down. */
+	ev_timer_set(&gw->w_ev, &h->hc_timer, 1);
+}
+
+void
+hc_lease_del(struct instance *ins)
+{
+	struct hc *h = ins->ins_hc;
+
+	if (h == NULL)
+		return;
+	hc_halt(h);
+	free(h);
+	ins->ins_hc = NULL;
+}
+
 void
 hc_stop(void)
 {
+	struct instance *ins;
 	struct hc *h;
 	size_t i;
 
+	for (ins = lease_list(); ins != NULL; ins = ins->ins_lnext)
+		hc_lease_del(ins);
 	for (i = 0; i < hc_n; i++) {
 		h = &hc_all[i];
 		ev_timer_del(&gw->w_ev, &h->hc_timer);

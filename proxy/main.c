@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,6 +417,9 @@ main_reload(struct master *m)
 	g = main_retire(m);
 	m->m_conf = gc;
 	m->m_gen++;
+	atomic_store(&shm->sh_conf_gen, m->m_gen);
+	/* The static registry may have changed: merge the leases again. */
+	lease_master_poll(gc, 1);
 	/* Only when the identity provider changed: the shared keys serve. */
 	tok_prefetch(gc);
 	main_spawn_all(m);
@@ -483,6 +487,7 @@ main_loop(struct master *m, const sigset_t *set)
 {
 	int sig;
 
+	lease_master_poll(m->m_conf, 1);
 	main_spawn_all(m);
 	while (!sig_term) {
 		sig = main_wait_signal(set, 200);
@@ -501,6 +506,8 @@ main_loop(struct master *m, const sigset_t *set)
 			main_signal_all(m->m_pids, SIGUSR1);
 			main_signal_old(m, SIGUSR1);
 		}
+		/* leases.xml: picked up without a reload. */
+		lease_master_poll(m->m_conf, 0);
 		if (util_now_ms() >= m->m_restart_at)
 			main_spawn_all(m);
 		if (util_now_ms() > m->m_restart_at + 10000)

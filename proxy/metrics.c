@@ -298,6 +298,14 @@ metrics_per_ins(struct buf *out, const struct gw_conf *gc, const char *name,
 		    sizeof(addr), ins->ins_addr.ga_text),
 		    (unsigned long long)get(&shm->sh_ins[ins->ins_slot]));
 	}
+	/* Leased instances in routing now (lease.c). */
+	for (ins = lease_list(); ins != NULL; ins = ins->ins_lnext)
+		if (!ins->ins_gone)
+			buf_printf(out, "%s{service=\"%s\",instance=\"%s\"} "
+			    "%llu\n", name, ins->ins_svc->svc_name,
+			    metrics_label(addr, sizeof(addr),
+			    ins->ins_addr.ga_text), (unsigned long long)get(
+			    &shm->sh_ins[ins->ins_slot]));
 }
 
 static uint64_t
@@ -370,6 +378,15 @@ metrics_instances(struct buf *out, const struct gw_conf *gc)
 	    "Backend exchanges by instance and status class.");
 	for (i = 0; i < gc->gc_ninstances; i++) {
 		ins = &gc->gc_instances[i];
+		snprintf(labels, sizeof(labels), "service=\"%s\",instance="
+		    "\"%s\"", ins->ins_svc->svc_name, metrics_label(addr,
+		    sizeof(addr), ins->ins_addr.ga_text));
+		metrics_classes(out, "elp_instance_requests_total", labels,
+		    shm->sh_ins[ins->ins_slot].si_req);
+	}
+	for (ins = lease_list(); ins != NULL; ins = ins->ins_lnext) {
+		if (ins->ins_gone)
+			continue;
 		snprintf(labels, sizeof(labels), "service=\"%s\",instance="
 		    "\"%s\"", ins->ins_svc->svc_name, metrics_label(addr,
 		    sizeof(addr), ins->ins_addr.ga_text));

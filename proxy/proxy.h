@@ -130,6 +130,14 @@ struct instance {
 	int64_t		 ins_cw;	/* smooth weighted round robin */
 	uint32_t	 ins_trim_seen;	/* last si_trim acted on */
 	int		 ins_slot;	/* record in shm->sh_ins */
+	/* A leased instance (lease.c, from leases.xml); 0 for a static one. */
+	int		 ins_leased;
+	int		 ins_gone;	/* left the lease table: no new work */
+	int		 ins_ldrain;	/* state="drain" in leases.xml */
+	char		 ins_lease_id[40];
+	char		 ins_expires[40]; /* RFC 3339, as written */
+	struct hc	*ins_hc;	/* its active check (worker 0) */
+	struct instance	*ins_lnext;	/* the worker's leased instances */
 };
 
 struct service {
@@ -144,6 +152,8 @@ struct service {
 	struct hc_conf	  svc_hc;
 	struct brk_conf	  svc_brk;
 	int		  svc_slot;	/* record in shm->sh_svc */
+	size_t		  svc_nstatic;	/* svc_ins[0..n) are services.xml's;
+					   leased ones follow */
 };
 
 struct route {
@@ -259,6 +269,8 @@ struct gw_conf {
 						   proxies */
 	size_t			 gc_nrealip;
 	char			*gc_realip_from; /* as configured */
+	char			*gc_leases;	/* leases.xml; "": beside the
+						   registry (lease.c) */
 };
 
 /*
@@ -267,6 +279,8 @@ struct gw_conf {
  */
 struct gw_conf	*conf_load(const char *path);
 void		 conf_free(struct gw_conf *);
+/* The path of <gc>'s registry (services.xml), resolved (heap string). */
+char		*conf_registry_path(const struct gw_conf *gc);
 /* Parses "unix:/p", "host:port", "[v6]:port" into <out>. 0 or -1. */
 int		 conf_parse_addr(const char *, struct gw_addr *out);
 
@@ -990,6 +1004,9 @@ struct shm_ins {
 	_Atomic uint64_t si_last_ok;	/* ms of the last good exchange */
 	_Atomic int32_t	 si_conns;	/* connections open, all workers */
 	struct brk	 si_brk;
+	_Atomic uint32_t si_drain;	/* admin drain: no new requests */
+	_Atomic int32_t	 si_inflight;	/* exchanges in progress, all
+					   workers */
 };
 
 struct shm_svc {
@@ -1010,6 +1027,33 @@ struct shm_proc {
 	/* This process's share of si_conns, given back by the master when
 	 * the process dies without closing them. */
 	_Atomic int32_t	 sp_ins_conns[SHM_MAX_INSTANCES];
+	_Atomic uint64_t sp_lease_gen;	/* lease table applied (lease.c) */
+};
+
+#define SHM_MAX_LEASES		512	/* leased instances, all services */
+
+/* One leased instance as the master publishes it. Pointer-free. */
+struct shm_lrec {
+	char		 sl_service[40];
+	char		 sl_address[128];
+	char		 sl_lease_id[40];
+	char		 sl_expires[40];
+	int64_t		 sl_maxconn;
+	int64_t		 sl_weight;
+	int32_t		 sl_drain;	/* state="drain" */
+	int32_t		 sl_slot;	/* its record in sh_ins */
+};
+
+/*
+ * The merged lease table: written by the master only, under a sequence
+ * count (odd while it changes), copied by the workers when sl_gen moved.
+ */
+struct shm_leases {
+	_Atomic uint64_t sl_seq;
+	_Atomic uint64_t sl_gen;	/* bumped at each publication */
+	uint64_t	 sl_version;	/* version= of the file */
+	uint32_t	 sl_n;
+	struct shm_lrec	 sl_rec[SHM_MAX_LEASES];
 };
 
 /*
@@ -1052,6 +1096,8 @@ struct shm_area {
 	_Atomic uint64_t sh_buffered[METRICS_BUF_COUNT];
 	_Atomic uint64_t sh_client_aborts;
 	struct shm_jwks	 sh_jwks;
+	_Atomic uint32_t sh_conf_gen;	/* configuration generation */
+	struct shm_leases sh_leases;
 };
 
 extern struct shm_area	*shm;	/* NULL until shm_init() */
@@ -1078,6 +1124,15 @@ struct shm_proc	*shm_proc_claim(void);
 /* A worker leaving: gives back its connection slots and its record. */
 void		 shm_proc_release(struct shm_proc *);
 void	 shm_proc_gone(pid_t pid);
+/*
+ * Master: holds instance record <key> once more (the known one, or a
+ * fresh one). Returns its index, or -1 when the area is full.
+ */
+int	 shm_ins_hold(const char *key);
+/* Master: drops one hold on instance record <slot>. */
+void	 shm_ins_drop(int slot);
+/* Master: the holds on instance record <slot>. */
+size_t	 shm_ins_refs(int slot);
 /* Takes and drops the lock of record <si> (a dead holder's is broken). */
 void	 shm_lock(struct shm_ins *si);
 void	 shm_unlock(struct shm_ins *si);
@@ -1306,3 +1361,42 @@ int		 realip_trusted(const struct realip_net *nets, size_t n,
  */
 struct str	 realip_client(const struct realip_net *nets, size_t n,
 		    struct str peer, struct str xff);
+
+/* lease.c ------------------------------------------------------------- */
+
+/*
+ * Master, about once a second and with <force> after a reload: reads
+ * leases.xml beside <gc>'s registry when it changed (absent = no leases;
+ * invalid = logged with file:line, the previous set kept), merges it with
+ * <gc>'s static instances (a static one wins on the same service and
+ * address) and publishes the result in the shared area; frees the records
+ * of instances that left once every worker has let go of them.
+ */
+void	 lease_master_poll(const struct gw_conf *gc, int force);
+/* The path of leases.xml for <gc> (heap string). */
+char	*lease_path(const struct gw_conf *gc);
+/*
+ * Worker: applies the published lease table when it changed: new leased
+ * instances join their service, those that left get no new request (their
+ * exchanges finish), drain states follow. Cheap when nothing changed.
+ */
+void	 lease_sync(void);
+/* Worker: its leased instances, those that left included. */
+struct instance	*lease_list(void);
+/* Worker: whether <ins> may take new requests (drain, left). */
+int	 lease_open(const struct instance *ins);
+
+/* admin.c ------------------------------------------------------------- */
+
+/*
+ * The admin listener's /admin/ API: GET /admin/status (JSON of every
+ * instance), POST /admin/instances/drain and /admin/instances/undrain
+ * (?service=NAME&address=ADDR). Returns 1 when it answered <req>.
+ */
+int	 admin_reply(struct conn *c, const struct h1_req *req);
+
+/* hc.c additions ------------------------------------------------------ */
+
+/* Worker 0: starts and stops the active check of a leased instance. */
+void	 hc_lease_add(struct instance *ins);
+void	 hc_lease_del(struct instance *ins);

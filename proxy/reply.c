@@ -196,6 +196,8 @@ reply_admin(struct conn *c, const struct h1_req *req)
 
 	if (!c->c_listener->l_admin)
 		return 0;
+	if (admin_reply(c, req))
+		return 1;
 	if (str_eq(req->path, "/healthz")) {
 		reply_builtin(c, "application/json", body,
 		    sizeof(body) - 1);

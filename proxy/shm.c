@@ -223,6 +223,27 @@ shm_release(const struct gw_conf *gc)
 		shm_unref(SHM_K_ROUTE, gc->gc_routes[i].rt_slot);
 }
 
+int
+shm_ins_hold(const char *key)
+{
+	return shm_slot(SHM_K_INS, key);
+}
+
+void
+shm_ins_drop(int slot)
+{
+	shm_unref(SHM_K_INS, slot);
+}
+
+size_t
+shm_ins_refs(int slot)
+{
+	if (slot < 0 || (size_t)slot >= shm_keys[SHM_K_INS].sk_cap ||
+	    shm_keys[SHM_K_INS].sk_key[slot] == NULL)
+		return 0;
+	return shm_keys[SHM_K_INS].sk_refs[slot];
+}
+
 /* Returns the backend connection slots a (dead) process still held. */
 static void
 shm_proc_give_back(struct shm_proc *sp)
@@ -247,6 +268,7 @@ shm_proc_claim(void)
 		    &zero, me)) {
 			atomic_fetch_add(&shm->sh_nprocs, 1);
 			atomic_store(&shm->sh_proc[i].sp_conns, 0);
+			atomic_store(&shm->sh_proc[i].sp_lease_gen, 0);
 			shm_proc_give_back(&shm->sh_proc[i]);
 			return &shm->sh_proc[i];
 		}

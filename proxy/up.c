@@ -155,6 +155,18 @@ up_any_usable(const struct service *svc, uint64_t now)
 	return 0;
 }
 
+/* Whether an instance of <svc> outside the <tried> bits is usable. */
+static int
+up_other_usable(const struct service *svc, uint64_t tried, uint64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < svc->svc_nins; i++)
+		if (!((tried >> i) & 1) && up_usable(svc->svc_ins[i], now))
+			return 1;
+	return 0;
+}
+
 /*
  * No instance of <svc> is usable any more (all down or their breakers
  * open): its queued requests, which wait for a slot and not for an
@@ -204,10 +216,13 @@ up_usable(const struct instance *ins, uint64_t now)
 	struct shm_ins *si;
 	int ok;
 
+	if (!lease_open(ins))
+		return 0;
 	if (shm == NULL)
 		return 1;
 	si = up_rec(ins);
-	if (!atomic_load_explicit(&si->si_up, memory_order_relaxed))
+	if (!atomic_load_explicit(&si->si_up, memory_order_relaxed) ||
+	    atomic_load_explicit(&si->si_drain, memory_order_relaxed))
 		return 0;
 	if (atomic_load_explicit(&si->si_brk_state, memory_order_relaxed) ==
 	    BRK_CLOSED)
@@ -398,14 +413,28 @@ up_slot_freed(struct instance *ins)
 {
 	struct service *svc = ins->ins_svc;
 	struct conn *c;
-	uint64_t now = util_now_ms();
+	uint64_t now = util_now_ms(), bit;
 
 	/* Dispatched from the loop, not from here: this runs deep inside
 	 * another exchange's completion. A slot on an instance that went
 	 * down serves nobody; up_sweep() offers the waiting requests every
 	 * usable instance each sweep. */
-	if ((c = svc->svc_waitq) != NULL && up_has_slot(ins) &&
-	    up_usable(ins, now) && up_claim(ins, now)) {
+	if (svc->svc_waitq == NULL || !up_has_slot(ins) ||
+	    !up_usable(ins, now))
+		return;
+	/* The first request in line this instance has not failed yet. One
+	 * that failed here waits for another instance (a dead one frees
+	 * its slots at once) unless no other is usable. */
+	bit = ins->ins_sidx < 64 ? (uint64_t)1 << ins->ins_sidx : 0;
+	for (c = svc->svc_waitq; c != NULL; c = c->c_qnext)
+		if (!(c->c_r->r_tried & bit))
+			break;
+	if (c == NULL) {
+		c = svc->svc_waitq;
+		if (up_other_usable(svc, c->c_r->r_tried, now))
+			return;
+	}
+	if (up_claim(ins, now)) {
 		/* One request per freed slot. */
 		up_dequeue(svc, c);
 		c->c_r->r_ins = ins;

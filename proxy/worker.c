@@ -72,6 +72,7 @@ worker_sweep_cb(struct ev *ev, void *arg)
 	(void)arg;
 	conn_sweep(now);
 	be_sweep(now);
+	lease_sync();
 	up_sweep();
 	tok_sweep(now);
 	worker_trim(now);
@@ -212,6 +213,8 @@ worker_run(struct gw_conf *gc, int idx)
 	/* One worker checks for all; a restarted worker 0 takes over. */
 	if (idx == 0 && shm != NULL && hc_start(gc) == -1)
 		log_warnx("active health checks not started");
+	/* The leased instances before the first request. */
+	lease_sync();
 	log_debug("%s: worker %d ready", __func__, idx);
 	ev_run(&gw->w_ev);
 	hc_stop();

@@ -78,6 +78,10 @@ struct pool {
 	pool_bg_fn		 p_bg;		/* NULL: no background process */
 	pool_reload_fn		 p_reload;
 	void			*p_arg;
+	pool_bg_fn		 p_reg;		/* NULL: no registrar */
+	pid_t			 p_reg_pid;	/* 0: not running */
+	uint64_t		 p_reg_born;
+	struct pool_pace	 p_reg_pace;
 	pid_t			 p_bg_pid;	/* 0: not running */
 	uint64_t		 p_bg_born;	/* ms it was forked */
 	struct pool_pace	 p_bg_pace;
@@ -477,6 +481,67 @@ pool_spawn_bg(struct pool *p)
 	log_info("background process %ld started", (long)pid);
 }
 
+static void __attribute__((noreturn))
+pool_reg_child(struct pool *p)
+{
+	sigset_t none;
+
+	pool_worker_signals(NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	close(p->p_fd);
+	_exit(p->p_reg(p->p_arg) & 0xff);
+}
+
+/* Forks the registrar when one is wanted and due. */
+static void
+pool_spawn_reg(struct pool *p)
+{
+	pid_t pid;
+
+	if (p->p_reg == NULL || p->p_reg_pid != 0 || p->p_stopping ||
+	    util_now_ms() < p->p_reg_pace.pp_restart_at)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		p->p_reg_pace.pp_restart_at = util_now_ms() + POOL_BACKOFF_MIN;
+		return;
+	}
+	if (pid == 0)
+		pool_reg_child(p);
+	p->p_reg_pid = pid;
+	p->p_reg_born = util_now_ms();
+	log_info("registrar %ld started", (long)pid);
+}
+
+/*
+ * Stopping: the registrar deregisters first, so that the gateway sends
+ * nothing new before the workers drain. Waits for it (at most
+ * POOL_REG_STOP_MS, then SIGKILL); other children's SIGCHLD stay pending.
+ */
+static void
+pool_stop_reg(struct pool *p)
+{
+	uint64_t until = util_now_ms() + POOL_REG_STOP_MS;
+	struct timespec ts = { 0, 10 * 1000000L };
+
+	if (p->p_reg_pid == 0)
+		return;
+	kill(p->p_reg_pid, SIGTERM);
+	while (waitpid(p->p_reg_pid, NULL, WNOHANG) == 0) {
+		if (util_now_ms() >= until) {
+			log_warnx("registrar %ld still running, killing it",
+			    (long)p->p_reg_pid);
+			kill(p->p_reg_pid, SIGKILL);
+			(void)waitpid(p->p_reg_pid, NULL, 0);
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	p->p_reg_pid = 0;
+	log_info("registrar stopped");
+}
+
 static int
 pool_has_empty(const struct pool *p)
 {
@@ -631,6 +696,12 @@ pool_reap(struct pool *p)
 			pool_bg_died(p, pid, st);
 			continue;
 		}
+		if (pid == p->p_reg_pid) {
+			p->p_reg_pid = 0;
+			pool_pace_death(&p->p_reg_pace, p->p_reg_born,
+			    "registrars");
+			continue;
+		}
 		for (i = 0; i < p->p_nslot; i++) {
 			if (p->p_slot[i] != pid)
 				continue;
@@ -698,6 +769,7 @@ pool_stop(struct pool *p, int sig)
 		return;
 	p->p_stopping = 1;
 	sd_notify(0, "STOPPING=1");
+	pool_stop_reg(p);
 	log_info("signal %d: draining workers (%llu ms)", sig,
 	    (unsigned long long)p->p_cfg->pc_drain);
 	/* Nothing new reaches us by path; in-flight work continues. */
@@ -765,6 +837,9 @@ pool_timeout(const struct pool *p, struct timespec *ts)
 	if (!p->p_stopping && p->p_bg != NULL && p->p_bg_pid == 0 &&
 	    p->p_bg_pace.pp_restart_at < next)
 		next = p->p_bg_pace.pp_restart_at;
+	if (!p->p_stopping && p->p_reg != NULL && p->p_reg_pid == 0 &&
+	    p->p_reg_pace.pp_restart_at < next)
+		next = p->p_reg_pace.pp_restart_at;
 	for (i = 0; i < p->p_nold; i++)
 		if (p->p_old[i].po_kill_at < next)
 			next = p->p_old[i].po_kill_at;
@@ -802,6 +877,7 @@ pool_step(struct pool *p, const sigset_t *set)
 	pool_kill_overdue(p);
 	pool_spawn_missing(p);
 	pool_spawn_bg(p);
+	pool_spawn_reg(p);
 }
 
 static void
@@ -854,6 +930,7 @@ pool_run_fns(const struct pool_cfg *cfg, const struct pool_fns *fns)
 	p.p_cfg = cfg;
 	p.p_fn = fns->pf_worker;
 	p.p_bg = fns->pf_background;
+	p.p_reg = fns->pf_register;
 	p.p_reload = fns->pf_reload;
 	p.p_arg = fns->pf_arg;
 	pool_sigset(&set);
@@ -864,6 +941,7 @@ pool_run_fns(const struct pool_cfg *cfg, const struct pool_fns *fns)
 	pool_slots_alloc(&p);
 	pool_spawn_missing(&p);
 	pool_spawn_bg(&p);
+	pool_spawn_reg(&p);
 	sd_notify(0, "READY=1");
 	log_info("%zu worker(s) on %s", p.p_nslot, cfg->pc_listen);
 	while (!p.p_stopping || p.p_nold > 0)

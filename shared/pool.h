@@ -54,7 +54,14 @@ struct pool_fns {
 	pool_bg_fn	 pf_background;	/* NULL: no background process */
 	pool_reload_fn	 pf_reload;
 	void		*pf_arg;	/* passed to each of them */
+	/* NULL: none. The registrar (reg.h): forked once the socket
+	 * listens, restarted when it dies, kept over a reload; on SIGTERM
+	 * it is stopped (it deregisters) before the workers drain, for at
+	 * most POOL_REG_STOP_MS. */
+	pool_bg_fn	 pf_register;
 };
+
+#define POOL_REG_STOP_MS	8000
 
 /*
  * Opens the socket, runs the pool until SIGTERM, returns the process exit

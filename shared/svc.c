@@ -15,12 +15,17 @@
 #include "confc.h"
 #include "db.h"
 #include "log.h"
+#include "reg.h"
 #include "schema.h"
 #include "svc.h"
 #include "util.h"
 #include "version.h"
 
 #define SVC_XSD		"service.xsd"
+
+/* <register>, as the first good load read it (start only). */
+static struct reg_cfg	svc_reg;
+static int		svc_reg_on;
 
 struct svc_state {
 	const struct svc_def	*ss_def;
@@ -86,8 +91,9 @@ svc_load_file(const struct svc_def *def, const char *path, const char *base,
     void *cfg)
 {
 	struct cfg_doc cd;
+	struct reg_cfg rcfg;
 	char *xsd = NULL;
-	int rc = -1;
+	int rc = -1, reg;
 
 	memset(cfg, 0, def->sd_size);
 	if (access(path, R_OK) == -1) {
@@ -102,12 +108,18 @@ svc_load_file(const struct svc_def *def, const char *path, const char *base,
 		goto done;
 	/* Runs after schema errors too: every error shows in one run. */
 	def->sd_read(&cd, cfg);
+	reg = reg_read(&cd, def->sd_pool(cfg), &rcfg);
 	cfg_check_refs(&cd);
 	if (cd.cd_nerr == 0)
 		rc = 0;
 	else
 		log_error("%s: %d error(s), configuration refused", path,
 		    cd.cd_nerr);
+	if (rc == 0 && reg == 1 && !svc_reg_on) {
+		svc_reg = rcfg;
+		svc_reg_on = 1;
+	} else
+		reg_release(&rcfg);
 	cfg_release(&cd);
 done:
 	if (rc == -1)
@@ -158,6 +170,13 @@ svc_worker(int fd, void *arg)
 	struct svc_state *ss = arg;
 
 	return ss->ss_def->sd_worker(fd, ss->ss_cfg);
+}
+
+static int
+svc_register(void *arg)
+{
+	(void)arg;
+	return reg_run(&svc_reg);
 }
 
 static int
@@ -257,6 +276,7 @@ svc_serve(struct svc_state *ss)
 	    NULL;
 	fns.pf_reload = svc_reload;
 	fns.pf_arg = ss;
+	fns.pf_register = svc_reg_on ? svc_register : NULL;
 	rc = pool_run_fns(def->sd_pool(ss->ss_cfg), &fns);
 	curl_global_cleanup();
 	return rc;
@@ -301,6 +321,8 @@ svc_main(const struct svc_def *def, int argc, char *argv[])
 		rc = svc_serve(&ss);
 	def->sd_release(ss.ss_cfg);
 	free(ss.ss_cfg);
+	if (svc_reg_on)
+		reg_release(&svc_reg);
 	return rc == 0 ? 0 : (rc == -1 ? 1 : rc);
 }
 
