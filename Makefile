@@ -314,6 +314,7 @@ CONFSUBST = sed -e 's|"unix:\(\.\./\)*var/run/|"unix:$(RUNDIR)/|g' \
 	   -e 's|$(VARP)/media"|"$(STATEDIR)/media"|g' \
 	   -e 's|$(VARP)/tmp"|"$(STATEDIR)/tmp"|g' \
 	   -e 's|$(VARP)/confd"|"$(STATEDIR)/confd"|g' \
+	   -e 's|$(VARP)/confd/|"$(STATEDIR)/confd/|g' \
 	   -e 's|$(VARP)/mariadb/mysqld.sock"|"$(DBSOCKET)"|g'
 # The scripts' DEF_* lines name the source tree; installed, they name the
 # installed paths, the service account and the system's MariaDB.
