@@ -78,6 +78,14 @@ reg_read(struct cfg_doc *cd, const struct pool_cfg *pool, struct reg_cfg *rc)
 		cfg_error(cd, n, "register: address %s must be absolute",
 		    rc->rc_address);
 		rv = -1;
+	} else if (strncmp(rc->rc_address, "unix:", 5) == 0) {
+		/* The registry takes normalised paths only: a pool of the
+		 * source tree listens on "conf/services/../../var/run/...". */
+		char *real = util_real_path(rc->rc_address + 5);
+
+		free(rc->rc_address);
+		rc->rc_address = xasprintf("unix:%s", real);
+		free(real);
 	}
 	if (rc->rc_maxconn == 0)
 		rc->rc_maxconn = pool != NULL && pool->pc_workers > 0 ?

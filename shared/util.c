@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,4 +223,26 @@ fail:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+char *
+util_real_path(const char *path)
+{
+	char dir[PATH_MAX], *slash, *out;
+	size_t n;
+
+	slash = strrchr(path, '/');
+	if (slash == NULL || slash == path)
+		return xstrdup(path);
+	n = (size_t)(slash - path);
+	if (n >= sizeof(dir))
+		return xstrdup(path);
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	if ((out = realpath(dir, NULL)) == NULL)
+		return xstrdup(path);
+	slash = xasprintf("%s%s%s", out, strcmp(out, "/") == 0 ? "" : "/",
+	    slash + 1);
+	free(out);
+	return slash;
 }

@@ -45,4 +45,12 @@ int	 util_parse_size(const char *, uint64_t *out);
  */
 int	 util_read_file(const char *, size_t max, char **out, size_t *lenp);
 
+/*
+ * <path> with its directory part resolved (symbolic links, "." and ".."),
+ * the last component kept as is, so it may name something not created
+ * yet: "/a/conf/../run/x.sock" -> "/a/run/x.sock". A heap string; the
+ * path unchanged when the directory cannot be resolved.
+ */
+char	*util_real_path(const char *path);
+
 #endif

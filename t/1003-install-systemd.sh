@@ -25,7 +25,7 @@ SCRIPTS=$I/usr/share/elp/scripts
 # service account can reach it.
 DBVAR=$T/dbvar
 DBSOCK=$T/dbsock/mysqld.sock
-SERVICES="auth user course content messaging"
+SERVICES="auth confd user course content messaging"
 
 # A uid and a gid no account or group of this machine has; OTHER_ID is a
 # second one, for "someone else".
@@ -132,7 +132,9 @@ test_expect_success 'the installed configuration names the FHS layout' '
 	grep -q "error=\"/var/log/elp/gateway.log\"" "$E/gateway.xml" &&
 	grep -q "temp-dir=\"/var/lib/elp/tmp\"" "$E/gateway.xml" &&
 	grep -q "offload-root=\"/var/lib/elp/media\"" "$E/gateway.xml" &&
-	grep -q "address=\"unix:/run/elp/course.sock\"" "$E/services.xml" &&
+	grep -q "address=\"unix:/run/elp/auth.sock\"" "$E/services.xml" &&
+	grep -q "leases=\"/var/lib/elp/confd/leases.xml\"" "$E/gateway.xml" &&
+	grep -q "file=\"/var/lib/elp/confd/leases.xml\"" "$E/services/confd.xml" &&
 	grep -q "listen=\"unix:/run/elp/auth.sock\"" "$E/services/auth.xml" &&
 	grep -q "password-file=\"/etc/elp/secrets/db-auth.pw\"" "$E/services/auth.xml" &&
 	grep -q "secret-file=\"/etc/elp/secrets/auth-elp-user.secret\"" "$E/services/auth.xml" &&
@@ -189,8 +191,9 @@ test_expect_success 'systemd-analyze security --offline: every unit at 2.0 or be
 	for s in $SERVICES; do
 		cp "$V/elp@.service" "$V/elp@$s.service" || return 1
 	done &&
-	for u in elp-gateway.service elp@auth.service elp@user.service \
-	    elp@course.service elp@content.service elp@messaging.service; do
+	for u in elp-gateway.service elp@auth.service elp@confd.service \
+	    elp@user.service elp@course.service elp@content.service \
+	    elp@messaging.service; do
 		systemd-analyze security --offline=true --root="$VROOT" \
 		    --threshold=20 "$V/$u" >"$T/security.out" 2>&1 ||
 		    { cat "$T/security.out"; return 1; }
@@ -324,11 +327,19 @@ test_expect_success 'every service and the gateway start as the units run them' 
 	wait_for curl -sf "http://127.0.0.1:$ADMIN_PORT/healthz"
 '
 
+# up NAME: the service answers UP through the gateway.
+up() {
+	[ "$(http GET "http://127.0.0.1:$ADMIN_PORT/health/$1")" = 200 ] &&
+	    grep -q "\"status\":\"UP\"" "$T/body"
+}
+
 test_expect_success 'requests reach the services through the gateway' '
+	# elp-auth and elp-confd are static; the others registered (leases).
 	for s in $SERVICES; do
-		code=$(http GET "http://127.0.0.1:$ADMIN_PORT/health/$s") &&
-		expect_eq "$code" 200 &&
-		grep -q "\"status\":\"UP\"" "$T/body" || { cat "$T/body"; return 1; }
+		wait_for up "$s" || { cat "$T/body"; return 1; }
+	done &&
+	for s in user course content messaging; do
+		grep -q "unix:$RUN/$s.sock" "$STATE/confd/leases.xml" || return 1
 	done &&
 	code=$(http GET "http://127.0.0.1:$API_PORT/course-management-api?pageNumber=0&limit=10") &&
 	expect_eq "$code" 200 &&

@@ -43,6 +43,7 @@ test_expect_success 'start the stack with the routes of conf/gateway.xml' '
 	    -e "s|\"[./]*var/secrets/|\"$T/var/secrets/|g" \
 	    -e "s|http://127.0.0.1:9190|http://127.0.0.1:$ADMIN_PORT|g" \
 	    -e "s|http://localhost:8080|http://127.0.0.1:$IDP_PORT|g" \
+	    -e "/<register /,/\/>/d" \
 	    "$ROOT/conf/services/user.xml" >"$T/conf/services/user.xml" &&
 	spawn user "$BIN/elp-user" -c "$T/conf/services/user.xml" &&
 	mkdir -p "$T/media" &&
@@ -52,6 +53,7 @@ test_expect_success 'start the stack with the routes of conf/gateway.xml' '
 	    -e "s|root=\"[./]*var/media\"|root=\"$T/media\"|" \
 	    -e "s|http://127.0.0.1:9190|http://127.0.0.1:$ADMIN_PORT|g" \
 	    -e "s|http://localhost:8080|http://127.0.0.1:$IDP_PORT|g" \
+	    -e "/<register /,/\/>/d" \
 	    "$ROOT/conf/services/content.xml" >"$T/conf/services/content.xml" &&
 	spawn content "$BIN/elp-content" -c "$T/conf/services/content.xml" &&
 	wait_for test -S "$T/run/user.sock" &&

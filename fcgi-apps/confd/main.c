@@ -94,7 +94,7 @@ confd_cfg_check(struct cfg_doc *cd, struct confd_cfg *cc)
 {
 	xmlNodePtr root = cfg_root(cd), n = cfg_next(root, NULL, "leases");
 	struct lease_cfg *lc = &cc->cc_lease;
-	char *end;
+	char *end, *real;
 
 	if (n == NULL)
 		n = root;
@@ -107,6 +107,11 @@ confd_cfg_check(struct cfg_doc *cd, struct confd_cfg *cc)
 		cfg_error(cd, n, "min-lease is longer than max-lease");
 	if (*lc->lc_run_dir != '/')
 		cfg_error(cd, n, "run-dir must resolve to an absolute path");
+	else if ((real = realpath(lc->lc_run_dir, NULL)) != NULL) {
+		/* Addresses are compared with it as normalised paths. */
+		free(lc->lc_run_dir);
+		lc->lc_run_dir = real;
+	}
 }
 
 static void
