@@ -100,6 +100,14 @@ test_expect_success 'swap, probe and backup files alone change nothing' '
 	expect_eq "$c2" "$c"
 '
 
+test_expect_success 'an edit of a pool s own file: that pool is told to re-read it' '
+	sed -i "s/workers=\"2\"/workers=\"3\"/" "$T/conf/services/confd.xml" &&
+	grep -q "workers=\"3\"" "$T/conf/services/confd.xml" &&
+	wait_for loggrep confd.log "confd changed; SIGHUP sent to $(cat "$T/run/confd.pid")" &&
+	wait_for loggrep confd.log "reloaded: 3 new workers" &&
+	wait_for status_is good
+'
+
 test_expect_success 'no request failed meanwhile (load: no error, only 200)' '
 	touch "$T/stop-load" && wait "$LOAD" &&
 	cat "$T/load" &&

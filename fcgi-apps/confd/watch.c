@@ -529,8 +529,8 @@ watch_publish(struct watch *w, json_t *svcs, json_t *profs, const char *hash)
 	json_t *good, *digests = json_object(), *old;
 	struct buf dg = BUF_INIT;
 	uint64_t v;
-	char *dir, *sub, h[65], when[32];
-	size_t i, j;
+	char *dir, *sub, *raw, h[65], when[32];
+	size_t i, j, rawlen;
 	int rc = 0;
 
 	old = json_object_get(w->w_state, "lastGood");
@@ -544,6 +544,15 @@ watch_publish(struct watch *w, json_t *svcs, json_t *profs, const char *hash)
 		(void)mkdir(sub, 0755);
 		free(sub);
 		buf_reset(&dg);
+		/* The service's own file counts too: a pool must re-read
+		 * an edit of it even when no profile is published. */
+		sub = xasprintf("%s/%s.xml", w->w_services, json_string_value(
+		    json_array_get(svcs, j)));
+		if (util_read_file(sub, 16 * 1024 * 1024, &raw, &rawlen) == 0) {
+			buf_append(&dg, raw, rawlen);
+			free(raw);
+		}
+		free(sub);
 		for (i = 0; i < json_array_size(profs) && rc == 0; i++)
 			rc = watch_publish_one(w, dir, json_string_value(
 			    json_array_get(svcs, j)), json_string_value(
