@@ -74,32 +74,18 @@ api_config(struct app_req *req)
 	free(cur);
 }
 
-/* A JSON file of the state directory, or an empty object. */
-static json_t *
-api_state_file(char *path)
-{
-	json_t *j = json_load_file(path, 0, NULL);
-
-	free(path);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		j = json_object();
-	}
-	return j;
-}
-
 static void
 api_status(struct app_req *req)
 {
 	struct confd_svc *cs = req->r_ctx;
-	json_t *st = api_state_file(watch_state_path(cs->cs_cfg));
+	json_t *st = watch_load_json(watch_state_path(cs->cs_cfg));
 	json_t *good = json_object_get(st, "lastGood");
 
 	/* Digests are internal: what changed since, for the signals. */
 	json_object_del(good, "gateway");
 	json_object_del(good, "services");
 	json_object_set_new(st, "registry",
-	    api_state_file(watch_reg_path(cs->cs_cfg)));
+	    watch_load_json(watch_reg_path(cs->cs_cfg)));
 	app_ok(req, 200, st);
 }
 
@@ -163,7 +149,7 @@ api_registry_list(struct app_req *req)
 	json_object_set_new(out, "version", json_integer(
 	    (json_int_t)set.ls_version));
 	json_object_set_new(out, "leases", json_integer((json_int_t)set.ls_n));
-	st = api_state_file(watch_reg_path(cs->cs_cfg));
+	st = watch_load_json(watch_reg_path(cs->cs_cfg));
 	json_object_set(out, "selfPreservation", json_object_get(st,
 	    "selfPreservation") != NULL ? json_object_get(st,
 	    "selfPreservation") : json_false());

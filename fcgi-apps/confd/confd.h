@@ -187,6 +187,9 @@ int	 check_run(char *const argv[], uint64_t timeout, const char *tag,
 int	 watch_run(const struct confd_cfg *cc);
 /* Path of the state file in <cc>'s state directory (heap). */
 char	*watch_state_path(const struct confd_cfg *cc);
+/* The JSON object in the state file <path> (freed here), or an empty one
+ * when it is missing or not an object. */
+json_t	*watch_load_json(char *path);
 /* Path of the registry state file (self-preservation) (heap). */
 char	*watch_reg_path(const struct confd_cfg *cc);
 

@@ -784,8 +784,7 @@ watch_events(struct watch *w)
 	return hit;
 }
 
-/* Reads state.json, or starts an empty state. */
-static json_t *
+json_t *
 watch_load_json(char *path)
 {
 	json_t *j = json_load_file(path, 0, NULL);
