@@ -1,4 +1,5 @@
 #!/bin/sh
+# t/run: alone (it loads the machine; the runner gives it the machine to itself)
 # TLS on gateway listeners: a CA, an intermediate and server certificates
 # the test makes with the openssl CLI; what -t refuses; the handshake, ALPN
 # http/1.1, TLS 1.0/1.1 and weak ciphers refused (openssl s_client, the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# t/run: alone (it loads the machine; the runner gives it the machine to itself)
 # make deb: the packages build, lintian finds no error, and real dpkg with
 # the real maintainer scripts installs them into an isolated root: an
 # overlay of / (writes go to a tmpfs) in a private mount namespace, entered

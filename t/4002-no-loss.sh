@@ -1,4 +1,5 @@
 #!/bin/sh
+# t/run: alone (it loads the machine; the runner gives it the machine to itself)
 # No request is lost when processes die, reload or stop under load, and
 # every request is counted (t/helper/load.py: by status, transport error
 # and time):

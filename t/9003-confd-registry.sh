@@ -156,9 +156,8 @@ test_expect_success 'self-preservation: most leases lapsing at once are kept' '
 	done &&
 	st=$(reg "{\"address\":\"127.0.0.1:9105\",\"lease\":3600}" fleet) &&
 	expect_eq "$st" 201 &&
-	sleep 3 &&
+	wait_for loggrep confd.log "self-preservation on: 4 of 5 leases lapsed at once" &&
 	expect_eq "$(grep -c "127.0.0.1:910" "$LEASES")" 5 &&
-	loggrep confd.log "self-preservation on: 4 of 5 leases lapsed at once" &&
 	http GET "$R" >/dev/null &&
 	expect_eq "$(json "j[\"responseBody\"][\"selfPreservation\"]")" true &&
 	http GET "http://127.0.0.1:$ADMIN_PORT/config/status" >/dev/null &&

@@ -9,7 +9,8 @@
 # processes, and stops exactly the PIDs it started.
 #
 # Environment: BUILD (binaries in $BUILD/bin, default build), ELP_TEST_KEEP=1
-# keeps $T for inspection, ELP_TEST_VERBOSE=1 shows command output.
+# keeps $T for inspection, ELP_TEST_VERBOSE=1 shows command output,
+# ELP_TEST_PORTS="LO HI" the range free_port draws from.
 
 set -u
 
@@ -29,16 +30,18 @@ test_dbs=""
 # free_port: prints a TCP port on 127.0.0.1 that nothing listens on. The
 # port is drawn below the kernel's ephemeral range, so no outgoing
 # connection can take it before the test binds it, and never twice in one
-# test ($T/ports keeps the ones handed out).
+# test ($T/ports keeps the ones handed out). ELP_TEST_PORTS="LO HI" narrows
+# the range (t/run gives each of its parallel lanes its own).
 free_port() {
-	python3 - "$T/ports" <<'PY'
+	python3 - "$T/ports" ${ELP_TEST_PORTS:-20000 32000} <<'PY'
 import random, socket, sys
+lo, hi = int(sys.argv[2]), int(sys.argv[3])
 try:
     used = set(open(sys.argv[1]).read().split())
 except FileNotFoundError:
     used = set()
 for _ in range(2000):
-    p = random.randrange(20000, 32000)
+    p = random.randrange(lo, hi)
     if str(p) in used:
         continue
     s = socket.socket()
