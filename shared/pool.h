@@ -89,8 +89,9 @@ struct pool_fns {
  * sigtimedwait(); the mask is restored before returning. A worker that
  * dies is restarted; when workers die within 1 s of starting, restarts
  * back off from 1 s doubling to 30 s. After a successful reload the
- * master re-reads pc_workers and pc_drain from <cfg> (the hook may update
- * the struct in place); a new listen address needs a restart. sd_notify()
+ * master re-reads pc_workers, pc_drain and the process manager settings
+ * (pc_pm and after) from <cfg> (the hook may update the struct in place)
+ * and starts a new generation; a new listen address needs a restart. sd_notify()
  * READY=1, RELOADING=1 and STOPPING=1 go to systemd when NOTIFY_SOCKET is
  * set. A pc_pidfile of NULL or "" means none.
  */
