@@ -738,15 +738,46 @@ app_req_init(struct app_req *req, const struct app *app, FCGX_Request *fx)
 	log_set_reqid(s != NULL && s[0] != '\0' ? s : NULL);
 }
 
+/*
+ * GET <status path> of a pool (pool.h): the pool's own figures, with
+ * ?full the list of its workers. The gateway routes it on its admin
+ * listener only (conf/gateway.xml /status/<service>).
+ */
+static void
+app_pool_status(struct app_req *req)
+{
+	char v[8];
+	json_t *st;
+
+	if (strcmp(req->r_method, "GET") != 0 &&
+	    strcmp(req->r_method, "HEAD") != 0) {
+		app_header(req, "Allow", "GET, HEAD");
+		app_fail(req, 405, "Method not allowed");
+		return;
+	}
+	if ((st = pool_status_json(app_query_get(req->r_query, "full", v,
+	    sizeof(v)) != 0)) == NULL) {
+		app_fail(req, 404, "Not found");
+		return;
+	}
+	app_ok(req, 200, st);
+}
+
 void
 app_serve(const struct app *app, FCGX_Request *fx)
 {
 	struct app_req req;
 	const struct app_route *rt;
+	const char *sp;
 
 	app_req_init(&req, app, fx);
-	if (app_req_path(&req) == 0 && (rt = app_route(&req)) != NULL)
-		rt->ar_handler(&req);
+	if (app_req_path(&req) == 0) {
+		if ((sp = pool_status_path()) != NULL &&
+		    strcmp(req.r_path, sp) == 0)
+			app_pool_status(&req);
+		else if ((rt = app_route(&req)) != NULL)
+			rt->ar_handler(&req);
+	}
 	if (!req.r_responded) {
 		log_warnx("%s %s: the handler sent no response", req.r_method,
 		    req.r_path);
@@ -862,6 +893,18 @@ app_accept(FCGX_Request *fx, const struct app_masks *m)
 	return -1;
 }
 
+/* Records the request accepted on <fx> in the pool's scoreboard. */
+static void
+app_scoreboard(FCGX_Request *fx)
+{
+	const char *uri = FCGX_GetParam("REQUEST_URI", fx->envp);
+
+	if (uri == NULL)
+		uri = FCGX_GetParam("SCRIPT_NAME", fx->envp);
+	pool_worker_busy(FCGX_GetParam("REQUEST_METHOD", fx->envp), uri,
+	    FCGX_GetParam("REQUEST_ID", fx->envp));
+}
+
 int
 app_worker_loop(const struct app *app, int fd)
 {
@@ -889,8 +932,10 @@ app_worker_loop(const struct app *app, int fd)
 			log_warn("accepting a request");
 			rc = 1;
 		} else if (w == 0) {
+			app_scoreboard(&fx);
 			app_serve(app, &fx);
 			FCGX_Finish_r(&fx);
+			pool_worker_done();
 		}
 	}
 	/* Closes a kept connection; libfcgi lingers up to 2 s for EOF. */

@@ -3,28 +3,51 @@
  * handling.
  *
  * The master never runs handlers: it blocks SIGCHLD, SIGTERM, SIGINT,
- * SIGHUP and SIGUSR1 and takes them one at a time with sigtimedwait(), so
- * every reaction runs in plain code and the only timers (restart backoff,
- * drain deadlines) are the wait's timeout. Workers are forked, never
- * exec'd: they inherit the listening socket and run the worker function.
- *
- * Worker slots: p_slot[] holds the current generation (0 = empty, to be
- * forked once p_restart_at has passed). Workers being retired (old
- * generation after SIGHUP, or everyone on SIGTERM) move to p_old[] with a
- * deadline after which they get SIGKILL.
+ * SIGHUP, SIGUSR1 and SIGUSR2 and reads them from a signalfd, so every
+ * reaction runs in plain code and the only timers (restart backoff, drain
+ * deadlines, the process manager's tick) are the poll's timeout. Workers
+ * are forked, never exec'd: they inherit the listening socket and run the
+ * worker function.
  *
  * The optional background process has its own slot (p_bg_pid) and its own
- * restart pacing; when retired it joins p_old like a worker.
+ * restart pacing; when retired it joins p_old.
+ *
+ * Process manager (php-fpm's pm): workers live in p_wk[], indexed like the
+ * scoreboard, a MAP_SHARED area the master maps before forking in which
+ * each worker records its state around every request (pool_worker_busy,
+ * pool_worker_done). A worker of the current generation has w_kill_at 0;
+ * one being retired (reaped as spare, old generation after SIGHUP, or
+ * everyone on SIGTERM) has its SIGKILL deadline there. static keeps
+ * <workers> running; dynamic spawns while fewer than min-spare are idle
+ * (at most max-spawn-rate a second, the rate doubling each second the
+ * shortage lasts, as php-fpm does) and retires one idle worker a second
+ * above max-spare; ondemand starts none and watches the listening socket
+ * while no worker is idle, spawning one per connection that finds none,
+ * and retires workers idle for idle-timeout. A worker that leaves the
+ * idle ones short signals the master (SIGUSR2), so shortage is met at
+ * once rather than at the next tick. The master takes its signals through
+ * a signalfd, so one poll() waits for them, the listening socket and the
+ * next deadline.
  */
+#include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +67,14 @@
 #define POOL_BACKOFF_MIN	1000	/* ms, first delay after quick deaths */
 #define POOL_BACKOFF_MAX	30000	/* ms, the delay stops doubling here */
 #define POOL_KILLED		UINT64_MAX	/* po_kill_at once SIGKILLed */
+#define POOL_SB_SLOTS		(2 * POOL_MAX_WORKERS)	/* two generations */
+#define POOL_TICK_MS		1000	/* the process manager's second */
+
+#define POOL_SB_EMPTY		0	/* slot free */
+#define POOL_SB_STARTING	1	/* forked, counts as idle */
+#define POOL_SB_IDLE		2	/* waiting for a request */
+#define POOL_SB_BUSY		3	/* in a request */
+#define POOL_SB_EXITING		4	/* leaving after max-requests */
 
 const struct cfg_key pool_cfg_keys[] = {
 	{ "listen", CFG_T_ADDR, NULL, 0, 0,
@@ -58,8 +89,71 @@ const struct cfg_key pool_cfg_keys[] = {
 	    offsetof(struct pool_cfg, pc_drain) },
 	{ "pidfile", CFG_T_PATH, "", 0, 0,
 	    offsetof(struct pool_cfg, pc_pidfile) },
+	{ "pm", CFG_T_STR, "static", 0, 0,
+	    offsetof(struct pool_cfg, pc_pm) },
+	{ "max-children", CFG_T_INT, "0", 0, POOL_MAX_WORKERS,
+	    offsetof(struct pool_cfg, pc_max_children) },
+	{ "start-servers", CFG_T_INT, "0", 0, POOL_MAX_WORKERS,
+	    offsetof(struct pool_cfg, pc_start_servers) },
+	{ "min-spare", CFG_T_INT, "1", 1, POOL_MAX_WORKERS,
+	    offsetof(struct pool_cfg, pc_min_spare) },
+	{ "max-spare", CFG_T_INT, "3", 1, POOL_MAX_WORKERS,
+	    offsetof(struct pool_cfg, pc_max_spare) },
+	{ "max-spawn-rate", CFG_T_INT, "32", 1, POOL_MAX_WORKERS,
+	    offsetof(struct pool_cfg, pc_spawn_rate) },
+	{ "idle-timeout", CFG_T_DURATION, "10s", 100, 24 * 3600 * 1000,
+	    offsetof(struct pool_cfg, pc_idle_timeout) },
+	{ "max-requests", CFG_T_INT, "0", 0, INT64_C(1000000000),
+	    offsetof(struct pool_cfg, pc_max_requests) },
+	{ "slow-log", CFG_T_DURATION, "0", 0, 24 * 3600 * 1000,
+	    offsetof(struct pool_cfg, pc_slow_log) },
+	{ "status-path", CFG_T_STR, "/pool-status", 0, 0,
+	    offsetof(struct pool_cfg, pc_status_path) },
 };
 const size_t pool_cfg_nkeys = NITEMS(pool_cfg_keys);
+
+/* One worker's record in the scoreboard; written by it, read by all. */
+struct pool_sb_proc {
+	_Atomic int		 sp_state;	/* POOL_SB_* */
+	_Atomic int		 sp_retiring;	/* set by the master */
+	_Atomic pid_t		 sp_pid;
+	uint64_t		 sp_born;	/* wall clock ms */
+	_Atomic uint64_t	 sp_requests;	/* begun, this one included */
+	_Atomic uint64_t	 sp_req_start;	/* monotonic ms; 0 when idle */
+	_Atomic uint64_t	 sp_idle_since;	/* monotonic ms */
+	_Atomic uint64_t	 sp_last_ms;	/* duration of the last one */
+	_Atomic uint64_t	 sp_req_wall;	/* wall clock ms it began */
+	char			 sp_reqid[64];
+	char			 sp_method[16];
+	char			 sp_uri[160];
+};
+
+/* The scoreboard: pool-wide figures, then one record per worker slot. */
+struct pool_sb {
+	_Atomic uint64_t	 sb_accepted;	/* requests begun */
+	_Atomic uint64_t	 sb_served;	/* requests ended */
+	_Atomic uint64_t	 sb_slow;	/* slow requests logged */
+	_Atomic uint64_t	 sb_max_reached; /* spawns max-children denied */
+	_Atomic int		 sb_max_active;
+	_Atomic int		 sb_notified;	/* SIGUSR2 sent, not yet seen */
+	_Atomic int		 sb_want_idle;	/* signal the master below */
+	_Atomic int		 sb_nslots;	/* slots ever used */
+	_Atomic int64_t		 sb_max_requests;
+	_Atomic int		 sb_mode;	/* POOL_PM_* */
+	_Atomic int		 sb_max_children;
+	pid_t			 sb_master;
+	uint64_t		 sb_start;	/* wall clock s */
+	struct pool_sb_proc	 sb_proc[POOL_SB_SLOTS];
+};
+
+/* The master's view of a worker slot (same index as the scoreboard). */
+struct pool_wk {
+	pid_t		 w_pid;		/* 0: free */
+	uint64_t	 w_born;	/* monotonic ms */
+	uint64_t	 w_kill_at;	/* 0: current generation; else SIGKILL
+					   deadline, POOL_KILLED once sent */
+	uint64_t	 w_slow;	/* request number logged as slow */
+};
 
 struct pool_old {
 	pid_t		 po_pid;
@@ -86,10 +180,16 @@ struct pool {
 	uint64_t		 p_bg_born;	/* ms it was forked */
 	struct pool_pace	 p_bg_pace;
 	int			 p_fd;		/* listening socket */
-	pid_t			*p_slot;	/* current workers; 0 = empty */
-	uint64_t		*p_born;	/* ms each slot was forked */
-	size_t			 p_nslot;
-	struct pool_old		*p_old;		/* workers being retired */
+	int			 p_sfd;		/* signalfd */
+	int			 p_mode;	/* POOL_PM_* */
+	struct pool_wk		*p_wk;		/* POOL_SB_SLOTS of them */
+	size_t			 p_nwk;		/* slots ever used */
+	size_t			 p_nlive;	/* workers alive, any generation */
+	uint64_t		 p_tick_at;	/* ms of the next tick */
+	int64_t			 p_rate;	/* dynamic: spawns this second */
+	int64_t			 p_spawned;	/* dynamic: spawned this second */
+	int			 p_at_max;	/* max-children reached, logged */
+	struct pool_old		*p_old;		/* background being retired */
 	size_t			 p_nold;
 	size_t			 p_oldcap;
 	struct pool_pace	 p_pace;	/* of the worker slots */
@@ -97,6 +197,10 @@ struct pool {
 };
 
 /* Worker side: set by the handlers, read between requests. */
+static struct pool_sb		*pool_sb;	/* any process of a pool */
+static struct pool_sb_proc	*pool_me;	/* a worker's own record */
+static const struct pool_cfg	*pool_self_cfg;	/* in a worker */
+static int			 pool_self_fd = -1;
 static volatile sig_atomic_t	 pool_stop_flag;
 static volatile sig_atomic_t	 pool_reopen_flag;
 static void			(*pool_stop_hook)(void);
@@ -131,6 +235,7 @@ pool_worker_signals(void (*stop_hook)(void))
 	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
@@ -169,6 +274,10 @@ pool_cfg_release(struct pool_cfg *pc)
 	pc->pc_listen = NULL;
 	free(pc->pc_pidfile);
 	pc->pc_pidfile = NULL;
+	free(pc->pc_pm);
+	pc->pc_pm = NULL;
+	free(pc->pc_status_path);
+	pc->pc_status_path = NULL;
 }
 
 /*
@@ -383,29 +492,453 @@ pool_unlink_socket(const struct pool_cfg *cfg)
 		log_warn("unlink %s", cfg->pc_listen + 5);
 }
 
-/* Sizes the current generation from the config; all slots are empty. */
-static void
-pool_slots_alloc(struct pool *p)
+int
+pool_cfg_mode(const struct pool_cfg *pc)
 {
-	int64_t n = p->p_cfg->pc_workers;
+	if (pc->pc_pm == NULL || pc->pc_pm[0] == '\0' ||
+	    strcmp(pc->pc_pm, "static") == 0)
+		return POOL_PM_STATIC;
+	if (strcmp(pc->pc_pm, "dynamic") == 0)
+		return POOL_PM_DYNAMIC;
+	if (strcmp(pc->pc_pm, "ondemand") == 0)
+		return POOL_PM_ONDEMAND;
+	return -1;
+}
 
+static const char *
+pool_mode_str(int mode)
+{
+	switch (mode) {
+	case POOL_PM_DYNAMIC:
+		return "dynamic";
+	case POOL_PM_ONDEMAND:
+		return "ondemand";
+	default:
+		return "static";
+	}
+}
+
+int64_t
+pool_cfg_max_children(const struct pool_cfg *pc)
+{
+	int64_t n = pc->pc_workers;
+
+	if (pool_cfg_mode(pc) > POOL_PM_STATIC && pc->pc_max_children > 0)
+		n = pc->pc_max_children;
 	if (n < 1)
 		n = 1;
-	if (n > POOL_MAX_WORKERS)
-		n = POOL_MAX_WORKERS;
-	p->p_nslot = (size_t)n;
-	p->p_slot = xrealloc(p->p_slot, p->p_nslot * sizeof(*p->p_slot));
-	p->p_born = xrealloc(p->p_born, p->p_nslot * sizeof(*p->p_born));
-	memset(p->p_slot, 0, p->p_nslot * sizeof(*p->p_slot));
-	memset(p->p_born, 0, p->p_nslot * sizeof(*p->p_born));
+	return n > POOL_MAX_WORKERS ? POOL_MAX_WORKERS : n;
+}
+
+/* dynamic: start-servers, or php-fpm's default between the spares. */
+static int64_t
+pool_cfg_start(const struct pool_cfg *pc)
+{
+	if (pc->pc_start_servers > 0)
+		return pc->pc_start_servers;
+	return pc->pc_min_spare + (pc->pc_max_spare - pc->pc_min_spare) / 2;
+}
+
+void
+pool_cfg_check(struct cfg_doc *cd, xmlNodePtr node, const struct pool_cfg *pc)
+{
+	int64_t max = pool_cfg_max_children(pc);
+	int mode = pool_cfg_mode(pc);
+
+	if (node == NULL)
+		node = cfg_root(cd);
+	if (mode == -1)
+		cfg_error(cd, node, "pm \"%s\" is not static, dynamic or "
+		    "ondemand", pc->pc_pm);
+	if (pc->pc_status_path != NULL && pc->pc_status_path[0] != '\0' &&
+	    pc->pc_status_path[0] != '/')
+		cfg_error(cd, node, "status-path \"%s\" must start with /",
+		    pc->pc_status_path);
+	if (mode != POOL_PM_DYNAMIC)
+		return;
+	if (pc->pc_min_spare > pc->pc_max_spare)
+		cfg_error(cd, node, "min-spare (%lld) is above max-spare "
+		    "(%lld)", (long long)pc->pc_min_spare,
+		    (long long)pc->pc_max_spare);
+	if (pc->pc_max_spare > max)
+		cfg_error(cd, node, "max-spare (%lld) is above max-children "
+		    "(%lld)", (long long)pc->pc_max_spare, (long long)max);
+	if (pc->pc_start_servers > 0 &&
+	    (pc->pc_start_servers < pc->pc_min_spare ||
+	    pc->pc_start_servers > pc->pc_max_spare))
+		cfg_error(cd, node, "start-servers (%lld) is not between "
+		    "min-spare (%lld) and max-spare (%lld)",
+		    (long long)pc->pc_start_servers,
+		    (long long)pc->pc_min_spare, (long long)pc->pc_max_spare);
+}
+
+static uint64_t
+pool_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Copies <src> (NULL: "") into <dst> of <len> bytes, truncating. */
+static void
+pool_sb_copy(char *dst, size_t len, const char *src)
+{
+	size_t n = src != NULL ? strlen(src) : 0;
+
+	if (n >= len)
+		n = len - 1;
+	if (n > 0)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/*
+ * Counts the workers: <idle> of the current generation (idle or just
+ * forked), <busy> and <total> of any; any may be NULL.
+ */
+static void
+pool_sb_count(const struct pool_sb *sb, int *idle, int *busy, int *total)
+{
+	int i, n = atomic_load(&sb->sb_nslots), st, ni = 0, nb = 0, nt = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct pool_sb_proc *sp = &sb->sb_proc[i];
+
+		if (atomic_load(&sp->sp_pid) == 0)
+			continue;
+		nt++;
+		st = atomic_load(&sp->sp_state);
+		if (st == POOL_SB_BUSY)
+			nb++;
+		else if ((st == POOL_SB_IDLE || st == POOL_SB_STARTING) &&
+		    !atomic_load(&sp->sp_retiring))
+			ni++;
+	}
+	if (idle != NULL)
+		*idle = ni;
+	if (busy != NULL)
+		*busy = nb;
+	if (total != NULL)
+		*total = nt;
+}
+
+void
+pool_worker_busy(const char *method, const char *uri, const char *reqid)
+{
+	struct pool_sb_proc *me = pool_me;
+	int idle, busy, max;
+
+	if (me == NULL)
+		return;
+	pool_sb_copy(me->sp_method, sizeof(me->sp_method), method);
+	pool_sb_copy(me->sp_uri, sizeof(me->sp_uri), uri);
+	pool_sb_copy(me->sp_reqid, sizeof(me->sp_reqid), reqid);
+	atomic_store(&me->sp_req_start, util_now_ms());
+	atomic_store(&me->sp_req_wall, pool_wall_ms());
+	atomic_fetch_add(&me->sp_requests, 1);
+	atomic_store(&me->sp_state, POOL_SB_BUSY);
+	atomic_fetch_add(&pool_sb->sb_accepted, 1);
+	pool_sb_count(pool_sb, &idle, &busy, NULL);
+	max = atomic_load(&pool_sb->sb_max_active);
+	while (busy > max && !atomic_compare_exchange_weak(
+	    &pool_sb->sb_max_active, &max, busy))
+		;
+	/* Once until the master has looked: it clears the flag. */
+	if (idle < atomic_load(&pool_sb->sb_want_idle) &&
+	    atomic_exchange(&pool_sb->sb_notified, 1) == 0)
+		kill(pool_sb->sb_master, SIGUSR2);
+}
+
+void
+pool_worker_done(void)
+{
+	struct pool_sb_proc *me = pool_me;
+	uint64_t now = util_now_ms(), max;
+
+	if (me == NULL)
+		return;
+	atomic_store(&me->sp_last_ms, now - atomic_load(&me->sp_req_start));
+	atomic_store(&me->sp_idle_since, now);
+	atomic_store(&me->sp_req_start, 0);
+	atomic_fetch_add(&pool_sb->sb_served, 1);
+	max = (uint64_t)atomic_load(&pool_sb->sb_max_requests);
+	if (max > 0 && atomic_load(&me->sp_requests) >= max) {
+		/* Recycled: the master replaces it at once, no warning. */
+		atomic_store(&me->sp_state, POOL_SB_EXITING);
+		pool_stop_flag = 1;
+		kill(pool_sb->sb_master, SIGUSR2);
+		return;
+	}
+	atomic_store(&me->sp_state, POOL_SB_IDLE);
+}
+
+const char *
+pool_status_path(void)
+{
+	const char *s;
+
+	if (pool_self_cfg == NULL)
+		return NULL;
+	s = pool_self_cfg->pc_status_path;
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/*
+ * The accept queue of unix listening socket <fd>, from sock_diag
+ * (UNIX_DIAG_RQLEN). Returns it, or -1 when the kernel does not say.
+ */
+static int64_t
+pool_queue_unix(int fd)
+{
+	struct {
+		struct nlmsghdr		nlh;
+		struct unix_diag_req	req;
+	} rq;
+	union {
+		struct nlmsghdr	nlh;
+		char		buf[8192];
+	} rs;
+	struct sockaddr_nl sa;
+	struct stat st;
+	struct unix_diag_msg *m;
+	struct nlattr *a;
+	struct unix_diag_rqlen *rl;
+	int64_t q = -1;
+	ssize_t n;
+	size_t off;
+	int nl;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if ((nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+	    NETLINK_SOCK_DIAG)) == -1)
+		return -1;
+	memset(&rq, 0, sizeof(rq));
+	rq.nlh.nlmsg_len = sizeof(rq);
+	rq.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	rq.nlh.nlmsg_flags = NLM_F_REQUEST;
+	rq.req.sdiag_family = AF_UNIX;
+	rq.req.udiag_states = -1;
+	rq.req.udiag_ino = (unsigned)st.st_ino;
+	rq.req.udiag_show = UDIAG_SHOW_RQLEN;
+	rq.req.udiag_cookie[0] = rq.req.udiag_cookie[1] = ~0U;
+	memset(&sa, 0, sizeof(sa));
+	sa.nl_family = AF_NETLINK;
+	if (sendto(nl, &rq, sizeof(rq), 0, (struct sockaddr *)&sa,
+	    sizeof(sa)) == -1 || (n = recv(nl, &rs, sizeof(rs), 0)) <
+	    (ssize_t)NLMSG_LENGTH(sizeof(*m)) ||
+	    rs.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY)
+		goto done;
+	m = NLMSG_DATA(&rs.nlh);
+	off = NLMSG_LENGTH(sizeof(*m));
+	while (off + sizeof(*a) <= (size_t)n && off < rs.nlh.nlmsg_len) {
+		a = (struct nlattr *)(rs.buf + off);
+		if (a->nla_len < sizeof(*a))
+			break;
+		if (a->nla_type == UNIX_DIAG_RQLEN &&
+		    a->nla_len >= sizeof(*a) + sizeof(*rl)) {
+			rl = (struct unix_diag_rqlen *)(a + 1);
+			q = rl->udiag_rqueue;
+			break;
+		}
+		off += NLA_ALIGN(a->nla_len);
+	}
+done:
+	close(nl);
+	return q;
+}
+
+/* The accept queue of listening socket <fd>, or -1 when unknown. */
+static int64_t
+pool_listen_queue(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct tcp_info ti;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	if (ss.ss_family == AF_UNIX)
+		return pool_queue_unix(fd);
+	len = sizeof(ti);
+	/* On a listening socket, unacked is the accept queue. */
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		return -1;
+	return ti.tcpi_unacked;
+}
+
+static const char *
+pool_state_str(int st)
+{
+	switch (st) {
+	case POOL_SB_STARTING:
+		return "starting";
+	case POOL_SB_IDLE:
+		return "idle";
+	case POOL_SB_BUSY:
+		return "busy";
+	case POOL_SB_EXITING:
+		return "exiting";
+	default:
+		return "empty";
+	}
+}
+
+/* One worker of the "processes" list. */
+static json_t *
+pool_status_proc(const struct pool_sb_proc *sp, uint64_t now)
+{
+	char reqid[sizeof(sp->sp_reqid)], method[sizeof(sp->sp_method)];
+	char uri[sizeof(sp->sp_uri)];
+	uint64_t start = atomic_load(&sp->sp_req_start);
+	int st = atomic_load(&sp->sp_state);
+	json_t *o;
+
+	/* Torn text is possible while the worker changes request. */
+	memcpy(reqid, sp->sp_reqid, sizeof(reqid));
+	reqid[sizeof(reqid) - 1] = '\0';
+	memcpy(method, sp->sp_method, sizeof(method));
+	method[sizeof(method) - 1] = '\0';
+	memcpy(uri, sp->sp_uri, sizeof(uri));
+	uri[sizeof(uri) - 1] = '\0';
+	o = json_pack("{s:I, s:s, s:b, s:I, s:I, s:I, s:I}",
+	    "pid", (json_int_t)atomic_load(&sp->sp_pid),
+	    "state", pool_state_str(st),
+	    "retiring", atomic_load(&sp->sp_retiring),
+	    "requests", (json_int_t)atomic_load(&sp->sp_requests),
+	    "startTime", (json_int_t)(sp->sp_born / 1000),
+	    "startTimeMs", (json_int_t)sp->sp_born,
+	    "lastRequestMs", (json_int_t)atomic_load(&sp->sp_last_ms));
+	if (st == POOL_SB_BUSY && start != 0)
+		json_object_set_new(o, "request", json_pack(
+		    "{s:s, s:s, s:s, s:I, s:I}", "requestId", reqid, "method",
+		    method, "uri", uri, "startMs",
+		    (json_int_t)atomic_load(&sp->sp_req_wall), "durationMs",
+		    (json_int_t)(now > start ? now - start : 0)));
+	return o;
+}
+
+json_t *
+pool_status_json(int full)
+{
+	const struct pool_sb *sb = pool_sb;
+	uint64_t now = util_now_ms();
+	int idle, busy, total, i, n;
+	int64_t q;
+	json_t *o, *procs;
+
+	if (sb == NULL || pool_self_cfg == NULL)
+		return NULL;
+	pool_sb_count(sb, &idle, &busy, &total);
+	q = pool_self_fd != -1 ? pool_listen_queue(pool_self_fd) : -1;
+	o = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:I, s:I, "
+	    "s:i, s:I, s:I}",
+	    "pool", pool_self_cfg->pc_listen,
+	    "processManager", pool_mode_str(atomic_load(&sb->sb_mode)),
+	    "startTime", (json_int_t)sb->sb_start,
+	    "startSince", (json_int_t)(time(NULL) - (time_t)sb->sb_start),
+	    "idleProcesses", idle,
+	    "activeProcesses", busy,
+	    "totalProcesses", total,
+	    "maxChildren", atomic_load(&sb->sb_max_children),
+	    "acceptedRequests", (json_int_t)atomic_load(&sb->sb_accepted),
+	    "servedRequests", (json_int_t)atomic_load(&sb->sb_served),
+	    "maxActiveProcesses", atomic_load(&sb->sb_max_active),
+	    "maxChildrenReached", (json_int_t)atomic_load(&sb->sb_max_reached),
+	    "slowRequests", (json_int_t)atomic_load(&sb->sb_slow));
+	json_object_set_new(o, "listenQueue", q >= 0 ?
+	    json_integer((json_int_t)q) : json_null());
+	json_object_set_new(o, "listenQueueMax",
+	    json_integer((json_int_t)pool_self_cfg->pc_backlog));
+	if (!full)
+		return o;
+	procs = json_array();
+	n = atomic_load(&sb->sb_nslots);
+	for (i = 0; i < n; i++)
+		if (atomic_load(&sb->sb_proc[i].sp_pid) != 0)
+			json_array_append_new(procs,
+			    pool_status_proc(&sb->sb_proc[i], now));
+	json_object_set_new(o, "processes", procs);
+	return o;
+}
+
+/* Maps the scoreboard shared, before any fork; fatal when it cannot. */
+static void
+pool_sb_map(struct pool *p)
+{
+	void *m;
+
+	m = mmap(NULL, sizeof(*pool_sb), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		fatal("mmap of the scoreboard");
+	pool_sb = m;
+	pool_sb->sb_master = getpid();
+	pool_sb->sb_start = (uint64_t)time(NULL);
+	p->p_wk = xcalloc(POOL_SB_SLOTS, sizeof(*p->p_wk));
+}
+
+/* Publishes the settings of the configuration to the scoreboard. */
+static void
+pool_sb_config(struct pool *p)
+{
+	const struct pool_cfg *cfg = p->p_cfg;
+	int want = 0;
+
+	p->p_mode = pool_cfg_mode(cfg);
+	if (p->p_mode == -1)
+		p->p_mode = POOL_PM_STATIC;
+	if (p->p_mode == POOL_PM_DYNAMIC)
+		want = (int)cfg->pc_min_spare;
+	else if (p->p_mode == POOL_PM_ONDEMAND)
+		want = 1;
+	atomic_store(&pool_sb->sb_want_idle, want);
+	atomic_store(&pool_sb->sb_mode, p->p_mode);
+	atomic_store(&pool_sb->sb_max_children,
+	    (int)pool_cfg_max_children(cfg));
+	atomic_store(&pool_sb->sb_max_requests, cfg->pc_max_requests);
+	p->p_rate = 1;
+	p->p_spawned = 0;
+	p->p_at_max = 0;
+}
+
+/*
+ * The current generation: <idle> (with just forked ones), <total> (but
+ * those leaving after max-requests, which are replaced at once).
+ */
+static void
+pool_count(const struct pool *p, int *idle, int *total)
+{
+	size_t i;
+	int st;
+
+	*idle = *total = 0;
+	for (i = 0; i < p->p_nwk; i++) {
+		if (p->p_wk[i].w_pid == 0 || p->p_wk[i].w_kill_at != 0)
+			continue;
+		st = atomic_load(&pool_sb->sb_proc[i].sp_state);
+		if (st == POOL_SB_EXITING)
+			continue;
+		(*total)++;
+		if (st == POOL_SB_IDLE || st == POOL_SB_STARTING)
+			(*idle)++;
+	}
 }
 
 static void __attribute__((noreturn))
-pool_child(struct pool *p)
+pool_child(struct pool *p, size_t slot)
 {
 	sigset_t none;
 	int rc;
 
+	close(p->p_sfd);
+	pool_me = &pool_sb->sb_proc[slot];
+	pool_self_cfg = p->p_cfg;
+	pool_self_fd = p->p_fd;
+	atomic_store(&pool_me->sp_pid, getpid());
+	atomic_store(&pool_me->sp_state, POOL_SB_IDLE);
 	pool_worker_signals(NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -414,35 +947,262 @@ pool_child(struct pool *p)
 	_exit(rc & 0xff);
 }
 
-/* Forks the worker for empty slot <i>. Returns 0 or -1 (backoff set). */
+/* A free worker slot, or -1 when all are taken. */
 static int
-pool_spawn(struct pool *p, size_t i)
+pool_free_slot(const struct pool *p)
 {
-	pid_t pid;
+	size_t i;
 
+	for (i = 0; i < POOL_SB_SLOTS; i++)
+		if (p->p_wk[i].w_pid == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Forks a worker of the current generation. Returns 0 or -1. */
+static int
+pool_spawn(struct pool *p)
+{
+	struct pool_sb_proc *sp;
+	uint64_t now = util_now_ms();
+	pid_t pid;
+	int i;
+
+	if ((i = pool_free_slot(p)) == -1)
+		return -1;
+	sp = &pool_sb->sb_proc[i];
+	memset(sp, 0, sizeof(*sp));
+	atomic_store(&sp->sp_state, POOL_SB_STARTING);
+	atomic_store(&sp->sp_idle_since, now);
+	sp->sp_born = pool_wall_ms();
+	if ((size_t)i >= p->p_nwk) {
+		p->p_nwk = (size_t)i + 1;
+		atomic_store(&pool_sb->sb_nslots, i + 1);
+	}
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
-		p->p_pace.pp_restart_at = util_now_ms() + POOL_BACKOFF_MIN;
+		atomic_store(&sp->sp_state, POOL_SB_EMPTY);
+		p->p_pace.pp_restart_at = now + POOL_BACKOFF_MIN;
 		return -1;
 	}
 	if (pid == 0)
-		pool_child(p);
-	p->p_slot[i] = pid;
-	p->p_born[i] = util_now_ms();
+		pool_child(p, (size_t)i);
+	atomic_store(&sp->sp_pid, pid);
+	p->p_wk[i].w_pid = pid;
+	p->p_wk[i].w_born = now;
+	p->p_wk[i].w_kill_at = 0;
+	p->p_wk[i].w_slow = 0;
+	p->p_nlive++;
 	log_debug("%s: worker %ld started", __func__, (long)pid);
 	return 0;
 }
 
-static void
-pool_spawn_missing(struct pool *p)
+/* Spawns up to <n> workers. Returns how many started. */
+static int
+pool_spawn_n(struct pool *p, int n)
 {
+	int k;
+
+	for (k = 0; k < n; k++)
+		if (pool_spawn(p) == -1)
+			break;
+	return k;
+}
+
+/* Retires worker slot <i>: SIGTERM now, SIGKILL after the drain time. */
+static void
+pool_retire(struct pool *p, size_t i, uint64_t deadline, int sig)
+{
+	p->p_wk[i].w_kill_at = deadline;
+	atomic_store(&pool_sb->sb_proc[i].sp_retiring, 1);
+	if (sig != 0)
+		kill(p->p_wk[i].w_pid, sig);
+}
+
+/*
+ * Retires idle workers of the current generation: with <timeout> 0 the
+ * one idle the longest, else every one idle for <timeout> ms.
+ */
+static void
+pool_reap_idle(struct pool *p, uint64_t timeout)
+{
+	uint64_t now = util_now_ms(), since, oldest = UINT64_MAX;
+	size_t i, pick = SIZE_MAX;
+	int st;
+
+	for (i = 0; i < p->p_nwk; i++) {
+		if (p->p_wk[i].w_pid == 0 || p->p_wk[i].w_kill_at != 0)
+			continue;
+		st = atomic_load(&pool_sb->sb_proc[i].sp_state);
+		if (st != POOL_SB_IDLE && st != POOL_SB_STARTING)
+			continue;
+		since = atomic_load(&pool_sb->sb_proc[i].sp_idle_since);
+		if (timeout > 0 && now - since >= timeout) {
+			log_debug("%s: worker %ld idle for %llu ms", __func__,
+			    (long)p->p_wk[i].w_pid,
+			    (unsigned long long)(now - since));
+			pool_retire(p, i, now + p->p_cfg->pc_drain, SIGTERM);
+		} else if (timeout == 0 && since < oldest) {
+			oldest = since;
+			pick = i;
+		}
+	}
+	if (pick != SIZE_MAX) {
+		log_debug("%s: worker %ld is a spare too many", __func__,
+		    (long)p->p_wk[pick].w_pid);
+		pool_retire(p, pick, now + p->p_cfg->pc_drain, SIGTERM);
+	}
+}
+
+/*
+ * dynamic: spawns when fewer than min-spare are idle (within the rate of
+ * this second and max-children). <tick>: a second passed, so the rate
+ * doubles while the shortage lasts (up to max-spawn-rate) or falls back
+ * to 1, and one idle worker above max-spare is retired.
+ */
+static void
+pool_manage_dynamic(struct pool *p, int tick)
+{
+	const struct pool_cfg *cfg = p->p_cfg;
+	int idle, total, max = (int)pool_cfg_max_children(cfg), n;
+
+	pool_count(p, &idle, &total);
+	if (tick) {
+		if (idle < cfg->pc_min_spare && p->p_spawned >= p->p_rate)
+			p->p_rate = p->p_rate * 2 > cfg->pc_spawn_rate ?
+			    cfg->pc_spawn_rate : p->p_rate * 2;
+		else if (idle >= cfg->pc_min_spare)
+			p->p_rate = 1;
+		p->p_spawned = 0;
+	}
+	if (idle < cfg->pc_min_spare) {
+		n = (int)cfg->pc_min_spare - idle;
+		if (n > max - total) {
+			n = max - total;
+			if (!p->p_at_max) {
+				atomic_fetch_add(&pool_sb->sb_max_reached, 1);
+				log_warnx("max-children (%d) reached; raise it "
+				    "or the spares", max);
+				p->p_at_max = 1;
+			}
+		}
+		if (n > p->p_rate - p->p_spawned)
+			n = (int)(p->p_rate - p->p_spawned);
+		if (n > 0 && util_now_ms() >= p->p_pace.pp_restart_at)
+			p->p_spawned += pool_spawn_n(p, n);
+	} else
+		p->p_at_max = 0;
+	if (tick && idle > cfg->pc_max_spare)
+		pool_reap_idle(p, 0);
+}
+
+/* Logs each request running longer than slow-log, once. */
+static void
+pool_slow_check(struct pool *p)
+{
+	uint64_t now = util_now_ms(), start, nreq, lim = p->p_cfg->pc_slow_log;
+	struct pool_sb_proc *sp;
+	char reqid[sizeof(sp->sp_reqid)], method[sizeof(sp->sp_method)];
+	char uri[sizeof(sp->sp_uri)];
 	size_t i;
 
-	if (p->p_stopping || util_now_ms() < p->p_pace.pp_restart_at)
+	for (i = 0; i < p->p_nwk && lim > 0; i++) {
+		sp = &pool_sb->sb_proc[i];
+		if (p->p_wk[i].w_pid == 0 ||
+		    atomic_load(&sp->sp_state) != POOL_SB_BUSY)
+			continue;
+		start = atomic_load(&sp->sp_req_start);
+		nreq = atomic_load(&sp->sp_requests);
+		if (start == 0 || now - start < lim ||
+		    p->p_wk[i].w_slow == nreq)
+			continue;
+		pool_sb_copy(reqid, sizeof(reqid), sp->sp_reqid);
+		pool_sb_copy(method, sizeof(method), sp->sp_method);
+		pool_sb_copy(uri, sizeof(uri), sp->sp_uri);
+		/* The worker moved on while we copied: not slow after all. */
+		if (atomic_load(&sp->sp_requests) != nreq ||
+		    atomic_load(&sp->sp_req_start) != start)
+			continue;
+		p->p_wk[i].w_slow = nreq;
+		atomic_fetch_add(&pool_sb->sb_slow, 1);
+		log_warnx("slow request: worker %ld, request id %s, %s %s, "
+		    "running for %llu ms", (long)p->p_wk[i].w_pid, reqid,
+		    method, uri, (unsigned long long)(now - start));
+	}
+}
+
+/*
+ * The process manager's step: spawns what the mode wants (restart pacing
+ * allowing), retires spares, logs slow requests. <tick>: a second passed.
+ */
+static void
+pool_manage(struct pool *p, int tick)
+{
+	int idle, total;
+
+	if (p->p_stopping)
 		return;
-	for (i = 0; i < p->p_nslot; i++)
-		if (p->p_slot[i] == 0 && pool_spawn(p, i) == -1)
-			return;
+	/* Cleared before counting: a worker going busy after the count
+	 * signals again. */
+	atomic_store(&pool_sb->sb_notified, 0);
+	if (tick)
+		pool_slow_check(p);
+	switch (p->p_mode) {
+	case POOL_PM_DYNAMIC:
+		pool_manage_dynamic(p, tick);
+		break;
+	case POOL_PM_ONDEMAND:
+		if (tick)
+			pool_reap_idle(p, p->p_cfg->pc_idle_timeout);
+		break;
+	default:
+		pool_count(p, &idle, &total);
+		if (util_now_ms() >= p->p_pace.pp_restart_at &&
+		    total < p->p_cfg->pc_workers)
+			pool_spawn_n(p, (int)(p->p_cfg->pc_workers - total));
+		break;
+	}
+}
+
+/*
+ * ondemand: whether the master should watch the listening socket, i.e.
+ * no worker is idle and another may start.
+ */
+static int
+pool_watch_listen(struct pool *p)
+{
+	int idle, total;
+
+	if (p->p_stopping || p->p_mode != POOL_PM_ONDEMAND ||
+	    util_now_ms() < p->p_pace.pp_restart_at)
+		return 0;
+	pool_count(p, &idle, &total);
+	if (idle > 0)
+		return 0;
+	if (total >= pool_cfg_max_children(p->p_cfg)) {
+		if (!p->p_at_max) {
+			atomic_fetch_add(&pool_sb->sb_max_reached, 1);
+			log_warnx("max-children (%lld) reached",
+			    (long long)pool_cfg_max_children(p->p_cfg));
+			p->p_at_max = 1;
+		}
+		return 0;
+	}
+	p->p_at_max = 0;
+	return 1;
+}
+
+/* Starts the workers a fresh generation begins with. */
+static void
+pool_generation(struct pool *p)
+{
+	const struct pool_cfg *cfg = p->p_cfg;
+
+	pool_sb_config(p);
+	if (p->p_mode == POOL_PM_DYNAMIC)
+		p->p_spawned = pool_spawn_n(p, (int)pool_cfg_start(cfg));
+	else if (p->p_mode == POOL_PM_STATIC)
+		pool_spawn_n(p, (int)cfg->pc_workers);
 }
 
 static void __attribute__((noreturn))
@@ -451,6 +1211,7 @@ pool_bg_child(struct pool *p)
 	sigset_t none;
 	int rc;
 
+	close(p->p_sfd);
 	pool_worker_signals(NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -459,7 +1220,6 @@ pool_bg_child(struct pool *p)
 	rc = p->p_bg(p->p_arg);
 	_exit(rc & 0xff);
 }
-
 /* Forks the background process when one is wanted and due. */
 static void
 pool_spawn_bg(struct pool *p)
@@ -486,6 +1246,7 @@ pool_reg_child(struct pool *p)
 {
 	sigset_t none;
 
+	close(p->p_sfd);
 	pool_worker_signals(NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -542,17 +1303,6 @@ pool_stop_reg(struct pool *p)
 	log_info("registrar stopped");
 }
 
-static int
-pool_has_empty(const struct pool *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->p_nslot; i++)
-		if (p->p_slot[i] == 0)
-			return 1;
-	return 0;
-}
-
 /* Appends <pid> to the retiring list with SIGKILL due at <deadline>. */
 static void
 pool_old_add(struct pool *p, pid_t pid, uint64_t deadline)
@@ -568,35 +1318,35 @@ pool_old_add(struct pool *p, pid_t pid, uint64_t deadline)
 
 /*
  * Moves every current worker and the background process to the retiring
- * list with a drain deadline; sends nothing. Returns the index of the
- * first moved entry.
+ * ones with a drain deadline; sends nothing.
  */
-static size_t
+static void
 pool_slots_retire(struct pool *p)
 {
-	size_t i, first = p->p_nold;
 	uint64_t deadline = util_now_ms() + p->p_cfg->pc_drain;
+	size_t i;
 
-	for (i = 0; i < p->p_nslot; i++) {
-		if (p->p_slot[i] == 0)
-			continue;
-		pool_old_add(p, p->p_slot[i], deadline);
-		p->p_slot[i] = 0;
-	}
+	for (i = 0; i < p->p_nwk; i++)
+		if (p->p_wk[i].w_pid != 0 && p->p_wk[i].w_kill_at == 0)
+			pool_retire(p, i, deadline, 0);
 	/* The background process drains with the same deadline. */
 	if (p->p_bg_pid != 0) {
 		pool_old_add(p, p->p_bg_pid, deadline);
 		p->p_bg_pid = 0;
 	}
-	return first;
 }
 
+/* Sends <sig> to every retiring worker and background process. */
 static void
-pool_signal_old(struct pool *p, size_t from, int sig)
+pool_signal_retiring(struct pool *p, int sig)
 {
 	size_t i;
 
-	for (i = from; i < p->p_nold; i++)
+	for (i = 0; i < p->p_nwk; i++)
+		if (p->p_wk[i].w_pid != 0 && p->p_wk[i].w_kill_at != 0 &&
+		    p->p_wk[i].w_kill_at != POOL_KILLED)
+			kill(p->p_wk[i].w_pid, sig);
+	for (i = 0; i < p->p_nold; i++)
 		if (p->p_old[i].po_kill_at != POOL_KILLED)
 			kill(p->p_old[i].po_pid, sig);
 }
@@ -649,7 +1399,7 @@ pool_died(struct pool *p, size_t i, pid_t pid, int st)
 
 	log_warnx("worker %ld exited with %s, restarting", (long)pid,
 	    pool_status_str(st, why, sizeof(why)));
-	pool_pace_death(&p->p_pace, p->p_born[i], "workers");
+	pool_pace_death(&p->p_pace, p->p_wk[i].w_born, "workers");
 }
 
 /* The background process died unexpectedly: log it, pace its restart. */
@@ -679,16 +1429,45 @@ pool_old_remove(struct pool *p, pid_t pid)
 	return 0;
 }
 
+/* Worker <pid> exited with <st>: frees its slot. Returns 0, or -1 when
+ * <pid> was no worker. */
+static int
+pool_reap_worker(struct pool *p, pid_t pid, int st)
+{
+	struct pool_sb_proc *sp;
+	size_t i;
+
+	for (i = 0; i < p->p_nwk; i++)
+		if (p->p_wk[i].w_pid == pid)
+			break;
+	if (i == p->p_nwk)
+		return -1;
+	sp = &pool_sb->sb_proc[i];
+	if (p->p_wk[i].w_kill_at != 0)
+		log_debug("%s: retired worker %ld gone", __func__, (long)pid);
+	else if (atomic_load(&sp->sp_state) == POOL_SB_EXITING &&
+	    WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		log_info("worker %ld recycled after %llu requests", (long)pid,
+		    (unsigned long long)atomic_load(&sp->sp_requests));
+	else
+		pool_died(p, i, pid, st);
+	p->p_wk[i].w_pid = 0;
+	p->p_wk[i].w_kill_at = 0;
+	atomic_store(&sp->sp_pid, 0);
+	atomic_store(&sp->sp_state, POOL_SB_EMPTY);
+	p->p_nlive--;
+	return 0;
+}
+
 static void
 pool_reap(struct pool *p)
 {
 	pid_t pid;
-	size_t i;
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		if (pool_old_remove(p, pid)) {
-			log_debug("%s: retired worker %ld gone", __func__,
+			log_debug("%s: retired process %ld gone", __func__,
 			    (long)pid);
 			continue;
 		}
@@ -702,13 +1481,7 @@ pool_reap(struct pool *p)
 			    "registrars");
 			continue;
 		}
-		for (i = 0; i < p->p_nslot; i++) {
-			if (p->p_slot[i] != pid)
-				continue;
-			p->p_slot[i] = 0;
-			pool_died(p, i, pid, st);
-			break;
-		}
+		(void)pool_reap_worker(p, pid, st);
 	}
 }
 
@@ -718,11 +1491,20 @@ pool_kill_overdue(struct pool *p)
 	uint64_t now = util_now_ms();
 	size_t i;
 
+	for (i = 0; i < p->p_nwk; i++) {
+		if (p->p_wk[i].w_pid == 0 || p->p_wk[i].w_kill_at == 0 ||
+		    p->p_wk[i].w_kill_at > now)
+			continue;
+		log_warnx("worker %ld still busy after the drain timeout, "
+		    "killing it", (long)p->p_wk[i].w_pid);
+		kill(p->p_wk[i].w_pid, SIGKILL);
+		p->p_wk[i].w_kill_at = POOL_KILLED;
+	}
 	for (i = 0; i < p->p_nold; i++) {
 		if (p->p_old[i].po_kill_at > now)
 			continue;
-		log_warnx("worker %ld still busy after the drain timeout, "
-		    "killing it", (long)p->p_old[i].po_pid);
+		log_warnx("background process %ld still busy after the drain "
+		    "timeout, killing it", (long)p->p_old[i].po_pid);
 		kill(p->p_old[i].po_pid, SIGKILL);
 		p->p_old[i].po_kill_at = POOL_KILLED;
 	}
@@ -777,15 +1559,13 @@ pool_stop(struct pool *p, int sig)
 	pool_slots_retire(p);
 	/* Signalled first: a worker woken in accept() by the shutdown
 	 * sees that it is stopping, not an error. */
-	pool_signal_old(p, 0, SIGTERM);
+	pool_signal_retiring(p, SIGTERM);
 	pool_refuse(p);
 }
 
 static void
 pool_reload(struct pool *p)
 {
-	size_t first;
-
 	if (p->p_stopping)
 		return;
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -796,18 +1576,20 @@ pool_reload(struct pool *p)
 		sd_notify(0, "READY=1");
 		return;
 	}
+	if (pool_cfg_mode(p->p_cfg) == -1)
+		log_warnx("reload: unknown pm \"%s\", running static",
+		    p->p_cfg->pc_pm);
 	/* New generation first, so accepting never pauses. */
-	first = pool_slots_retire(p);
-	pool_slots_alloc(p);
+	pool_slots_retire(p);
 	p->p_pace.pp_restart_at = 0;
 	p->p_pace.pp_streak = 0;
 	p->p_bg_pace.pp_restart_at = 0;
 	p->p_bg_pace.pp_streak = 0;
-	pool_spawn_missing(p);
+	pool_generation(p);
 	pool_spawn_bg(p);
-	pool_signal_old(p, first, SIGTERM);
-	log_info("reloaded: %zu new workers, %zu retiring", p->p_nslot,
-	    p->p_nold);
+	pool_signal_retiring(p, SIGTERM);
+	log_info("reloaded: pm %s, %zu process(es) alive",
+	    pool_mode_str(p->p_mode), p->p_nlive);
 	sd_notify(0, "READY=1");
 }
 
@@ -817,65 +1599,119 @@ pool_reopen(struct pool *p)
 	size_t i;
 
 	log_reopen();
-	for (i = 0; i < p->p_nslot; i++)
-		if (p->p_slot[i] != 0)
-			kill(p->p_slot[i], SIGUSR1);
+	for (i = 0; i < p->p_nwk; i++)
+		if (p->p_wk[i].w_pid != 0)
+			kill(p->p_wk[i].w_pid, SIGUSR1);
 	if (p->p_bg_pid != 0)
 		kill(p->p_bg_pid, SIGUSR1);
-	pool_signal_old(p, 0, SIGUSR1);
+	for (i = 0; i < p->p_nold; i++)
+		kill(p->p_old[i].po_pid, SIGUSR1);
 }
 
-/* The wait until the next deadline, or NULL when there is none. */
-static struct timespec *
-pool_timeout(const struct pool *p, struct timespec *ts)
+/* Whether the process manager needs its tick (mode, slow-log). */
+static uint64_t
+pool_tick_ms(const struct pool *p)
 {
-	uint64_t now = util_now_ms(), next = UINT64_MAX, d;
-	size_t i;
+	uint64_t slow = p->p_cfg->pc_slow_log;
 
-	if (!p->p_stopping && pool_has_empty(p))
-		next = p->p_pace.pp_restart_at;
-	if (!p->p_stopping && p->p_bg != NULL && p->p_bg_pid == 0 &&
-	    p->p_bg_pace.pp_restart_at < next)
-		next = p->p_bg_pace.pp_restart_at;
-	if (!p->p_stopping && p->p_reg != NULL && p->p_reg_pid == 0 &&
-	    p->p_reg_pace.pp_restart_at < next)
-		next = p->p_reg_pace.pp_restart_at;
+	if (slow > 0 && slow < 2 * POOL_TICK_MS)
+		return slow / 2 > 50 ? slow / 2 : 50;
+	if (slow > 0 || p->p_mode != POOL_PM_STATIC)
+		return POOL_TICK_MS;
+	return 0;
+}
+
+/* Milliseconds until the next deadline, or -1 when there is none. */
+static int
+pool_timeout(const struct pool *p)
+{
+	uint64_t now = util_now_ms(), next = UINT64_MAX;
+	size_t i;
+	int idle, total;
+
+	if (!p->p_stopping) {
+		pool_count(p, &idle, &total);
+		if (p->p_pace.pp_restart_at > now)
+			next = p->p_pace.pp_restart_at;
+		if (pool_tick_ms(p) > 0 && p->p_tick_at < next)
+			next = p->p_tick_at;
+		if (p->p_bg != NULL && p->p_bg_pid == 0 &&
+		    p->p_bg_pace.pp_restart_at < next)
+			next = p->p_bg_pace.pp_restart_at;
+		if (p->p_reg != NULL && p->p_reg_pid == 0 &&
+		    p->p_reg_pace.pp_restart_at < next)
+			next = p->p_reg_pace.pp_restart_at;
+	}
+	for (i = 0; i < p->p_nwk; i++)
+		if (p->p_wk[i].w_pid != 0 && p->p_wk[i].w_kill_at != 0 &&
+		    p->p_wk[i].w_kill_at < next)
+			next = p->p_wk[i].w_kill_at;
 	for (i = 0; i < p->p_nold; i++)
 		if (p->p_old[i].po_kill_at < next)
 			next = p->p_old[i].po_kill_at;
 	if (next == UINT64_MAX)
-		return NULL;
-	d = next > now ? next - now : 0;
-	ts->tv_sec = (time_t)(d / 1000);
-	ts->tv_nsec = (long)(d % 1000) * 1000000;
-	return ts;
+		return -1;
+	if (next <= now)
+		return 0;
+	return next - now > 3600000 ? 3600000 : (int)(next - now);
+}
+
+/* Handles the signals the signalfd holds. */
+static void
+pool_signals(struct pool *p)
+{
+	struct signalfd_siginfo si;
+
+	while (read(p->p_sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			pool_reap(p);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			pool_stop(p, (int)si.ssi_signo);
+			break;
+		case SIGHUP:
+			pool_reload(p);
+			break;
+		case SIGUSR1:
+			pool_reopen(p);
+			break;
+		default:	/* SIGUSR2: a worker saw a shortage */
+			break;
+		}
+	}
 }
 
 static void
-pool_step(struct pool *p, const sigset_t *set)
+pool_step(struct pool *p)
 {
-	struct timespec ts;
-	siginfo_t si;
+	struct pollfd pfd[2];
+	uint64_t now, tick_ms;
+	nfds_t n = 1;
+	int tick = 0;
 
-	switch (sigtimedwait(set, &si, pool_timeout(p, &ts))) {
-	case SIGCHLD:
-		pool_reap(p);
-		break;
-	case SIGTERM:
-	case SIGINT:
-		pool_stop(p, si.si_signo);
-		break;
-	case SIGHUP:
-		pool_reload(p);
-		break;
-	case SIGUSR1:
-		pool_reopen(p);
-		break;
-	default:	/* a deadline passed */
-		break;
+	pfd[0].fd = p->p_sfd;
+	pfd[0].events = POLLIN;
+	if (pool_watch_listen(p)) {
+		pfd[1].fd = p->p_fd;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		n = 2;
 	}
+	if (poll(pfd, n, pool_timeout(p)) == -1 && errno != EINTR)
+		log_warn("poll");
+	pool_signals(p);
+	/* A connection no idle worker will take: start one for it. */
+	if (n == 2 && (pfd[1].revents & POLLIN) && pool_watch_listen(p))
+		pool_spawn(p);
 	pool_kill_overdue(p);
-	pool_spawn_missing(p);
+	now = util_now_ms();
+	if ((tick_ms = pool_tick_ms(p)) > 0 && now >= p->p_tick_at) {
+		tick = 1;
+		p->p_tick_at = now + tick_ms;
+	}
+	pool_manage(p, tick);
 	pool_spawn_bg(p);
 	pool_spawn_reg(p);
 }
@@ -889,6 +1725,7 @@ pool_sigset(sigset_t *set)
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
 }
 
 /* Opens the socket and the pidfile; fatal when either fails. */
@@ -937,21 +1774,26 @@ pool_run_fns(const struct pool_cfg *cfg, const struct pool_fns *fns)
 	sigprocmask(SIG_BLOCK, &set, &omask);
 	/* SIGCHLD ignored would reap our workers behind our back. */
 	signal(SIGCHLD, SIG_DFL);
+	if ((p.p_sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	pool_sb_map(&p);
 	pool_start(&p);
-	pool_slots_alloc(&p);
-	pool_spawn_missing(&p);
+	pool_generation(&p);
 	pool_spawn_bg(&p);
 	pool_spawn_reg(&p);
 	sd_notify(0, "READY=1");
-	log_info("%zu worker(s) on %s", p.p_nslot, cfg->pc_listen);
-	while (!p.p_stopping || p.p_nold > 0)
-		pool_step(&p, &set);
+	log_info("pm %s, %zu worker(s) on %s", pool_mode_str(p.p_mode),
+	    p.p_nlive, cfg->pc_listen);
+	while (!p.p_stopping || p.p_nold > 0 || p.p_nlive > 0)
+		pool_step(&p);
 	close(p.p_fd);
+	close(p.p_sfd);
 	if (pool_has_pidfile(cfg))
 		unlink(cfg->pc_pidfile);
-	free(p.p_slot);
-	free(p.p_born);
+	free(p.p_wk);
 	free(p.p_old);
+	munmap(pool_sb, sizeof(*pool_sb));
+	pool_sb = NULL;
 	sigprocmask(SIG_SETMASK, &omask, NULL);
 	log_info("stopped");
 	return 0;

@@ -24,6 +24,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cfg.h"
 
 struct pool_cfg {
@@ -33,7 +35,24 @@ struct pool_cfg {
 	int		 pc_mode;	/* unix socket mode, e.g. 0660 */
 	uint64_t	 pc_drain;	/* ms to finish in-flight work */
 	char		*pc_pidfile;	/* NULL = none */
+	/* The process manager (php-fpm's pm): see pool_cfg_check(). */
+	char		*pc_pm;		/* "static" (NULL too), "dynamic",
+					   "ondemand" */
+	int64_t		 pc_max_children; /* dynamic/ondemand; 0 = workers */
+	int64_t		 pc_start_servers; /* dynamic; 0 = php-fpm's default */
+	int64_t		 pc_min_spare;	/* dynamic: idle workers wanted */
+	int64_t		 pc_max_spare;	/* dynamic: idle workers kept */
+	int64_t		 pc_spawn_rate;	/* dynamic: spawns per second cap */
+	uint64_t	 pc_idle_timeout; /* ondemand: ms idle before reaped */
+	int64_t		 pc_max_requests; /* recycle after N; 0 = never */
+	uint64_t	 pc_slow_log;	/* ms; 0 = off */
+	char		*pc_status_path; /* NULL or "" = no status page */
 };
+
+/* The process manager modes. */
+#define POOL_PM_STATIC		0
+#define POOL_PM_DYNAMIC		1
+#define POOL_PM_ONDEMAND	2
 
 /* Key table for a <pool> element; dst is struct pool_cfg. */
 extern const struct cfg_key	pool_cfg_keys[];
@@ -70,8 +89,9 @@ struct pool_fns {
  * sigtimedwait(); the mask is restored before returning. A worker that
  * dies is restarted; when workers die within 1 s of starting, restarts
  * back off from 1 s doubling to 30 s. After a successful reload the
- * master re-reads pc_workers and pc_drain from <cfg> (the hook may update
- * the struct in place); a new listen address needs a restart. sd_notify()
+ * master re-reads pc_workers, pc_drain and the process manager settings
+ * (pc_pm and after) from <cfg> (the hook may update the struct in place)
+ * and starts a new generation; a new listen address needs a restart. sd_notify()
  * READY=1, RELOADING=1 and STOPPING=1 go to systemd when NOTIFY_SOCKET is
  * set. A pc_pidfile of NULL or "" means none.
  */
@@ -117,6 +137,60 @@ void	 pool_worker_pause(uint64_t ms);
  * Returns the fd or -1 with the reason logged.
  */
 int	 pool_listen(const char *addr, int backlog, int mode);
+
+/*
+ * The mode of <pc>'s pm attribute (NULL and "" are static), or -1 when it
+ * names none.
+ */
+int	 pool_cfg_mode(const struct pool_cfg *pc);
+
+/*
+ * The most workers <pc> may run at once: workers when static, else
+ * max-children (0 there means workers). What a registration's maxconn
+ * defaults to.
+ */
+int64_t	 pool_cfg_max_children(const struct pool_cfg *pc);
+
+/*
+ * Checks the process manager settings of <pc>, read from element <node>
+ * (NULL: the root) of <cd>: a known pm, min-spare <= start-servers <=
+ * max-spare <= max-children for dynamic, a status path starting with
+ * "/". Errors are reported with file:line and counted in <cd>.
+ */
+void	 pool_cfg_check(struct cfg_doc *cd, xmlNodePtr node,
+	    const struct pool_cfg *pc);
+
+/*
+ * The scoreboard (shared memory the master maps before forking): each
+ * worker records its state around every request. app_worker_loop() calls
+ * these; a worker function of its own should too. Outside a pool they do
+ * nothing.
+ *
+ * pool_worker_busy: a request begins (method, URI and request id are
+ * copied, truncated). May signal the master when the idle workers fall
+ * below what the pool wants, so that it spawns at once.
+ * pool_worker_done: the request ended. When it was the max-requests'th,
+ * the worker stops as on SIGTERM (pool_should_stop() turns on) and the
+ * master starts a fresh one: no request is cut.
+ */
+void	 pool_worker_busy(const char *method, const char *uri,
+	    const char *reqid);
+void	 pool_worker_done(void);
+
+/*
+ * In a worker: the configured status path, or NULL when there is none
+ * (or outside a pool).
+ */
+const char	*pool_status_path(void);
+
+/*
+ * In a worker: the pool's status as a new JSON object (php-fpm's status
+ * page): pm mode, processes idle, active and total, listen queue,
+ * requests accepted and served, max active reached, slow requests; with
+ * <full> a "processes" array with one object per worker. NULL outside a
+ * pool.
+ */
+json_t	*pool_status_json(int full);
 
 /* Frees the strings of <pc> and sets them to NULL. */
 void	 pool_cfg_release(struct pool_cfg *pc);

@@ -88,8 +88,8 @@ reg_read(struct cfg_doc *cd, const struct pool_cfg *pool, struct reg_cfg *rc)
 		free(real);
 	}
 	if (rc->rc_maxconn == 0)
-		rc->rc_maxconn = pool != NULL && pool->pc_workers > 0 ?
-		    pool->pc_workers : 1;
+		rc->rc_maxconn = pool != NULL ? pool_cfg_max_children(pool) :
+		    1;
 	tok = (rc->rc_token_url != NULL && *rc->rc_token_url != '\0') +
 	    (rc->rc_client != NULL && *rc->rc_client != '\0') +
 	    (rc->rc_secret_file != NULL && *rc->rc_secret_file != '\0');

@@ -29,7 +29,8 @@ struct reg_cfg {
 	char		*rc_service;
 	char		*rc_address;	/* "" until defaulted to the listen
 					   address */
-	int64_t		 rc_maxconn;	/* 0 until defaulted to workers */
+	int64_t		 rc_maxconn;	/* 0 until defaulted to the pool's
+					   max children (pool_cfg_max_children) */
 	int64_t		 rc_weight;
 	uint64_t	 rc_lease;	/* ms */
 	char		*rc_url;

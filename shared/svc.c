@@ -108,6 +108,9 @@ svc_load_file(const struct svc_def *def, const char *path, const char *base,
 		goto done;
 	/* Runs after schema errors too: every error shows in one run. */
 	def->sd_read(&cd, cfg);
+	if (cfg_next(cfg_root(&cd), NULL, "pool") != NULL)
+		pool_cfg_check(&cd, cfg_next(cfg_root(&cd), NULL, "pool"),
+		    def->sd_pool(cfg));
 	reg = reg_read(&cd, def->sd_pool(cfg), &rcfg);
 	cfg_check_refs(&cd);
 	if (cd.cd_nerr == 0)

@@ -1,6 +1,11 @@
 /*
  * fcgi-echo: a minimal FastCGI app on libelp for gateway tests and the
  * benchmark. Usage: fcgi-echo -l unix:/path|host:port [-w workers] [-F file]
+ *	    [-p static|dynamic|ondemand] [-M max-children] [-s start-servers]
+ *	    [-n min-spare] [-x max-spare] [-i idle-timeout-ms]
+ *	    [-r max-requests] [-S slow-log-ms]
+ *	the pool's process manager (pool.h, conf/README.md <pool>); the pool
+ *	answers GET /pool-status itself
  *	-F file            while <file> exists, /small answers 500 (breaker
  *	                   tests flip an instance bad and good without a
  *	                   restart; /health stays 200)
@@ -252,8 +257,37 @@ main(int argc, char *argv[])
 	pc.pc_backlog = 1024;
 	pc.pc_mode = 0660;
 	pc.pc_drain = 5000;
-	while ((ch = getopt(argc, argv, "F:l:w:")) != -1) {
+	pc.pc_min_spare = 1;
+	pc.pc_max_spare = 3;
+	pc.pc_spawn_rate = 32;
+	pc.pc_idle_timeout = 10000;
+	pc.pc_status_path = "/pool-status";
+	while ((ch = getopt(argc, argv, "F:i:l:M:n:p:r:s:S:w:x:")) != -1) {
 		switch (ch) {
+		case 'p':
+			pc.pc_pm = optarg;
+			break;
+		case 'M':
+			pc.pc_max_children = atoi(optarg);
+			break;
+		case 's':
+			pc.pc_start_servers = atoi(optarg);
+			break;
+		case 'n':
+			pc.pc_min_spare = atoi(optarg);
+			break;
+		case 'x':
+			pc.pc_max_spare = atoi(optarg);
+			break;
+		case 'i':
+			pc.pc_idle_timeout = strtoull(optarg, NULL, 10);
+			break;
+		case 'r':
+			pc.pc_max_requests = atoll(optarg);
+			break;
+		case 'S':
+			pc.pc_slow_log = strtoull(optarg, NULL, 10);
+			break;
 		case 'l':
 			pc.pc_listen = optarg;
 			break;
@@ -268,7 +302,8 @@ main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (pc.pc_listen == NULL || pc.pc_workers < 1) {
+	if (pc.pc_listen == NULL || pc.pc_workers < 1 ||
+	    pool_cfg_mode(&pc) == -1) {
 		fprintf(stderr, "usage: fcgi-echo -l ADDR [-w N]\n");
 		return 2;
 	}
