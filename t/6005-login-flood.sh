@@ -74,7 +74,7 @@ test_expect_success '/metrics: the login and token zones limited, the table fill
 	curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$T/metrics" &&
 	grep -E "^elp_rate_limit_requests_total\{zone=\"login\",outcome=\"limited\"\} [1-9]" "$T/metrics" &&
 	grep -E "^elp_rate_limit_requests_total\{zone=\"token\",outcome=\"limited\"\} [1-9]" "$T/metrics" &&
-	grep -E "^elp_rate_limit_entries\{zone=\"token\"\} [1-9]" "$T/metrics"
+	grep -E "^elp_rate_limit_entries\{zone=\"login\"\} [1-9]" "$T/metrics"
 '
 
 test_done
