@@ -273,9 +273,8 @@ reply_h1_reason(int status)
  * Writes the contract's JSON error <status> with message <why> as the
  * whole response of <c>'s request, whose state conn_fail() already left:
  * 401 gets the request's WWW-Authenticate, 503 and 429 their
- * Retry-After. The
- * connection closes after it when the request framing cannot be trusted
- * or the body was left unread.
+ * Retry-After. The connection closes after it when the request framing
+ * cannot be trusted or the body was left unread.
  */
 void
 reply_error(struct conn *c, int status, const char *why)
