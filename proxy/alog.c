@@ -65,7 +65,7 @@ alog_write(struct conn *c)
 	n = snprintf(line, sizeof(line),
 	    "%s - - [%s] \"%s %.512s HTTP/1.%d\" "
 	    "%d %llu \"%.256s\" \"%.256s\" rid=%s route=%s ins=%s up=%.3f "
-	    "rt=%.3f end=%s\n",
+	    "rt=%.3f end=%s%s%s\n",
 	    c->c_r->r_client[0] != '\0' ? c->c_r->r_client : c->c_peer, when,
 	    conn_kept(c, c->c_r->r_a_method), target,
 	    c->c_r->r_minor, c->c_r->r_status,
@@ -78,7 +78,9 @@ alog_write(struct conn *c)
 	    c->c_r->r_ins != NULL ? c->c_r->r_ins->ins_name : "-",
 	    c->c_r->r_t_be ? (double)(t - c->c_r->r_t_be) / 1000.0 : 0.0,
 	    (double)(t - c->c_r->r_t_start) / 1000.0,
-	    conn_end_str(c->c_r->r_end));
+	    conn_end_str(c->c_r->r_end),
+	    c->c_r->r_limited != NULL ? " limit=" : "",
+	    c->c_r->r_limited != NULL ? c->c_r->r_limited : "");
 	if (n > 0 && write(gw->w_access_fd, line, (size_t)n > sizeof(line) ?
 	    sizeof(line) : (size_t)n) == -1)
 		log_warn("access log");

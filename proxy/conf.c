@@ -186,6 +186,23 @@ static const struct cfg_key conf_route_keys[] = {
 	K("retries", CFG_T_INT, "2", 0, 10, struct route, rt_retries),
 };
 
+/* <rate-limit> zones and the <limit>s of a route (rl.c). */
+static const struct cfg_key conf_zone_keys[] = {
+	K("name", CFG_T_STR, NULL, 0, 0, struct rl_zone, rz_name),
+	K("rate", CFG_T_STR, NULL, 0, 0, struct rl_zone, rz_rate),
+	K("burst", CFG_T_INT, "1", 1, 100000, struct rl_zone, rz_burst),
+	K("size", CFG_T_INT, "10000", RL_WAYS, RL_MAX_SIZE, struct rl_zone,
+	    rz_size),
+	K("allow", CFG_T_STR, "", 0, 0, struct rl_zone, rz_allow),
+};
+
+static const struct cfg_key conf_rlimit_keys[] = {
+	K("zone", CFG_T_STR, NULL, 0, 0, struct rl_limit, rl_zone_name),
+	K("methods", CFG_T_STR, "", 0, 0, struct rl_limit, rl_methods),
+	K("path", CFG_T_STR, "", 0, 0, struct rl_limit, rl_path),
+	K("prefix", CFG_T_STR, "", 0, 0, struct rl_limit, rl_prefix),
+};
+
 struct conf_service_attrs {
 	char	*name;
 	char	*balance;
@@ -512,6 +529,119 @@ done:
 	return rc;
 }
 
+static size_t	conf_count(xmlNodePtr, const char *);
+
+/* Whether <p> is <prefix> or under it on a segment boundary. */
+static int
+conf_under(const char *p, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(p, prefix, n) == 0 && (p[n] == '\0' || p[n] == '/' ||
+	    (n > 0 && prefix[n - 1] == '/'));
+}
+
+/* The semantic checks of <limit> <l> (element <n>) of route <rt>. */
+static void
+conf_rlimit_check(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc,
+    const struct route *rt, struct rl_limit *l)
+{
+	const char *p = *l->rl_path != '\0' ? l->rl_path : l->rl_prefix;
+	size_t i;
+
+	for (i = 0; i < gc->gc_nzones; i++)
+		if (gc->gc_zones[i].rz_name != NULL &&
+		    strcmp(gc->gc_zones[i].rz_name, l->rl_zone_name) == 0)
+			l->rl_zone = &gc->gc_zones[i];
+	if (l->rl_zone == NULL)
+		cfg_error(cd, n, "route %s: limit: no <rate-limit> zone named "
+		    "\"%s\"", rt->rt_prefix, l->rl_zone_name);
+	if (rl_parse_methods(l->rl_methods, &l->rl_mbits) == -1)
+		cfg_error(cd, n, "route %s: limit: methods \"%s\" is not a "
+		    "list of GET HEAD POST PUT DELETE OPTIONS PATCH ...",
+		    rt->rt_prefix, l->rl_methods);
+	if (*l->rl_path != '\0' && *l->rl_prefix != '\0')
+		cfg_error(cd, n, "route %s: limit: path and prefix together",
+		    rt->rt_prefix);
+	else if (*p != '\0' && (*p != '/' || !conf_under(p, rt->rt_prefix)))
+		cfg_error(cd, n, "route %s: limit: \"%s\" is not under the "
+		    "route's prefix", rt->rt_prefix, p);
+	else if (*l->rl_prefix != '\0' && strlen(p) > 1 &&
+	    p[strlen(p) - 1] == '/')
+		cfg_error(cd, n, "route %s: limit: prefix \"%s\" must not end "
+		    "in /", rt->rt_prefix, p);
+}
+
+/* The <limit> children of route <rt> (element <n>). */
+static void
+conf_rlimits(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc,
+    struct route *rt)
+{
+	xmlNodePtr ln = NULL;
+	struct rl_limit *l;
+
+	rt->rt_limits = xcalloc(conf_count(n, "limit") + 1,
+	    sizeof(*rt->rt_limits));
+	while ((ln = cfg_next(n, ln, "limit")) != NULL) {
+		l = &rt->rt_limits[rt->rt_nlimits++];
+		l->rl_line = xmlGetLineNo(ln);
+		if (cfg_read(cd, ln, conf_rlimit_keys,
+		    NITEMS(conf_rlimit_keys), l) == -1)
+			continue;
+		conf_rlimit_check(cd, ln, gc, rt, l);
+	}
+}
+
+/* A <rate-limit> zone (element <n>). */
+static void
+conf_zone(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
+{
+	struct rl_zone *z = &gc->gc_zones[gc->gc_nzones++];
+	struct str bad;
+	ssize_t k;
+	size_t i;
+
+	z->rz_line = xmlGetLineNo(n);
+	if (cfg_read(cd, n, conf_zone_keys, NITEMS(conf_zone_keys), z) == -1)
+		return;
+	for (i = 0; i + 1 < gc->gc_nzones; i++)
+		if (gc->gc_zones[i].rz_name != NULL &&
+		    strcmp(gc->gc_zones[i].rz_name, z->rz_name) == 0)
+			cfg_error(cd, n, "rate-limit \"%s\" defined twice",
+			    z->rz_name);
+	if (rl_parse_rate(z->rz_rate, &z->rz_interval) == -1)
+		cfg_error(cd, n, "rate-limit %s: rate \"%s\" is not <n>r/s or "
+		    "<n>r/m (n 1..1000000)", z->rz_name, z->rz_rate);
+	if (*z->rz_allow == '\0')
+		return;
+	z->rz_nets = xcalloc(REALIP_MAX_NETS, sizeof(*z->rz_nets));
+	if ((k = realip_parse_list(z->rz_allow, z->rz_nets, REALIP_MAX_NETS,
+	    &bad)) == -1) {
+		cfg_error(cd, n, "rate-limit %s: allow: \"%.*s\" is not an "
+		    "address, address/bits without host bits or unix: (at "
+		    "most %d)", z->rz_name, (int)bad.len, bad.p,
+		    REALIP_MAX_NETS);
+		return;
+	}
+	z->rz_nnets = (size_t)k;
+}
+
+static void
+conf_zones(struct cfg_doc *cd, xmlNodePtr root, struct gw_conf *gc)
+{
+	xmlNodePtr n = NULL;
+	size_t count = conf_count(root, "rate-limit");
+
+	gc->gc_zones = xcalloc(count + 1, sizeof(*gc->gc_zones));
+	if (count > RL_MAX_ZONES) {
+		cfg_error(cd, cfg_next(root, NULL, "rate-limit"), "%zu "
+		    "rate-limit zones, at most %d", count, RL_MAX_ZONES);
+		return;
+	}
+	while ((n = cfg_next(root, n, "rate-limit")) != NULL)
+		conf_zone(cd, n, gc);
+}
+
 static int
 conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 {
@@ -526,6 +656,7 @@ conf_route(struct cfg_doc *cd, xmlNodePtr n, struct gw_conf *gc)
 	}
 	gc->gc_nroutes++;
 	rt->rt_line = xmlGetLineNo(n);
+	conf_rlimits(cd, n, gc, rt);
 	rt->rt_offload_fd = -1;
 	rt->rt_lidx = -1;
 	for (i = 0; i < gc->gc_nlisten; i++)
@@ -650,6 +781,7 @@ conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 	cfg_read(cd, n != NULL ? n : root, conf_realip_keys,
 	    NITEMS(conf_realip_keys), gc);
 	conf_realip(cd, n != NULL ? n : root, gc);
+	conf_zones(cd, root, gc);
 	n = NULL;
 	while ((n = cfg_next(root, n, "listen")) != NULL &&
 	    gc->gc_nlisten < GW_MAX_LISTEN)
@@ -896,6 +1028,17 @@ done:
 	return gc;
 }
 
+static void
+conf_rlimits_free(struct route *rt)
+{
+	size_t i;
+
+	for (i = 0; i < rt->rt_nlimits; i++)
+		cfg_release_keys(conf_rlimit_keys, NITEMS(conf_rlimit_keys),
+		    &rt->rt_limits[i]);
+	free(rt->rt_limits);
+}
+
 void
 conf_free(struct gw_conf *gc)
 {
@@ -911,6 +1054,7 @@ conf_free(struct gw_conf *gc)
 		free(gc->gc_listen[i].l_hsts);
 	}
 	for (i = 0; i < gc->gc_nroutes; i++) {
+		conf_rlimits_free(&gc->gc_routes[i]);
 		if (gc->gc_routes[i].rt_offload_fd != -1)
 			close(gc->gc_routes[i].rt_offload_fd);
 		cfg_release_keys(conf_route_keys, NITEMS(conf_route_keys),
@@ -934,6 +1078,12 @@ conf_free(struct gw_conf *gc)
 	cfg_release_keys(conf_auth_keys, NITEMS(conf_auth_keys), &gc->gc_auth);
 	cfg_release_keys(conf_buffering_keys, NITEMS(conf_buffering_keys),
 	    &gc->gc_buf);
+	for (i = 0; i < gc->gc_nzones; i++) {
+		cfg_release_keys(conf_zone_keys, NITEMS(conf_zone_keys),
+		    &gc->gc_zones[i]);
+		free(gc->gc_zones[i].rz_nets);
+	}
+	free(gc->gc_zones);
 	free(gc->gc_routes);
 	free(gc->gc_services);
 	free(gc->gc_instances);

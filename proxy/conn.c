@@ -985,6 +985,29 @@ conn_keep_validators(struct conn *c, const struct h1_req *req)
 		c->c_r->r_a_ifrange = conn_keep(c, h->value);
 }
 
+/*
+ * The route's rate limits (rl.c), keyed by the client address after the
+ * trusted proxies: checked before the token, the body and a backend
+ * connection. Returns 1 after answering 429 with Retry-After.
+ */
+static int
+conn_rate_limited(struct conn *c, const struct h1_req *req)
+{
+	const char *zone = NULL;
+	uint32_t wait;
+
+	if (c->c_r->r_route->rt_nlimits == 0)
+		return 0;
+	wait = rl_check(c->c_r->r_route, req->method, req->path,
+	    c->c_r->r_client, &zone);
+	if (wait == 0)
+		return 0;
+	c->c_r->r_limited = zone;
+	c->c_r->r_retry_after = wait;
+	conn_fail(c, 429, "Too many requests, try again later");
+	return 1;
+}
+
 /* A complete head is parsed: route it and start the exchange. */
 static void
 conn_request(struct conn *c, const struct h1_req *req)
@@ -1019,6 +1042,8 @@ conn_request(struct conn *c, const struct h1_req *req)
 		conn_fail(c, 404, msg);
 		return;
 	}
+	if (conn_rate_limited(c, req))
+		return;
 	conn_build_params(c, req);
 	conn_auth(c);
 }

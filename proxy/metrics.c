@@ -473,4 +473,5 @@ metrics_render(struct buf *out, const struct gw_conf *gc)
 	metrics_instances(out, gc);
 	metrics_global(out);
 	metrics_jwks(out, gc);
+	rl_metrics(out, gc);
 }

@@ -181,6 +181,8 @@ struct route {
 	int		 rt_resp_buffering; /* response read at backend speed */
 	uint64_t	 rt_min_body_rate; /* bytes/s; 0 = gateway's */
 	int64_t		 rt_retries;	/* more attempts after a failure */
+	struct rl_limit	*rt_limits;	/* <limit> children, in order */
+	size_t		 rt_nlimits;
 };
 
 #define ROUTE_AUTH_PUBLIC	0	/* token optional, ignored if bad */
@@ -271,6 +273,8 @@ struct gw_conf {
 	char			*gc_realip_from; /* as configured */
 	char			*gc_leases;	/* leases.xml; "": beside the
 						   registry (lease.c) */
+	struct rl_zone		*gc_zones;	/* <rate-limit> zones (rl.c) */
+	size_t			 gc_nzones;
 };
 
 /*
@@ -443,7 +447,8 @@ struct creq {
 	int			 r_retries;
 	uint64_t		 r_tried;	/* instances (ins_sidx bits) that
 						   failed this request */
-	uint32_t		 r_retry_after;	/* 503 Retry-After seconds; 0 none */
+	uint32_t		 r_retry_after;	/* 503/429 Retry-After seconds;
+						   0 none */
 	enum conn_end		 r_end;
 	int64_t			 r_content_length; /* CONTENT_LENGTH; -1 none */
 	json_t			*r_claims;	/* verified claims until the params
@@ -471,6 +476,8 @@ struct creq {
 	char			 r_client[46];	/* REMOTE_ADDR, access log;
 						   "" before the head */
 	const char		*r_scheme;	/* "https" or "http" */
+	const char		*r_limited;	/* zone that refused it (429),
+						   for the access log; NULL */
 };
 
 struct conn {
@@ -1400,3 +1407,76 @@ int	 admin_reply(struct conn *c, const struct h1_req *req);
 /* Worker 0: starts and stops the active check of a leased instance. */
 void	 hc_lease_add(struct instance *ins);
 void	 hc_lease_del(struct instance *ins);
+
+/* rl.c ---------------------------------------------------------------- */
+
+#define RL_WAYS		8	/* addresses per set of the shared table */
+#define RL_MAX_ZONES	64	/* <rate-limit> elements */
+#define RL_MAX_SIZE	4194304	/* addresses of one zone's table */
+
+struct rl_table;
+
+/*
+ * A <rate-limit> zone: a token bucket per client address, <rz_burst>
+ * tokens deep, one token back every <rz_interval> microseconds. The
+ * buckets live in a table shared by all workers (rz_tab), which the
+ * master maps; NULL under -t.
+ */
+struct rl_zone {
+	char		*rz_name;
+	char		*rz_rate;	/* as configured: "10r/m" */
+	int64_t		 rz_burst;
+	int64_t		 rz_size;	/* addresses the table holds */
+	char		*rz_allow;	/* as configured; "" none */
+	uint64_t	 rz_interval;	/* us per token (from rz_rate) */
+	struct realip_net *rz_nets;	/* exempt clients */
+	size_t		 rz_nnets;
+	long		 rz_line;	/* of the element, for messages */
+	struct rl_table	*rz_tab;
+};
+
+/* A <limit> of a route: which of its requests take a token of a zone. */
+struct rl_limit {
+	char		*rl_zone_name;
+	char		*rl_methods;	/* as configured; "" all */
+	char		*rl_path;	/* exact path; "" none */
+	char		*rl_prefix;	/* path prefix; "" none */
+	uint32_t	 rl_mbits;	/* 1 << enum h1_method; 0 all */
+	struct rl_zone	*rl_zone;	/* in gc_zones */
+	long		 rl_line;
+};
+
+/*
+ * Parses a rate "<n>r/s" or "<n>r/m" (n 1..1000000) into the interval
+ * between tokens in microseconds. 0 or -1.
+ */
+int	 rl_parse_rate(const char *text, uint64_t *interval);
+/* Parses a blank- or comma-separated method list into bits. 0 or -1. */
+int	 rl_parse_methods(const char *text, uint32_t *bits);
+/*
+ * Master: gives every zone of <gc> its shared table: the one a zone of
+ * the same name, rate, burst and size had (its buckets carry over a
+ * reload), else a fresh one. Returns 0, or -1 (logged, nothing held).
+ */
+int	 rl_assign(struct gw_conf *gc);
+/* Master: drops <gc>'s hold on its tables; the last hold unmaps one. */
+void	 rl_release(const struct gw_conf *gc);
+/*
+ * Whether <path> of a <method> request on <rt> falls under a limit.
+ * Takes a token from every matching zone in order (exempt clients take
+ * none). Returns 0 when all allowed it; else the seconds until the
+ * refusing zone has a token again (at least 1) with its name in *<zone>.
+ */
+uint32_t rl_check(const struct route *rt, enum h1_method method,
+	    struct str path, const char *client, const char **zone);
+/* Appends the zones' counters and table fill to <out> (Prometheus). */
+void	 rl_metrics(struct buf *out, const struct gw_conf *gc);
+
+/* shm.c additions ----------------------------------------------------- */
+
+/*
+ * Takes and drops a lock word in shared memory (the holder's pid, 0 when
+ * free). A waiter that finds the holder dead takes the lock over.
+ */
+void	 shm_lock_word(_Atomic uint32_t *lock);
+void	 shm_unlock_word(_Atomic uint32_t *lock);

@@ -272,9 +272,9 @@ reply_h1_reason(int status)
 /*
  * Writes the contract's JSON error <status> with message <why> as the
  * whole response of <c>'s request, whose state conn_fail() already left:
- * 401 gets the request's WWW-Authenticate, 503 its Retry-After. The
- * connection closes after it when the request framing cannot be trusted
- * or the body was left unread.
+ * 401 gets the request's WWW-Authenticate, 503 and 429 their
+ * Retry-After. The connection closes after it when the request framing
+ * cannot be trusted or the body was left unread.
  */
 void
 reply_error(struct conn *c, int status, const char *why)
@@ -293,7 +293,7 @@ reply_error(struct conn *c, int status, const char *why)
 		buf_printf(&c->c_out, "WWW-Authenticate: %s\r\n",
 		    r->r_www_auth);
 	r->r_www_auth = NULL;
-	if (status == 503 && r->r_retry_after > 0)
+	if ((status == 503 || status == 429) && r->r_retry_after > 0)
 		buf_printf(&c->c_out, "Retry-After: %u\r\n", r->r_retry_after);
 	r->r_retry_after = 0;
 	cors_headers(c);

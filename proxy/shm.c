@@ -207,6 +207,11 @@ shm_assign(struct gw_conf *gc)
 		gc->gc_routes[i].rt_slot = shm_slot(SHM_K_ROUTE, key);
 		free(key);
 	}
+	/* The rate-limit zones' tables (rl.c) go with the records. */
+	if (rl_assign(gc) == -1) {
+		shm_release(gc);
+		return -1;
+	}
 	return 0;
 }
 
@@ -221,6 +226,7 @@ shm_release(const struct gw_conf *gc)
 		shm_unref(SHM_K_SVC, gc->gc_services[i].svc_slot);
 	for (i = 0; i < gc->gc_nroutes; i++)
 		shm_unref(SHM_K_ROUTE, gc->gc_routes[i].rt_slot);
+	rl_release(gc);
 }
 
 int
@@ -470,4 +476,16 @@ shm_jwks_unlease(void)
 	if (atomic_load_explicit(&sj->sj_lease, RLX) == (uint32_t)getpid())
 		atomic_store_explicit(&sj->sj_lease, 0, RLX);
 	shm_spin_unlock(&sj->sj_lock);
+}
+
+void
+shm_lock_word(_Atomic uint32_t *lock)
+{
+	shm_spin_lock(lock);
+}
+
+void
+shm_unlock_word(_Atomic uint32_t *lock)
+{
+	shm_spin_unlock(lock);
 }
