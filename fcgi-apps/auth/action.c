@@ -150,7 +150,7 @@ act_csrf(struct app_req *req, char out[AUTH_SECRET_LEN + 1])
 int
 act_csrf_ok(struct app_req *req, const char *expect)
 {
-	char field[AUTH_SECRET_LEN + 2], cookie[AUTH_SECRET_LEN + 2];
+	char field[AUTH_HASH_LEN + 2], cookie[AUTH_SECRET_LEN + 2];
 
 	if (web_field(req->r_body, "csrf", field, sizeof(field)) != 1)
 		return 0;
