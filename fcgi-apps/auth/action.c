@@ -317,8 +317,9 @@ act_reset_form(struct app_req *req)
 	    "new password.", "reset-credentials", "Send the link");
 }
 
-/* Looks <login> up and mails it a link of <kind> when <want> allows.
- * 0, or -1 on a database error. */
+/* Looks the posted username up and mails it a link of <kind>: any
+ * enabled account with an address, or with <verify> only one whose
+ * verification is pending. 0, or -1 on a database error. */
 static int
 act_mail_for(struct app_req *req, const char *kind, int verify)
 {

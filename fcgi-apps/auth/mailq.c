@@ -83,6 +83,10 @@ const size_t mq_cfg_nkeys = NITEMS(mq_cfg_keys);
 	"claimed_until = NULL WHERE id = ? AND claim_id = ?"
 #define SQL_SWEEP							\
 	"DELETE FROM mail_outbox WHERE state <> 'pending' AND created_at < ?"
+#define SQL_SWEEP_TOKENS						\
+	"DELETE FROM action_token WHERE expires_at < ?"
+#define MQ_SWEEP_EVERY	60	/* s between sweeps */
+#define MQ_TOKEN_KEEP	86400000 /* ms an expired link's row is kept */
 
 /* Columns of a claimed row. */
 enum { MC_ID, MC_RCPT, MC_SUBJECT, MC_BODY, MC_MSGID, MC_ATTEMPTS,
@@ -297,13 +301,22 @@ mq_step(struct db *db, const struct auth_cfg *cfg)
 	return 1;
 }
 
-/* Deletes finished rows older than <outbox keep>. */
+/* At most once a minute: deletes finished rows older than <outbox keep>
+ * and links expired a day ago (used or not). */
 static void
 mq_sweep(struct db *db, const struct mq_cfg *mq)
 {
+	static time_t last;
 	struct db_val p[1];
 	char before[32];
+	time_t now = time(NULL);
 
+	if (now - last < MQ_SWEEP_EVERY)
+		return;
+	last = now;
+	st_time(before, -(int64_t)MQ_TOKEN_KEEP);
+	p[0] = DB_STR(before);
+	(void)st_exec(db, SQL_SWEEP_TOKENS, p, 1);
 	if (mq->mq_keep == 0)
 		return;
 	st_time(before, -(int64_t)mq->mq_keep);
