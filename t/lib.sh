@@ -240,7 +240,8 @@ course_up() {
 # auth_conf NAME SOCKET: writes conf/services/NAME.xml for elp-auth with
 # the issuer on $IDP_PORT, cheap Argon2 and a short brute-force wait
 # ($AUTH_BF_FAILURES, $AUTH_BF_WAIT, $AUTH_ACCESS override; $AUTH_CLIENTS_EXTRA:
-# more <client> elements).
+# more <client> elements; $AUTH_ACCOUNT: an <account> element after them;
+# $AUTH_MAIL: <smtp> and <outbox> after </realm>).
 auth_conf() {
 	mkdir -p "$T/conf/services"
 	cat >"$T/conf/services/$1.xml" <<XML
@@ -270,8 +271,13 @@ auth_conf() {
     <client id="elp-messaging" grants="client_credentials"
             secret-file="$T/var/secrets/auth-elp-messaging.secret"
             roles="admin-service"/>
+    <client id="account-console" public="yes" grants="authorization_code"
+            redirect-uris="http://127.0.0.1:$IDP_PORT/realms/e-learning-platform/account"
+            pkce="S256"/>
 ${AUTH_CLIENTS_EXTRA:-}
+${AUTH_ACCOUNT:-}
   </realm>
+${AUTH_MAIL:-}
 </service>
 XML
 }

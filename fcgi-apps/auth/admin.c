@@ -333,6 +333,9 @@ adm_create(struct app_req *req)
 		    why);
 		return;
 	}
+	if (rc == 201 && act_verify_new(as, id) == -1)
+		log_warnx("admin API: user %s: verification mail not queued",
+		    id);
 	loc = adm_location(as->as_cfg, id);
 	app_header(req, "Location", loc);
 	if (rc == 200)

@@ -9,6 +9,9 @@
  *   login.c  login_  authorization endpoint, login form, SSO, logout
  *   token.c  tok_    token endpoint and token minting
  *   admin.c  adm_    admin REST API for the other services
+ *   mailq.c  mq_     the provider's own mail outbox and its delivery loop
+ *   action.c act_    forgot password, e-mail verification (mailed links)
+ *   account.c acct_  the account page (profile, password, sessions)
  */
 #ifndef ELP_AUTH_H
 #define ELP_AUTH_H
@@ -22,6 +25,8 @@
 #include <jansson.h>
 
 #include "app.h"
+#include "buf.h"
+#include "cfg.h"
 #include "db.h"
 #include "jwt.h"
 #include "pool.h"
@@ -55,6 +60,30 @@ struct auth_client {
 	char	*cl_secret;	/* read from cl_secret_file; never logged */
 };
 
+/* <realm><account>: the account page and the mailed account actions. */
+struct acct_cfg {
+	char		*ap_client;	/* client the account page logs in with */
+	int		 ap_verify;	/* verify-email: new accounts confirm */
+	uint64_t	 ap_reset_ms;	/* reset-lifetime of a reset link */
+	uint64_t	 ap_verify_ms;	/* verify-lifetime of a verify link */
+	uint64_t	 ap_window_ms;	/* mail-window of the two limits */
+	int64_t		 ap_per_address; /* mails to one address per window */
+	int64_t		 ap_per_account; /* mails for one account per window */
+};
+
+/* <outbox> of elp-auth: delivery of mail_outbox (mailq.c). */
+struct mq_cfg {
+	uint64_t	 mq_poll;	/* ms between looks at an idle queue */
+	uint64_t	 mq_lease;	/* ms a claimed row stays claimed */
+	int64_t		 mq_max_attempts;
+	uint64_t	 mq_backoff_base; /* ms */
+	uint64_t	 mq_backoff_max;  /* ms */
+	uint64_t	 mq_keep;	/* ms a finished row is kept */
+};
+
+/* The <smtp> settings (messaging.h: struct smtp_cfg), opaque here. */
+struct smtp_cfg;
+
 struct auth_cfg {
 	char		*ac_name;	/* <service name> */
 	char		*ac_level;
@@ -86,6 +115,11 @@ struct auth_cfg {
 	uint64_t	 ac_bf_max_ms;
 	struct auth_client ac_clients[AUTH_MAX_CLIENTS];
 	size_t		 ac_nclients;
+	/* Account page and mails (acct_cfg, mq_cfg); ac_smtp NULL when
+	 * there is no <smtp>: no mails, no forgot-password link. */
+	struct acct_cfg	 ac_acct;
+	struct mq_cfg	 ac_mq;
+	struct smtp_cfg	*ac_smtp;
 };
 
 /* Signing keys of a keys directory; the first is the one that signs. */
@@ -284,5 +318,74 @@ void	 adm_by_ids(struct app_req *);
  */
 int	 adm_create_user(struct db *, const struct auth_cfg *, json_t *in,
 	    const char *key, char id[37], char *why, size_t whylen);
+
+/* --- mailq.c --- */
+
+extern const struct cfg_key	mq_cfg_keys[];
+extern const size_t		mq_cfg_nkeys;
+
+/*
+ * Queues a mail of <kind> ("reset", "verify") for account <account> to
+ * <rcpt>, unless the per-address or per-account limit of the window is
+ * reached. In the caller's transaction, if any. 1 queued, 0 limited
+ * (logged), -1 database error.
+ */
+int	 mq_add(struct db *, const struct auth_cfg *, const char *account,
+	    const char *rcpt, const char *kind, const char *subject,
+	    const char *body);
+/* The pool's background process: delivers mail_outbox rows until
+ * pool_should_stop(). Its exit code. */
+int	 mq_run(void *cfg);
+/* -t checks of <smtp> and <outbox>; reads them into <cfg>. */
+void	 mq_cfg_read(struct cfg_doc *cd, xmlNodePtr root,
+	    struct auth_cfg *cfg);
+void	 mq_cfg_release(struct auth_cfg *cfg);
+
+/* --- action.c --- */
+
+void	 act_reset_form(struct app_req *);
+void	 act_reset_post(struct app_req *);
+void	 act_token_get(struct app_req *);
+void	 act_token_post(struct app_req *);
+void	 act_verify_form(struct app_req *);
+void	 act_verify_post(struct app_req *);
+/*
+ * After an account was created through the admin API: when the realm
+ * requires verification, marks it pending and queues the verification
+ * mail. 0, or -1 (logged).
+ */
+int	 act_verify_new(struct auth_svc *, const char *id);
+/* Whether <u> must verify its address before logging in. */
+int	 act_verify_blocks(struct auth_svc *, const struct auth_user *u);
+/* The page shown instead of logging in an unverified account. */
+void	 act_verify_page(struct app_req *);
+/* Page parts shared with account.c: the head with <title> and <h1>, a
+ * status or error note (NULL: none), and the end (sends, releases). */
+void	 act_html_head(struct buf *, const char *title);
+void	 act_html_note(struct buf *, int ok, const char *msg);
+void	 act_html_send(struct app_req *, int status, struct buf *);
+/* Whether the posted csrf field equals <expect>, or with <expect> NULL
+ * the form cookie. */
+int	 act_csrf_ok(struct app_req *, const char *expect);
+/* The 403 page of a post without a valid CSRF token. */
+void	 act_csrf_refused(struct app_req *);
+
+/* --- account.c --- */
+
+void	 acct_page(struct app_req *);
+void	 acct_post(struct app_req *);
+
+/* --- store.c (account actions) --- */
+
+/* Ends every SSO session of account <id> except <keep_sid> (NULL: all)
+ * and revokes their refresh tokens, and with <keep_sid> NULL every other
+ * refresh token of the account too. Rows changed or -1. */
+long long st_account_signout(struct db *, const char *id,
+	    const char *keep_sid);
+/* Ends session <sid> of account <id> and revokes its refresh tokens.
+ * 1 ended, 0 not the account's or already ended, -1 error. */
+int	 st_session_signout(struct db *, const char *id, const char *sid);
+/* Records the client address session <sid> started from. */
+void	 st_session_address(struct db *, const char *sid, const char *addr);
 
 #endif

@@ -69,6 +69,21 @@ static const struct cfg_key bf_keys[] = {
 	{ "max-wait", CFG_T_DURATION, "15m", 1000, 86400000,
 	    OFF(ac_bf_max_ms) },
 };
+static const struct cfg_key account_keys[] = {
+	{ "client", CFG_T_STR, "account-console", 0, 0,
+	    OFF(ac_acct.ap_client) },
+	{ "verify-email", CFG_T_BOOL, "no", 0, 0, OFF(ac_acct.ap_verify) },
+	{ "reset-lifetime", CFG_T_DURATION, "15m", 1000, 86400000,
+	    OFF(ac_acct.ap_reset_ms) },
+	{ "verify-lifetime", CFG_T_DURATION, "24h", 1000, INT64_C(2592000000),
+	    OFF(ac_acct.ap_verify_ms) },
+	{ "mail-window", CFG_T_DURATION, "1h", 1000, INT64_C(604800000),
+	    OFF(ac_acct.ap_window_ms) },
+	{ "mails-per-address", CFG_T_INT, "5", 1, 1000,
+	    OFF(ac_acct.ap_per_address) },
+	{ "mails-per-account", CFG_T_INT, "5", 1, 1000,
+	    OFF(ac_acct.ap_per_account) },
+};
 static const struct cfg_key client_keys[] = {
 	{ "id", CFG_T_STR, NULL, 0, 0, COFF(cl_id) },
 	{ "public", CFG_T_BOOL, "no", 0, 0, COFF(cl_public) },
@@ -97,6 +112,7 @@ static const struct acfg_section {
 	{ "lifetimes", lifetime_keys, NITEMS(lifetime_keys), 0, 1, 0 },
 	{ "password", password_keys, NITEMS(password_keys), 0, 1, 0 },
 	{ "brute-force", bf_keys, NITEMS(bf_keys), 0, 1, 0 },
+	{ "account", account_keys, NITEMS(account_keys), 0, 1, 0 },
 };
 
 static const struct {
@@ -239,6 +255,38 @@ acfg_clients(struct cfg_doc *cd, xmlNodePtr realm, struct auth_cfg *cfg)
 	}
 }
 
+/*
+ * <realm><account>: verification needs a way to send mail, and the
+ * account page's client, when configured, must be able to come back to
+ * the page (code flow, <issuer>/account as a redirect URI).
+ */
+static void
+acfg_account_check(struct cfg_doc *cd, xmlNodePtr root,
+    struct auth_cfg *cfg)
+{
+	const struct acct_cfg *ap = &cfg->ac_acct;
+	xmlNodePtr realm = cfg_next(root, NULL, "realm"), node;
+	const struct auth_client *cl;
+	char *uri;
+
+	node = realm != NULL ? cfg_next(realm, NULL, "account") : NULL;
+	if (node == NULL)
+		node = realm != NULL ? realm : root;
+	if (ap->ap_verify && cfg_next(root, NULL, "smtp") == NULL)
+		cfg_error(cd, node, "account verify-email=\"yes\" needs "
+		    "<smtp> (the verification mail)");
+	if (ap->ap_client == NULL ||
+	    (cl = acfg_client(cfg, ap->ap_client)) == NULL)
+		return;
+	uri = xasprintf("%s/account", cfg->ac_issuer);
+	if (!(cl->cl_grants & GRANT_CODE) ||
+	    !acfg_list_has(cl->cl_redirects, uri))
+		cfg_error(cd, node, "account client %s must have the grant "
+		    "authorization_code and the redirect URI %s",
+		    ap->ap_client, uri);
+	free(uri);
+}
+
 /* Checks across sections. */
 static void
 acfg_check(struct cfg_doc *cd, xmlNodePtr root, struct auth_cfg *cfg)
@@ -265,6 +313,7 @@ acfg_check(struct cfg_doc *cd, xmlNodePtr root, struct auth_cfg *cfg)
 		    cfg->ac_realm);
 	if (cfg->ac_sso_idle_ms > cfg->ac_sso_max_ms)
 		cfg_error(cd, root, "sso-idle longer than sso-max");
+	acfg_account_check(cd, root, cfg);
 }
 
 /* Reads every section of <cd> into <cfg>; errors counted in <cd>. */
@@ -299,6 +348,7 @@ acfg_read(struct cfg_doc *cd, struct auth_cfg *cfg)
 		cfg_read(cd, node, db_cfg_keys, db_cfg_nkeys, &cfg->ac_db);
 	if (realm != NULL)
 		acfg_clients(cd, realm, cfg);
+	mq_cfg_read(cd, root, cfg);
 	acfg_check(cd, root, cfg);
 }
 
@@ -313,6 +363,7 @@ acfg_release(struct auth_cfg *cfg)
 		    (char *)cfg + acfg_sections[i].sec_off);
 	pool_cfg_release(&cfg->ac_pool);
 	db_cfg_release(&cfg->ac_db);
+	mq_cfg_release(cfg);
 	for (i = 0; i < cfg->ac_nclients; i++) {
 		cfg_release_keys(client_keys, NITEMS(client_keys),
 		    &cfg->ac_clients[i]);

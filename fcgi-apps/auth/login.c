@@ -186,6 +186,7 @@ login_session_new(struct app_req *req, const struct auth_user *u,
 	p[6] = DB_STR(max);
 	if (st_exec(as->as_db, SQL_SESSION_PUT, p, 7) == -1)
 		goto fail;
+	st_session_address(as->as_db, sid, web_addr(req));
 	if (cookie != NULL)
 		memcpy(cookie, secret, sizeof(secret));
 	explicit_bzero(secret, sizeof(secret));
@@ -346,7 +347,12 @@ login_form(struct app_req *req, const char *id, const char *csrf,
 	buf_append_str(&b, "\"><label for=\"password\">Password</label>"
 	    "<input id=\"password\" name=\"password\" type=\"password\" "
 	    "autocomplete=\"current-password\" required><button "
-	    "type=\"submit\">Sign in</button></form></main></body></html>\n");
+	    "type=\"submit\">Sign in</button></form>");
+	if (as->as_cfg->ac_smtp != NULL)
+		buf_printf(&b, "<p><a href=\"/realms/%s/login-actions/"
+		    "reset-credentials\">Forgot password?</a></p>",
+		    as->as_cfg->ac_realm);
+	buf_append_str(&b, "</main></body></html>\n");
 	web_page(req, 200, buf_data(&b), buf_avail(&b));
 	buf_release(&b);
 }
@@ -566,7 +572,10 @@ login_submit(struct app_req *req)
 	    login_param(req->r_body, "password", pw, sizeof(pw)) == -1)
 		user[0] = pw[0] = '\0';
 	if ((rc = login_check(req, user, pw, &u)) == 1) {
-		login_done(req, &ar, id, &u);
+		if (act_verify_blocks(req->r_ctx, &u))
+			act_verify_page(req);
+		else
+			login_done(req, &ar, id, &u);
 		st_user_release(&u);
 	} else if (rc == 0)
 		login_form(req, id, csrf, user, GENERIC_FAIL);

@@ -251,6 +251,7 @@ static const struct svc_def auth_def = {
 	.sd_command = auth_command,
 	.sd_operands = AUTH_OPERANDS,
 	.sd_prepare = auth_prepare,
+	.sd_background = mq_run,
 };
 
 int

@@ -45,6 +45,20 @@ const struct app_route oidc_routes[] = {
 	{ "PUT", ADM_P "/users/{id}/reset-password", adm_password },
 	{ "GET", ADM_P "/roles/{role}/users", adm_role_users },
 	{ "GET", "/health", oidc_health },
+	/* Account pages (action.c, account.c). */
+	{ "GET", "/realms/{realm}/login-actions/reset-credentials",
+	    act_reset_form },
+	{ "POST", "/realms/{realm}/login-actions/reset-credentials",
+	    act_reset_post },
+	{ "GET", "/realms/{realm}/login-actions/action-token", act_token_get },
+	{ "POST", "/realms/{realm}/login-actions/action-token",
+	    act_token_post },
+	{ "GET", "/realms/{realm}/login-actions/verify-email",
+	    act_verify_form },
+	{ "POST", "/realms/{realm}/login-actions/verify-email",
+	    act_verify_post },
+	{ "GET", "/realms/{realm}/account", acct_page },
+	{ "POST", "/realms/{realm}/account", acct_post },
 };
 const size_t oidc_nroutes = NITEMS(oidc_routes);
 

@@ -377,3 +377,58 @@ st_bootstrap(struct db *db, const struct auth_cfg *cfg)
 		st_sweep(db);
 	return rc;
 }
+
+/* --- account actions: sign-outs for password resets and the account page */
+
+#define SQL_SIGNOUT_SESS						\
+	"UPDATE sso_session SET ended = 1 WHERE account_id = ? AND "	\
+	"ended = 0 AND id <> ?"
+#define SQL_SIGNOUT_TOKENS						\
+	"UPDATE refresh_token SET revoked = 1 WHERE account_id = ? AND " \
+	"revoked = 0 AND (session_id IS NULL OR session_id <> ?)"
+#define SQL_SIGNOUT_ONE							\
+	"UPDATE sso_session SET ended = 1 WHERE id = ? AND "		\
+	"account_id = ? AND ended = 0"
+#define SQL_SIGNOUT_ONE_TOKENS						\
+	"UPDATE refresh_token SET revoked = 1 WHERE session_id = ? AND " \
+	"account_id = ?"
+#define SQL_SESSION_ADDR "UPDATE sso_session SET address = ? WHERE id = ?"
+
+long long
+st_account_signout(struct db *db, const char *id, const char *keep_sid)
+{
+	/* No session id is "": with keep_sid NULL, "" keeps nothing. */
+	struct db_val p[2] = { DB_STR(id), DB_STR(keep_sid ? keep_sid : "") };
+	long long a, b;
+
+	if ((a = st_exec(db, SQL_SIGNOUT_SESS, p, 2)) == -1)
+		return -1;
+	/* With a session kept, the offline tokens it issued stay too;
+	 * without one, every refresh token of the account goes. */
+	if (keep_sid == NULL)
+		p[1] = DB_STR("");
+	if ((b = st_exec(db, SQL_SIGNOUT_TOKENS, p, 2)) == -1)
+		return -1;
+	return a + b;
+}
+
+int
+st_session_signout(struct db *db, const char *id, const char *sid)
+{
+	struct db_val p[2] = { DB_STR(sid), DB_STR(id) };
+	long long n;
+
+	if ((n = st_exec(db, SQL_SIGNOUT_ONE, p, 2)) == -1 ||
+	    st_exec(db, SQL_SIGNOUT_ONE_TOKENS, p, 2) == -1)
+		return -1;
+	return n > 0;
+}
+
+void
+st_session_address(struct db *db, const char *sid, const char *addr)
+{
+	struct db_val p[2] = { DB_STRN(addr, strnlen(addr, 64)),
+	    DB_STR(sid) };
+
+	(void)st_exec(db, SQL_SESSION_ADDR, p, 2);
+}

@@ -741,7 +741,10 @@ tok_grant_password(struct app_req *req, const struct auth_client *cl)
 	tc.tc_user = &u;
 	tc.tc_client = cl;
 	tc.tc_auth_time = (long long)time(NULL);
-	if (tok_scope(req_scope, st_user_has_role(&u, "offline_access"), scope,
+	if (act_verify_blocks(req->r_ctx, &u))
+		web_oauth_error(req, 400, "invalid_grant", "Account is not "
+		    "fully set up", 0);
+	else if (tok_scope(req_scope, st_user_has_role(&u, "offline_access"), scope,
 	    sizeof(scope)) == -1)
 		web_oauth_error(req, 400, "invalid_scope", "Invalid scopes", 0);
 	else if (login_session_new(req, &u, tc.tc_sid, NULL) == 0) {
