@@ -659,6 +659,7 @@ conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 	n = NULL;
 	while ((n = cfg_next(root, n, "route")) != NULL)
 		conf_route(cd, n, gc);
+	agg_conf_read(cd, root, gc);
 	return cd->cd_nerr == 0 ? 0 : -1;
 }
 
@@ -858,6 +859,8 @@ conf_link(struct gw_conf *gc)
 			rc = -1;
 		}
 	}
+	if (agg_conf_link(gc) == -1)
+		rc = -1;
 	return conf_link_auth(gc) == -1 ? -1 : rc;
 }
 
@@ -934,6 +937,7 @@ conf_free(struct gw_conf *gc)
 	cfg_release_keys(conf_auth_keys, NITEMS(conf_auth_keys), &gc->gc_auth);
 	cfg_release_keys(conf_buffering_keys, NITEMS(conf_buffering_keys),
 	    &gc->gc_buf);
+	agg_conf_free(gc);
 	free(gc->gc_routes);
 	free(gc->gc_services);
 	free(gc->gc_instances);

@@ -207,6 +207,7 @@ shm_assign(struct gw_conf *gc)
 		gc->gc_routes[i].rt_slot = shm_slot(SHM_K_ROUTE, key);
 		free(key);
 	}
+	agg_shm_assign(gc);
 	return 0;
 }
 
