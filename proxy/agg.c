@@ -1001,17 +1001,22 @@ void
 agg_abort(struct conn *c)
 {
 	struct agg_run *run = c->c_r != NULL ? c->c_r->r_agg : NULL;
-	size_t i;
+	size_t i, n;
 
 	if (run == NULL || run->ar_done)
 		return;
 	run->ar_done = 1;
 	ev_timer_del(&gw->w_ev, &run->ar_timer);
-	for (i = 0; i < run->ar_agg->ag_nparts; i++)
-		if (!run->ar_parts[i].pr_done && run->ar_parts[i].pr_c != NULL)
+	for (i = n = 0; i < run->ar_agg->ag_nparts; i++)
+		if (!run->ar_parts[i].pr_done && run->ar_parts[i].pr_c != NULL) {
 			agg_part_stop(run->ar_parts[i].pr_c);
-	if (run->ar_started)
-		agg_count_req(run->ar_agg, 499);
+			n++;
+		}
+	if (!run->ar_started)
+		return;
+	log_info("rid=%s: aggregate %s: ended before its parts, %zu stopped",
+	    c->c_r->r_reqid, run->ar_agg->ag_path, n);
+	agg_count_req(run->ar_agg, 499);
 }
 
 void

@@ -17,6 +17,21 @@ token() {	# token EMAIL: an access token from the password grant
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
 
+# jeq EXPR VALUE [EXPR VALUE...]: like expect_eq "$(json EXPR)" VALUE for
+# each pair, in one python run.
+jeq() {
+	python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))
+a, bad = sys.argv[2:], 0
+for e, want in zip(a[0::2], a[1::2]):
+    v = eval(e)
+    got = json.dumps(v) if not isinstance(v, str) else v
+    if got != want:
+        print("%s: expected [%s], got [%s]" % (e, want, got))
+        bad = 1
+sys.exit(bad)' "$T/body" "$@"
+}
+
 # ms CMD...: runs CMD, prints its wall time in ms on stderr-free stdout.
 ms() {
 	python3 -c 'import subprocess, sys, time
@@ -87,32 +102,37 @@ A=http://127.0.0.1:$API_PORT
 
 test_expect_success 'parts merged under their names in one envelope' '
 	expect_eq "$(http GET "$A/agg/merge/c-1.x_y~z" -H "X-Request-Id: agg-rid-1")" 200 &&
-	expect_eq "$(json "j[\"httpStatus\"]")" OK &&
-	expect_eq "$(json "j[\"responseBody\"][\"small\"][\"message\"]")" hello &&
-	expect_eq "$(json "j[\"responseBody\"][\"uri\"][\"value\"]")" "/param?name=REQUEST_URI&x=c-1.x_y~z" &&
-	expect_eq "$(json "\"errors\" in j")" false &&
+	jeq \
+	    "j[\"httpStatus\"]" OK \
+	    "j[\"responseBody\"][\"small\"][\"message\"]" hello \
+	    "j[\"responseBody\"][\"uri\"][\"value\"]" "/param?name=REQUEST_URI&x=c-1.x_y~z" \
+	    "\"errors\" in j" false &&
 	grep -qi "^content-type: application/json" "$T/headers"
 '
 
 test_expect_success 'the request id reaches every part; no token, no Authorization' '
-	expect_eq "$(json "j[\"responseBody\"][\"rid\"][\"value\"]")" agg-rid-1 &&
-	expect_eq "$(json "j[\"responseBody\"][\"reqid\"][\"value\"]")" agg-rid-1 &&
+	jeq \
+	    "j[\"responseBody\"][\"rid\"][\"value\"]" agg-rid-1 \
+	    "j[\"responseBody\"][\"reqid\"][\"value\"]" agg-rid-1 &&
 	grep -qi "^x-request-id: agg-rid-1" "$T/headers" &&
-	expect_eq "$(json "j[\"responseBody\"][\"authz\"][\"value\"]")" null &&
-	expect_eq "$(json "j[\"responseBody\"][\"who\"]")" null
+	jeq \
+	    "j[\"responseBody\"][\"authz\"][\"value\"]" null \
+	    "j[\"responseBody\"][\"who\"]" null
 '
 
 test_expect_success 'with a token: Authorization and AUTH_* reach the parts, when=token runs' '
 	t=$(token user@example.com) && [ -n "$t" ] &&
 	expect_eq "$(http GET "$A/agg/merge/7" -H "Authorization: Bearer $t")" 200 &&
-	expect_eq "$(json "j[\"responseBody\"][\"authz\"][\"value\"]")" "Bearer $t" &&
-	expect_eq "$(json "j[\"responseBody\"][\"who\"][\"AUTH_SUB\"]")" "$(cat "$T/user.id")"
+	jeq \
+	    "j[\"responseBody\"][\"authz\"][\"value\"]" "Bearer $t" \
+	    "j[\"responseBody\"][\"who\"][\"AUTH_SUB\"]" "$(cat "$T/user.id")"
 '
 
 test_expect_success 'a bad token on an optional aggregate is ignored (like a public route)' '
 	expect_eq "$(http GET "$A/agg/merge/7" -H "Authorization: Bearer not.a.token")" 200 &&
-	expect_eq "$(json "j[\"responseBody\"][\"authz\"][\"value\"]")" null &&
-	expect_eq "$(json "j[\"responseBody\"][\"who\"]")" null
+	jeq \
+	    "j[\"responseBody\"][\"authz\"][\"value\"]" null \
+	    "j[\"responseBody\"][\"who\"]" null
 '
 
 test_expect_success 'token=required: 401 envelope without a token, {sub} substituted with one' '
@@ -121,8 +141,9 @@ test_expect_success 'token=required: 401 envelope without a token, {sub} substit
 	grep -qi "^www-authenticate: Bearer" "$T/headers" &&
 	t=$(token user@example.com) &&
 	expect_eq "$(http GET "$A/agg/me/q" -H "Authorization: Bearer $t")" 200 &&
-	expect_eq "$(json "j[\"responseBody\"][\"sub\"][\"value\"]")" "/param?name=REQUEST_URI&s=$(cat "$T/user.id")&x=q" &&
-	expect_eq "$(json "j[\"responseBody\"][\"who\"][\"AUTH_SUB\"]")" "$(cat "$T/user.id")"
+	jeq \
+	    "j[\"responseBody\"][\"sub\"][\"value\"]" "/param?name=REQUEST_URI&s=$(cat "$T/user.id")&x=q" \
+	    "j[\"responseBody\"][\"who\"][\"AUTH_SUB\"]" "$(cat "$T/user.id")"
 '
 
 test_expect_success 'token=none: the token is neither checked nor passed on' '
@@ -141,10 +162,11 @@ test_expect_success 'parts run in parallel: 200+300+400 ms take about 400 ms' '
 test_expect_success 'per-part timeout, on-error=null: the key is null, errors names it (504)' '
 	d=$(ms curl -s -o "$T/body" "$A/agg/slow") && echo "took $d ms" &&
 	[ "$d" -lt 1500 ] &&
-	expect_eq "$(json "j[\"responseBody\"][\"slow\"]")" null &&
-	expect_eq "$(json "j[\"responseBody\"][\"fast\"][\"message\"]")" hello &&
-	expect_eq "$(json "j[\"errors\"][\"slow\"][\"status\"]")" 504 &&
-	expect_eq "$(json "j[\"errors\"][\"slow\"][\"outcome\"]")" timeout
+	jeq \
+	    "j[\"responseBody\"][\"slow\"]" null \
+	    "j[\"responseBody\"][\"fast\"][\"message\"]" hello \
+	    "j[\"errors\"][\"slow\"][\"status\"]" 504 \
+	    "j[\"errors\"][\"slow\"][\"outcome\"]" timeout
 '
 
 test_expect_success 'per-part timeout, on-error=fail: the whole answer is a 504 envelope' '
@@ -156,27 +178,30 @@ test_expect_success 'on-error=fail: the part status and errorBody, at once (othe
 	d=$(ms curl -s -o "$T/body" "$A/agg/fail") && echo "took $d ms" &&
 	[ "$d" -lt 1000 ] &&
 	expect_eq "$(http GET "$A/agg/fail")" 404 &&
-	expect_eq "$(json "j[\"errorBody\"][\"errorCode\"]")" 404 &&
-	expect_eq "$(json "j[\"errorBody\"][\"errorMessage\"]")" "failing on purpose"
+	jeq \
+	    "j[\"errorBody\"][\"errorCode\"]" 404 \
+	    "j[\"errorBody\"][\"errorMessage\"]" "failing on purpose"
 '
 
 test_expect_success 'on-error=null: failed parts are null and listed with status and message' '
 	expect_eq "$(http GET "$A/agg/null")" 200 &&
-	expect_eq "$(json "j[\"responseBody\"][\"bad\"]")" null &&
-	expect_eq "$(json "j[\"responseBody\"][\"down\"]")" null &&
-	expect_eq "$(json "j[\"responseBody\"][\"fast\"][\"message\"]")" hello &&
-	expect_eq "$(json "j[\"errors\"][\"bad\"][\"status\"]")" 503 &&
-	expect_eq "$(json "j[\"errors\"][\"bad\"][\"message\"]")" "failing on purpose" &&
-	expect_eq "$(json "j[\"errors\"][\"down\"][\"status\"]")" 503 &&
-	expect_eq "$(json "j[\"errors\"][\"down\"][\"outcome\"]")" unavailable
+	jeq \
+	    "j[\"responseBody\"][\"bad\"]" null \
+	    "j[\"responseBody\"][\"down\"]" null \
+	    "j[\"responseBody\"][\"fast\"][\"message\"]" hello \
+	    "j[\"errors\"][\"bad\"][\"status\"]" 503 \
+	    "j[\"errors\"][\"bad\"][\"message\"]" "failing on purpose" \
+	    "j[\"errors\"][\"down\"][\"status\"]" 503 \
+	    "j[\"errors\"][\"down\"][\"outcome\"]" unavailable
 '
 
 test_expect_success 'an answer over max-size fails its part with 502; a non-JSON one too' '
 	expect_eq "$(http GET "$A/agg/big")" 200 &&
-	expect_eq "$(json "j[\"errors\"][\"big\"][\"status\"]")" 502 &&
-	expect_eq "$(json "j[\"errors\"][\"big\"][\"outcome\"]")" too_large &&
-	expect_eq "$(json "j[\"errors\"][\"fine\"][\"status\"]")" 502 &&
-	expect_eq "$(json "j[\"errors\"][\"fine\"][\"outcome\"]")" broken &&
+	jeq \
+	    "j[\"errors\"][\"big\"][\"status\"]" 502 \
+	    "j[\"errors\"][\"big\"][\"outcome\"]" too_large \
+	    "j[\"errors\"][\"fine\"][\"status\"]" 502 \
+	    "j[\"errors\"][\"fine\"][\"outcome\"]" broken &&
 	expect_eq "$(http GET "$A/agg/bigfail")" 502 &&
 	json "j[\"errorBody\"][\"errorMessage\"]" | grep -q "larger than 10240 bytes"
 '
@@ -190,19 +215,23 @@ test_expect_success 'path parameters: unsafe characters get a 400 envelope' '
 	expect_eq "$(http POST "$A/agg/merge/a")" 405
 '
 
-test_expect_success 'a client that leaves mid-aggregate: logged 499, parts stopped, gateway fine' '
-	python3 -c "import socket, time
-s = socket.create_connection((\"127.0.0.1\", $API_PORT))
-s.sendall(b\"GET /agg/par HTTP/1.1\\r\\nHost: x\\r\\nX-Request-Id: agg-gone\\r\\n\\r\\n\")
+# leave RID: a client that sends GET /agg/par and closes after 100 ms.
+leave() {
+	python3 -c "import socket, sys, time
+s = socket.create_connection((\"127.0.0.1\", int(sys.argv[1])))
+s.sendall(b\"GET /agg/par HTTP/1.1\\r\\nHost: x\\r\\nX-Request-Id: \" +
+          sys.argv[2].encode() + b\"\\r\\n\\r\\n\")
 time.sleep(0.1)
-s.close()" &&
-	wait_for grep -q "rid=agg-gone" "$T/log/access.log" &&
-	grep "rid=agg-gone" "$T/log/access.log" | grep -q "\" 499 " &&
-	sleep 0.5 &&
-	expect_eq "$(http GET "$A/agg/par")" 200 &&
-	n=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" |
-	    sed -n "s/^elp_instance_outstanding{service=\"echo\".*} //p") &&
-	echo "outstanding: $n" && expect_eq "${n:-0}" 0
+s.close()" "$API_PORT" "$1"
+}
+
+test_expect_success 'a client that leaves mid-aggregate: 499, its parts stopped, slots back' '
+	leave agg-gone-1 && leave agg-gone-2 && leave agg-gone-3 &&
+	wait_for grep -q "rid=agg-gone-3" "$T/log/access.log" &&
+	grep "rid=agg-gone-1" "$T/log/access.log" | grep -q "\" 499 " &&
+	loggrep gateway.log "rid=agg-gone-2: aggregate /agg/par: ended before its parts, 3 stopped" &&
+	d=$(ms curl -sf -o /dev/null "$A/agg/par") && echo "took $d ms" &&
+	[ "$d" -lt 1500 ] && expect_eq "$(http GET "$A/agg/par")" 200
 '
 
 test_expect_success 'access log: one line per aggregate with parts and the slowest part' '
@@ -213,7 +242,7 @@ test_expect_success 'access log: one line per aggregate with parts and the slowe
 test_expect_success '/metrics: per aggregate and per part outcome' '
 	curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$T/metrics" &&
 	grep -q "^elp_aggregate_requests_total{listener=\"api\",aggregate=\"/agg/par\",code=\"2xx\"} [1-9]" "$T/metrics" &&
-	grep -q "^elp_aggregate_requests_total{listener=\"api\",aggregate=\"/agg/par\",code=\"4xx\"} 1$" "$T/metrics" &&
+	grep -q "^elp_aggregate_requests_total{listener=\"api\",aggregate=\"/agg/par\",code=\"4xx\"} 3$" "$T/metrics" &&
 	grep -q "^elp_aggregate_parts_total{listener=\"api\",aggregate=\"/agg/slow\",part=\"slow\",outcome=\"timeout\"} 1$" "$T/metrics" &&
 	grep -q "^elp_aggregate_parts_total{listener=\"api\",aggregate=\"/agg/null\",part=\"down\",outcome=\"unavailable\"} 1$" "$T/metrics" &&
 	grep -q "^elp_aggregate_parts_total{listener=\"api\",aggregate=\"/agg/merge/{id}\",part=\"who\",outcome=\"skipped\"} [1-9]" "$T/metrics"
