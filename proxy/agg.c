@@ -37,6 +37,7 @@ struct agg_prun {
 	struct buf	 pr_body;	/* its answer's body */
 	int		 pr_done;
 	int		 pr_too_large;	/* failed for max-size */
+	int		 pr_unbuilt;	/* its request could not be built */
 	enum agg_out	 pr_out;
 	int		 pr_status;	/* HTTP status of the outcome */
 	char		 pr_msg[256];
@@ -400,9 +401,8 @@ agg_conf_link(struct gw_conf *gc)
 	int rc = 0;
 
 	for (i = 0; i < gc->gc_naggs; i++) {
-		if (gc->gc_aggs[i].ag_token_kind != AGG_TOKEN_NONE &&
-		    *gc->gc_auth.au_service == '\0' &&
-		    gc->gc_aggs[i].ag_token_kind == AGG_TOKEN_REQUIRED) {
+		if (gc->gc_aggs[i].ag_token_kind == AGG_TOKEN_REQUIRED &&
+		    *gc->gc_auth.au_service == '\0') {
 			log_error("%s:%ld: aggregate %s: token=\"required\" "
 			    "needs an <auth service=...> element", gc->gc_path,
 			    gc->gc_aggs[i].ag_line, gc->gc_aggs[i].ag_path);
@@ -685,8 +685,9 @@ agg_part_path(const struct agg_run *run, const struct agg_part *ap,
  * Builds the part's FastCGI params: a GET of its path as a request head
  * with the caller's Authorization (when a token was verified), User-Agent
  * and request id, parsed like a client's, then the AUTH_* claims.
+ * Returns 0, or -1 when the head could not be parsed (nothing built).
  */
-static void
+static int
 agg_part_params(struct agg_run *run, struct conn *p,
     const struct agg_part *ap)
 {
@@ -695,7 +696,7 @@ agg_part_params(struct agg_run *run, struct conn *p,
 	struct buf head = BUF_INIT;
 	struct h1_limits lim;
 	struct params_in in;
-	int status;
+	int status, rc = -1;
 
 	buf_append_str(&head, "GET ");
 	agg_part_path(run, ap, &head);
@@ -728,8 +729,10 @@ agg_part_params(struct agg_run *run, struct conn *p,
 	in.pi_scheme = pr->r_scheme;
 	params_build(&p->c_r->r_fcgi, &p->c_r->r_arena, &in);
 	params_finish(&p->c_r->r_fcgi, pr->r_claims, -1);
+	rc = 0;
 done:
 	buf_release(&head);
+	return rc;
 }
 
 /* A socketless request for part <i> of <run>. */
@@ -759,7 +762,8 @@ agg_part_new(struct agg_run *run, size_t i)
 	memcpy(r->r_client, c->c_r->r_client, sizeof(r->r_client));
 	r->r_scheme = c->c_r->r_scheme;
 	r->r_t_start = run->ar_t_start;
-	agg_part_params(run, p, ap);
+	if (agg_part_params(run, p, ap) == -1)
+		run->ar_parts[i].pr_unbuilt = 1;	/* agg_start() fails it */
 	return p;
 }
 
@@ -848,9 +852,15 @@ agg_start(struct conn *c)
 			run->ar_parts[i].pr_c = agg_part_new(run, i);
 	}
 	/* All made first: a part failing at once must find the others. */
-	for (i = 0; i < n; i++)
-		if (run->ar_parts[i].pr_c != NULL && !run->ar_parts[i].pr_done)
+	for (i = 0; i < n; i++) {
+		if (run->ar_parts[i].pr_c == NULL || run->ar_parts[i].pr_done)
+			continue;
+		if (run->ar_parts[i].pr_unbuilt)
+			conn_fail(run->ar_parts[i].pr_c, 502, "The gateway "
+			    "could not build the part's request");
+		else
 			conn_forward(run->ar_parts[i].pr_c);
+	}
 	run->ar_started = 1;
 	for (i = 0; i < n && failed == -1; i++)
 		if (run->ar_parts[i].pr_done && ag->ag_parts[i].ap_fail &&
