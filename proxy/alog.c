@@ -47,7 +47,7 @@ alog_target(const char *in, char *out, size_t len)
 void
 alog_write(struct conn *c)
 {
-	char line[2048], when[64], target[600];
+	char line[2048], when[64], target[600], agg[320];
 	struct tm tm;
 	time_t now;
 	uint64_t t = util_now_ms();
@@ -59,13 +59,14 @@ alog_write(struct conn *c)
 	if (gw->w_access_fd == -1)
 		return;
 	alog_target(conn_kept(c, c->c_r->r_a_target), target, 513);
+	agg_alog(c, agg, sizeof(agg));
 	now = time(NULL);
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
 	n = snprintf(line, sizeof(line),
 	    "%s - - [%s] \"%s %.512s HTTP/1.%d\" "
 	    "%d %llu \"%.256s\" \"%.256s\" rid=%s route=%s ins=%s up=%.3f "
-	    "rt=%.3f end=%s%s%s\n",
+	    "rt=%.3f end=%s%s%s%s\n",
 	    c->c_r->r_client[0] != '\0' ? c->c_r->r_client : c->c_peer, when,
 	    conn_kept(c, c->c_r->r_a_method), target,
 	    c->c_r->r_minor, c->c_r->r_status,
@@ -80,7 +81,7 @@ alog_write(struct conn *c)
 	    (double)(t - c->c_r->r_t_start) / 1000.0,
 	    conn_end_str(c->c_r->r_end),
 	    c->c_r->r_limited != NULL ? " limit=" : "",
-	    c->c_r->r_limited != NULL ? c->c_r->r_limited : "");
+	    c->c_r->r_limited != NULL ? c->c_r->r_limited : "", agg);
 	if (n > 0 && write(gw->w_access_fd, line, (size_t)n > sizeof(line) ?
 	    sizeof(line) : (size_t)n) == -1)
 		log_warn("access log");

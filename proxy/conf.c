@@ -791,6 +791,7 @@ conf_gateway(struct cfg_doc *cd, struct gw_conf *gc)
 	n = NULL;
 	while ((n = cfg_next(root, n, "route")) != NULL)
 		conf_route(cd, n, gc);
+	agg_conf_read(cd, root, gc);
 	return cd->cd_nerr == 0 ? 0 : -1;
 }
 
@@ -990,6 +991,8 @@ conf_link(struct gw_conf *gc)
 			rc = -1;
 		}
 	}
+	if (agg_conf_link(gc) == -1)
+		rc = -1;
 	return conf_link_auth(gc) == -1 ? -1 : rc;
 }
 
@@ -1084,6 +1087,7 @@ conf_free(struct gw_conf *gc)
 		free(gc->gc_zones[i].rz_nets);
 	}
 	free(gc->gc_zones);
+	agg_conf_free(gc);
 	free(gc->gc_routes);
 	free(gc->gc_services);
 	free(gc->gc_instances);

@@ -54,7 +54,7 @@
 
 static const char *const conn_state_names[CONN_ST_COUNT] = {
 	"head", "auth", "body", "queued", "backend", "flush", "file",
-	"linger", "closing",
+	"linger", "closing", "aggregate",
 };
 
 static const char *const conn_end_names[CONN_END_COUNT] = {
@@ -84,7 +84,6 @@ conn_set_state(struct conn *c, enum conn_state st)
 }
 
 static void	conn_io_cb(struct ev *, int, void *, uint32_t);
-static void	conn_forward(struct conn *);
 static void	conn_forward_first(struct conn *);
 
 
@@ -204,6 +203,7 @@ conn_req_free(struct conn *c)
 
 	if (r == NULL)
 		return;
+	agg_free(c);
 	buf_release(&r->r_arena);
 	buf_release(&r->r_rhead);
 	buf_release(&r->r_fcgi);
@@ -255,6 +255,7 @@ conn_close(struct conn *c)
 		return;
 	conn_close_log(c);
 	conn_file_close(c);
+	agg_abort(c);
 	if (c->c_r != NULL && c->c_r->r_be != NULL)
 		be_release(c->c_r->r_be, 0);
 	if (c->c_state == CONN_ST_QUEUED && c->c_r->r_route != NULL)
@@ -284,7 +285,8 @@ conn_reap(void)
 	while ((c = gw->w_closing) != NULL) {
 		gw->w_closing = c->c_cnext;
 		tls_conn_free(c);
-		close(c->c_fd);
+		if (c->c_fd != -1)
+			close(c->c_fd);
 		buf_release(&c->c_in);
 		buf_release(&c->c_out);
 		conn_req_free(c);
@@ -534,6 +536,11 @@ conn_fail(struct conn *c, int status, const char *why)
 		tok_unwait(c);
 	json_decref(c->c_r->r_claims);
 	c->c_r->r_claims = NULL;
+	if (c->c_flags & CONN_F_PART) {
+		agg_part_fail(c, status, why);
+		return;
+	}
+	agg_abort(c);
 	if (c->c_flags & CONN_F_HEADSENT) {
 		/* Too late for a status: cut the response short. */
 		log_warnx("rid=%s: aborting response %d: %s", c->c_r->r_reqid,
@@ -839,8 +846,17 @@ conn_auth(struct conn *c)
 			return;
 		}
 	}
-	if (rt->rt_auth_kind != ROUTE_AUTH_PUBLIC && r != TOK_VALID) {
+	if ((rt != NULL ? rt->rt_auth_kind : agg_auth_kind(c)) !=
+	    ROUTE_AUTH_PUBLIC && r != TOK_VALID) {
 		conn_fail_401(c, err);
+		return;
+	}
+	if (rt == NULL) {
+		/* An aggregate (agg.c): its parts get the claims. */
+		c->c_r->r_claims = r == TOK_VALID ? claims : NULL;
+		if (r != TOK_VALID)
+			json_decref(claims);
+		agg_start(c);
 		return;
 	}
 	if (rt->rt_auth_kind == ROUTE_AUTH_ROLES && !conn_roles_ok(rt,
@@ -1036,6 +1052,13 @@ conn_request(struct conn *c, const struct h1_req *req)
 		return;
 	}
 	if (c->c_r->r_route == NULL) {
+		switch (agg_request(c, req)) {
+		case 1:
+			conn_auth(c);
+			return;
+		case 0:
+			return;
+		}
 		snprintf(msg, sizeof(msg), "No endpoint %s %.*s",
 		    h1_method_str(req->method), (int)(req->path.len > 200 ?
 		    200 : req->path.len), req->path.p);
@@ -1062,7 +1085,7 @@ conn_queue(struct conn *c)
 
 /* Picks an instance (not one that failed this request, if others are
  * usable) and starts the exchange, or queues, or answers 503. */
-static void
+void
 conn_forward(struct conn *c)
 {
 	int busy;
@@ -1254,6 +1277,8 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 	const struct fcgi_cgi_hdr *x;
 	size_t i;
 
+	if (c->c_flags & CONN_F_PART)
+		return agg_part_head(c, h);
 	if ((x = off_find(c, h)) != NULL) {
 		off_head(c, h, x);
 		return 0;
@@ -1300,6 +1325,8 @@ conn_resp_body(struct conn *c, const char *p, size_t len)
 	char size[24];
 	int n;
 
+	if (c->c_flags & CONN_F_PART)
+		return agg_part_body(c, p, len);
 	if (len == 0 || reply_bodiless(c, c->c_r->r_status) ||
 	    (c->c_flags & CONN_F_OFFLOAD))
 		return 0;
@@ -1332,6 +1359,12 @@ conn_resp_done(struct conn *c, int ok)
 {
 	struct bconn *b = c->c_r->r_be;
 
+	if (c->c_flags & CONN_F_PART) {
+		if (b != NULL)
+			be_release(b, ok);
+		agg_part_done(c, ok);
+		return;
+	}
 	if ((c->c_flags & CONN_F_CHUNKED) && conn_out_append(c, "0\r\n\r\n",
 	    5) == -1)
 		return;
@@ -1497,6 +1530,7 @@ conn_step(struct conn *c)
 		}
 		return STEP_WAIT;
 	case CONN_ST_AUTH:
+	case CONN_ST_AGG:
 		return STEP_WAIT;
 	case CONN_ST_BODY:
 		return conn_step_body(c);
@@ -1537,6 +1571,10 @@ conn_run(struct conn *c)
 	enum step st;
 	int rounds = 0;
 
+	if (c->c_flags & CONN_F_PART) {
+		agg_part_run(c);
+		return;
+	}
 	/* Bounded, so one connection pipelining many requests cannot
 	 * starve the others on this worker. */
 	do {
@@ -1559,6 +1597,7 @@ conn_gone(struct conn *c)
 	ssize_t n;
 
 	if (c->c_state != CONN_ST_AUTH && c->c_state != CONN_ST_QUEUED &&
+	    c->c_state != CONN_ST_AGG &&
 	    !(c->c_state == CONN_ST_BACKEND && (c->c_flags & CONN_F_BODYREAD)))
 		return 0;
 	n = recv(c->c_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -1671,6 +1710,8 @@ conn_sweep(uint64_t now)
 		next = c->c_next;
 		if (c->c_r != NULL && c->c_r->r_be != NULL)
 			be_check_timeout(c->c_r->r_be, now);
+		if (c->c_state == CONN_ST_AGG)
+			agg_sweep(c, now);
 		if (c->c_state == CONN_ST_CLOSING)
 			continue;
 		if (conn_body_too_slow(c, now)) {

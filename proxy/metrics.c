@@ -469,6 +469,7 @@ metrics_render(struct buf *out, const struct gw_conf *gc)
 	if (shm == NULL)
 		return;
 	metrics_routes(out, gc);
+	agg_metrics(out, gc);
 	metrics_latency(out, gc);
 	metrics_instances(out, gc);
 	metrics_global(out);

@@ -275,6 +275,8 @@ struct gw_conf {
 						   registry (lease.c) */
 	struct rl_zone		*gc_zones;	/* <rate-limit> zones (rl.c) */
 	size_t			 gc_nzones;
+	struct aggregate	*gc_aggs;	/* <aggregate> routes (agg.c) */
+	size_t			 gc_naggs;
 };
 
 /*
@@ -362,6 +364,7 @@ enum conn_state {
 	CONN_ST_FILE,		/* head in c_out, then an offloaded file */
 	CONN_ST_LINGER,		/* closing: FIN sent, discarding input */
 	CONN_ST_CLOSING,	/* queued for the before-sleep free */
+	CONN_ST_AGG,		/* an aggregate's parts are running (agg.c) */
 	CONN_ST_COUNT
 };
 
@@ -394,6 +397,8 @@ enum conn_state {
 				   to c_rf_fd beyond memory */
 #define CONN_F_RESPFILE	0x800000 /* this response used the spill file */
 #define CONN_F_LOGGED	0x1000000 /* access log line written */
+#define CONN_F_PART	0x2000000 /* socketless request of an aggregate's
+				   part: its answer goes to agg.c */
 
 /* How a request ended, for the access log (end=). */
 enum conn_end {
@@ -478,6 +483,7 @@ struct creq {
 	const char		*r_scheme;	/* "https" or "http" */
 	const char		*r_limited;	/* zone that refused it (429),
 						   for the access log; NULL */
+	struct agg_run		*r_agg;		/* an aggregate's run, or NULL */
 };
 
 struct conn {
@@ -500,6 +506,8 @@ struct conn {
 	struct conn		*c_lnext;	/* gw->w_later */
 	struct ssl_st		*c_ssl;		/* TLS listener; else NULL */
 	uint32_t		 c_tls_flags;	/* TLS_F_* */
+	struct agg_run		*c_agg;		/* CONN_F_PART: its aggregate */
+	size_t			 c_apart;	/* CONN_F_PART: its part index */
 };
 
 /* Accept callback for a listener (arg: struct listener). */
@@ -1028,6 +1036,15 @@ struct shm_route {
 	_Atomic uint64_t sr_req[METRICS_CLASSES];
 };
 
+#define SHM_MAX_AGGS		64	/* aggregate routes with counters */
+#define AGG_MAX_PARTS		16	/* parts of one aggregate */
+
+/* An aggregate's counters (agg.c): responses by class, part outcomes. */
+struct shm_agg {
+	_Atomic uint64_t sa_req[METRICS_CLASSES];
+	_Atomic uint64_t sa_part[AGG_MAX_PARTS][8];	/* [part][agg_out] */
+};
+
 struct shm_proc {
 	_Atomic int32_t	 sp_pid;	/* 0: free */
 	_Atomic int64_t	 sp_conns;	/* open client connections */
@@ -1105,6 +1122,7 @@ struct shm_area {
 	struct shm_jwks	 sh_jwks;
 	_Atomic uint32_t sh_conf_gen;	/* configuration generation */
 	struct shm_leases sh_leases;
+	struct shm_agg	 sh_agg[SHM_MAX_AGGS];
 };
 
 extern struct shm_area	*shm;	/* NULL until shm_init() */
@@ -1480,3 +1498,105 @@ void	 rl_metrics(struct buf *out, const struct gw_conf *gc);
  */
 void	 shm_lock_word(_Atomic uint32_t *lock);
 void	 shm_unlock_word(_Atomic uint32_t *lock);
+/* agg.c --------------------------------------------------------------- */
+
+#define AGG_MAX_PARAMS	8	/* {name} parameters of an aggregate path */
+#define AGG_PARAM_MAX	128	/* bytes of one parameter value */
+
+enum agg_token {
+	AGG_TOKEN_OPTIONAL = 0,	/* verified when sent; a bad one ignored */
+	AGG_TOKEN_REQUIRED,	/* 401 without a valid token */
+	AGG_TOKEN_NONE,		/* never verified nor passed on */
+	AGG_TOKEN_COUNT
+};
+
+/* How one part ended (metrics, the errors object). */
+enum agg_out {
+	AGG_OUT_OK = 0,		/* 2xx with a JSON envelope */
+	AGG_OUT_STATUS,		/* answered with a non-2xx status */
+	AGG_OUT_TIMEOUT,	/* its timeout (or the aggregate's) passed */
+	AGG_OUT_BROKEN,		/* backend broke: protocol, not JSON */
+	AGG_OUT_TOO_LARGE,	/* answer over max-size */
+	AGG_OUT_UNAVAILABLE,	/* no instance, queue full or timed out */
+	AGG_OUT_SKIPPED,	/* when="token" without a token */
+	AGG_OUT_COUNT
+};
+
+/* One <part> of an <aggregate>. */
+struct agg_part {
+	char		*ap_name;	/* key in responseBody */
+	char		*ap_service;
+	char		*ap_path;	/* service path, {param} templates */
+	char		*ap_when;	/* "always" or "token" */
+	char		*ap_on_error;	/* "fail" or "null" */
+	uint64_t	 ap_timeout;	/* ms; 0: the aggregate's */
+	uint64_t	 ap_max_size;	/* bytes of its answer's body */
+	int64_t		 ap_retries;
+	long		 ap_line;
+	int		 ap_fail;	/* on-error="fail" */
+	int		 ap_need_token;	/* when="token" */
+	struct route	 ap_route;	/* what the request machinery needs:
+					   service, retries (never routed) */
+};
+
+/* One <aggregate>: a GET that fans out to its parts. */
+struct aggregate {
+	char		*ag_listen;
+	int		 ag_lidx;
+	char		*ag_path;	/* with {name} segments */
+	char		*ag_token;	/* "optional", "required", "none" */
+	int		 ag_token_kind;	/* enum agg_token */
+	uint64_t	 ag_timeout;	/* ms for the whole */
+	uint64_t	 ag_max_size;	/* default of the parts' max-size */
+	long		 ag_line;
+	char		*ag_params[AGG_MAX_PARAMS];	/* {names} in order */
+	size_t		 ag_nparams;
+	struct agg_part	*ag_parts;
+	size_t		 ag_nparts;
+	int		 ag_slot;	/* record in shm->sh_agg, or -1 */
+};
+
+struct cfg_doc;
+struct _xmlNode;
+
+/*
+ * Reads every <aggregate> under <root> into <gc> (listeners known),
+ * reporting errors with file:line through cfg_error(). Services are
+ * bound later by agg_conf_link().
+ */
+void	 agg_conf_read(struct cfg_doc *cd, struct _xmlNode *root,
+	    struct gw_conf *gc);
+/* Binds the parts to the registry's services; logs file:line. 0 or -1. */
+int	 agg_conf_link(struct gw_conf *gc);
+void	 agg_conf_free(struct gw_conf *gc);
+/* Master: gives every aggregate its counters record (by listen+path). */
+void	 agg_shm_assign(struct gw_conf *gc);
+/*
+ * A request head that matched no route: when an aggregate of the
+ * listener matches it, checks it and returns 1 (authenticate, then
+ * agg_start()), or 0 after conn_fail(); -1 when no aggregate matches.
+ */
+int	 agg_request(struct conn *c, const struct h1_req *req);
+/* The route auth kind (ROUTE_AUTH_*) of <c>'s aggregate. */
+int	 agg_auth_kind(const struct conn *c);
+/* Authentication passed (claims in r_claims): starts the parts. */
+void	 agg_start(struct conn *c);
+/* Stops every part of <c>'s aggregate (the client left or failed). */
+void	 agg_abort(struct conn *c);
+/* Frees the run <c>'s request holds (request end). */
+void	 agg_free(struct conn *c);
+/* Sweep: backend and queue timeouts of <c>'s parts. */
+void	 agg_sweep(struct conn *c, uint64_t now);
+/* Part hooks, called by conn.c for a CONN_F_PART request. */
+void	 agg_part_run(struct conn *part);
+void	 agg_part_fail(struct conn *part, int status, const char *why);
+int	 agg_part_head(struct conn *part, const struct fcgi_cgi_head *h);
+int	 agg_part_body(struct conn *part, const char *p, size_t len);
+void	 agg_part_done(struct conn *part, int ok);
+/* The access log's aggregate fields of <c>'s request ("" if none). */
+void	 agg_alog(const struct conn *c, char *out, size_t len);
+/* Prometheus lines of the aggregates of <gc>. */
+void	 agg_metrics(struct buf *out, const struct gw_conf *gc);
+const char	*agg_out_str(enum agg_out);
+/* Picks an instance and starts the exchange of <c> (conn.c). */
+void	 conn_forward(struct conn *c);

@@ -212,6 +212,7 @@ shm_assign(struct gw_conf *gc)
 		shm_release(gc);
 		return -1;
 	}
+	agg_shm_assign(gc);
 	return 0;
 }
 

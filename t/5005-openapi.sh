@@ -25,8 +25,14 @@ routes = [(r.get("listen"), r.get("prefix"))
 paths = [(listener(ops), p) for p, ops in doc["paths"].items()]
 under = lambda p, r: p[0] == r[0] and (p[1] == r[1] or
                                       p[1].startswith(r[1] + "/"))
-bad = [p for p in paths if not any(under(p, r) for r in routes)]
+# Aggregate routes: documented by their exact path template.
+aggs = [(a.get("listen"), a.get("path"))
+        for a in ET.parse(sys.argv[2]).getroot().iter("aggregate")
+        if a.get("listen") in ("api", "stream")]
+bad = [p for p in paths if not any(under(p, r) for r in routes) and
+       p not in aggs]
 undoc = [r for r in routes if not any(under(p, r) for p in paths)]
+undoc += [a for a in aggs if a not in paths]
 assert not bad, "documented but not routed: %s" % bad
 assert not undoc, "routed but not documented: %s" % undoc
 PY
@@ -67,7 +73,10 @@ for r in E.parse(sys.argv[1]).getroot().iter(\"route\"):
             r.remove(l)
         if r.get(\"offload-root\"):
             r.set(\"offload-root\", sys.argv[2])
-        print(\"  \" + E.tostring(r, encoding=\"unicode\").strip())" "$ROOT/conf/gateway.xml" "$T/media")" \
+        print(\"  \" + E.tostring(r, encoding=\"unicode\").strip())
+for a in E.parse(sys.argv[1]).getroot().iter(\"aggregate\"):
+    if a.get(\"listen\") in (\"api\", \"stream\"):
+        print(\"  \" + E.tostring(a, encoding=\"unicode\").strip())" "$ROOT/conf/gateway.xml" "$T/media")" \
 	SERVICES_EXTRA="$SERVICES_EXTRA
   <service name=\"user\"><instance address=\"unix:$T/run/user.sock\" maxconn=\"2\"/></service>
   <service name=\"content\"><instance address=\"unix:$T/run/content.sock\" maxconn=\"2\"/></service>" \

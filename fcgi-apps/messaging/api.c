@@ -28,6 +28,9 @@
 	"CONCAT(DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%s.'), "		\
 	"LPAD(FLOOR(MICROSECOND(" col ") / 1000), 3, '0'), '+00:00')"
 
+#define SQL_UNREAD							\
+	"SELECT COUNT(*), COUNT(*) FROM notification "			\
+	"WHERE user_id = ? AND read_at IS NULL"
 #define SQL_COUNTS							\
 	"SELECT COUNT(*), COUNT(*) - COUNT(read_at) FROM notification "	\
 	"WHERE user_id = ?"
@@ -45,12 +48,14 @@
 	"WHERE user_id = ? AND read_at IS NULL"
 
 static void	msg_list(struct app_req *);
+static void	msg_unread(struct app_req *);
 static void	msg_read_one(struct app_req *);
 static void	msg_read_all(struct app_req *);
 static void	msg_health(struct app_req *);
 
 const struct app_route msg_routes[] = {
 	{ "GET", "/messaging/notifications", msg_list },
+	{ "GET", "/messaging/notifications/unread-count", msg_unread },
 	{ "POST", "/messaging/notifications/read-all", msg_read_all },
 	{ "POST", "/messaging/notifications/{id}/read", msg_read_one },
 	{ "POST", "/internal/events", event_post },
@@ -180,6 +185,31 @@ msg_list(struct app_req *req)
 		    "notifications", list));
 	json_decref(list);
 done:
+	authz_id_release(&id);
+}
+
+/*
+ * GET /messaging/notifications/unread-count: how many of the caller's own
+ * notifications are unread (docs/contract/api.md 8.3), one prepared
+ * COUNT, for badges and the dashboard aggregate.
+ */
+static void
+msg_unread(struct app_req *req)
+{
+	struct msg_svc *ms = req->r_ctx;
+	struct msg_counts c = { 0, 0 };
+	struct authz_id id;
+	struct db_val p[1];
+
+	if (authz_require_token(req, ms->ms_az, &id) == -1)
+		return;
+	p[0] = DB_STR(id.ai_sub);
+	if (db_exec(ms->ms_db, SQL_UNREAD, p, NITEMS(p), msg_counts_row,
+	    &c) == -1)
+		msg_db_fail(req, ms, "notification unread count");
+	else
+		app_ok(req, 200, json_pack("{s:I}", "unreadCount",
+		    (json_int_t)c.mc_unread));
 	authz_id_release(&id);
 }
 
