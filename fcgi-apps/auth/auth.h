@@ -76,14 +76,23 @@ struct auth_cfg {
 	uint64_t	 ac_sso_idle_ms;
 	uint64_t	 ac_sso_max_ms;
 	uint64_t	 ac_offline_idle_ms;
+	uint64_t	 ac_offline_max_ms;	/* offline family, from its start */
 	/* <password> */
 	int64_t		 ac_t_cost;
 	int64_t		 ac_m_cost;	/* KiB */
 	int64_t		 ac_parallelism;
+	int64_t		 ac_hash_max;	/* concurrent Argon2 per pool, 0 auto */
+	uint64_t	 ac_hash_wait_ms; /* wait for a hashing slot */
+	uint64_t	 ac_recent_auth_ms; /* self password change without
+					   the current password */
 	/* <brute-force> */
 	int64_t		 ac_bf_failures;
 	uint64_t	 ac_bf_wait_ms;
 	uint64_t	 ac_bf_max_ms;
+	uint64_t	 ac_bf_half_life_ms;	/* a failure's weight halves */
+	int64_t		 ac_bf_acct_failures;	/* per account, all addresses */
+	uint64_t	 ac_bf_acct_delay_ms;	/* per failure beyond those */
+	uint64_t	 ac_bf_acct_max_ms;	/* cap of the added delay */
 	struct auth_client ac_clients[AUTH_MAX_CLIENTS];
 	size_t		 ac_nclients;
 };
@@ -217,6 +226,37 @@ int	 st_row(struct db *, const char *sql, const struct db_val *p,
 	    size_t np, char **out, size_t ncol);
 void	 st_row_free(char **out, size_t ncol);
 
+/* --- throttle.c --- */
+
+/* In the pool master before the workers fork: the key of thr_subject
+ * (<keys dir>/names.key) and the hashing slots. 0 or -1 (logged). */
+int	 thr_init(const struct auth_cfg *);
+/* Number of hashing slots for <cfg>: max-concurrent, or min(cores,
+ * workers - 1), at least 1. */
+long	 thr_slots_auto(const struct auth_cfg *);
+/* Takes a hashing slot, waiting at most password/@slot-wait: 1 held (or
+ * no bound in this process), 0 none free. Release with thr_slot_put. */
+int	 thr_slot_get(const struct auth_cfg *);
+void	 thr_slot_put(void);
+/* tok_hash_password() inside a slot; NULL with *<busy> set when no slot
+ * was free, NULL with *<busy> 0 on error. */
+char	*thr_hash_password(const struct auth_cfg *, const char *pw,
+	    int *busy);
+/* The throttling subject of a login name that names no account: hex
+ * HMAC-SHA256 of the lowercased name under the names key. */
+void	 thr_subject(const char *login, char out[AUTH_HASH_LEN + 1]);
+/* Whether (<subject>, <addr>) is locked (1/0, -1 error); <delay_ms> gets
+ * the added delay of the subject's failures from every address. */
+int	 thr_check(struct db *, const struct auth_cfg *, const char *subject,
+	    const char *addr, uint64_t *delay_ms);
+void	 thr_delay(uint64_t ms);
+/* Records a failure of (<subject>, <addr>): the lock it started in
+ * seconds (0 none), or -1. */
+long long thr_fail(struct db *, const struct auth_cfg *, const char *subject,
+	    const char *addr);
+/* Forgets the failures of the pair (not the subject's). */
+void	 thr_success(struct db *, const char *subject, const char *addr);
+
 /* --- oidc.c --- */
 
 extern const struct app_route	oidc_routes[];
@@ -243,7 +283,9 @@ void	 login_logout(struct app_req *);
 int	 login_session_new(struct app_req *, const struct auth_user *u,
 	    char sid[37], char *cookie);
 /* Verifies <password> of <login> with brute-force protection. 1 ok with
- * <u> filled, 0 refused (logged), -1 server error. */
+ * <u> filled, 0 refused (logged), -1 server error, LOGIN_BUSY when no
+ * hashing slot was free in time (answer 503 with Retry-After). */
+#define LOGIN_BUSY	(-2)
 int	 login_check(struct app_req *, const char *login, const char *password,
 	    struct auth_user *u);
 

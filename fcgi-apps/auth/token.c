@@ -736,6 +736,11 @@ tok_grant_password(struct app_req *req, const struct auth_client *cl)
 		if (rc == 0)
 			web_oauth_error(req, 400, "invalid_grant", "Invalid "
 			    "user credentials", 0);
+		else if (rc == LOGIN_BUSY) {
+			app_header(req, "Retry-After", "1");
+			web_oauth_error(req, 503, "temporarily_unavailable",
+			    "Too many logins in progress; retry shortly", 0);
+		}
 		goto done;
 	}
 	tc.tc_user = &u;
