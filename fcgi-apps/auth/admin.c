@@ -204,6 +204,7 @@ adm_create_hash(const struct auth_cfg *cfg, json_t *in, char **hash,
 {
 	const char *pw = adm_body_password(in);
 	enum pwrule_err e;
+	int busy;
 
 	*hash = NULL;
 	if (pw == NULL)
@@ -212,9 +213,11 @@ adm_create_hash(const struct auth_cfg *cfg, json_t *in, char **hash,
 		snprintf(why, len, "%s", pwrule_err_str(e));
 		return 400;
 	}
-	if ((*hash = tok_hash_password(cfg, pw)) == NULL) {
-		snprintf(why, len, "Password hashing failed");
-		return 500;
+	if ((*hash = thr_hash_password(cfg, pw, &busy)) == NULL) {
+		snprintf(why, len, busy ? "Too many password hashes in "
+		    "progress; try again in a moment" :
+		    "Password hashing failed");
+		return busy ? 503 : 500;
 	}
 	return 0;
 }
@@ -480,8 +483,9 @@ adm_password(struct app_req *req)
 	struct auth_user u;
 	const char *pw;
 	enum pwrule_err e;
-	char *hash = NULL;
+	char *hash = NULL, keep[37];
 	json_t *in;
+	int busy = 0;
 
 	if (!adm_guard(req) || (in = app_json_body(req)) == NULL)
 		return;
@@ -490,8 +494,16 @@ adm_password(struct app_req *req)
 	pw = json_string_value(json_object_get(in, "value"));
 	if ((e = pwrule_check(pw)) != PWRULE_OK)
 		adm_error(req, 400, "invalid_password", pwrule_err_str(e));
-	else if ((hash = tok_hash_password(as->as_cfg, pw)) == NULL ||
-	    st_set_password_hash(as->as_db, u.u_id, hash) == -1)
+	else if (pwc_authorize(req, in, &u, keep) == -1)
+		;	/* answered */
+	else if ((hash = thr_hash_password(as->as_cfg, pw, &busy)) == NULL &&
+	    busy) {
+		app_header(req, "Retry-After", "1");
+		adm_error(req, 503, "busy", "Too many password hashes in "
+		    "progress; try again in a moment");
+	} else if (hash == NULL ||
+	    st_set_password_hash(as->as_db, u.u_id, hash) == -1 ||
+	    pwc_revoke(as->as_db, u.u_id, keep) == -1)
 		adm_error(req, 503, "unavailable", "Password not stored");
 	else {
 		log_info("admin API: password of user %s set", u.u_id);

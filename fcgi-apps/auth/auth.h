@@ -257,6 +257,21 @@ long long thr_fail(struct db *, const struct auth_cfg *, const char *subject,
 /* Forgets the failures of the pair (not the subject's). */
 void	 thr_success(struct db *, const char *subject, const char *addr);
 
+/* --- pwchange.c --- */
+
+/*
+ * Whether the reset-password body <in> may set the password of <u>: with
+ * "callerToken", a self change needs "currentPassword" or a recent
+ * auth_time, another caller needs ADMIN; without it, an admin-service
+ * reset. 0 allowed, with <keep> the session to keep ("" none); -1 after
+ * responding (403, or 503 with Retry-After).
+ */
+int	 pwc_authorize(struct app_req *, json_t *in, const struct auth_user *u,
+	    char keep[37]);
+/* Revokes the refresh tokens and ends the SSO sessions of account <id>,
+ * except session <keep> (may be ""). 0 or -1. */
+int	 pwc_revoke(struct db *, const char *id, const char *keep);
+
 /* --- oidc.c --- */
 
 extern const struct app_route	oidc_routes[];
