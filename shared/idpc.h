@@ -89,7 +89,8 @@ int	 idpc_user_password(struct idpc *, const char *id, const char *pw,
  * access token (elp-auth decides from it whether this is a self change or
  * an admin reset, and which session survives), <current> the current
  * password or NULL. 204; 400 (rule) or 403 (current password missing or
- * wrong, or caller not allowed) with the reason in <why>; 404; 503.
+ * wrong, or caller not allowed) with the reason in <why>; 404; 429
+ * (no password-hashing slot free: retry shortly).
  */
 int	 idpc_user_password_as(struct idpc *, const char *id, const char *pw,
 	    const char *current, const char *token, char *why, size_t whylen);

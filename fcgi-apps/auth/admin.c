@@ -217,7 +217,7 @@ adm_create_hash(const struct auth_cfg *cfg, json_t *in, char **hash,
 		snprintf(why, len, busy ? "Too many password hashes in "
 		    "progress; try again in a moment" :
 		    "Password hashing failed");
-		return busy ? 503 : 500;
+		return busy ? 429 : 500;
 	}
 	return 0;
 }
@@ -499,7 +499,7 @@ adm_password(struct app_req *req)
 	else if ((hash = thr_hash_password(as->as_cfg, pw, &busy)) == NULL &&
 	    busy) {
 		app_header(req, "Retry-After", "1");
-		adm_error(req, 503, "busy", "Too many password hashes in "
+		adm_error(req, 429, "busy", "Too many password hashes in "
 		    "progress; try again in a moment");
 	} else if (hash == NULL ||
 	    st_set_password_hash(as->as_db, u.u_id, hash) == -1 ||

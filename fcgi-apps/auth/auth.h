@@ -264,7 +264,7 @@ void	 thr_success(struct db *, const char *subject, const char *addr);
  * "callerToken", a self change needs "currentPassword" or a recent
  * auth_time, another caller needs ADMIN; without it, an admin-service
  * reset. 0 allowed, with <keep> the session to keep ("" none); -1 after
- * responding (403, or 503 with Retry-After).
+ * responding (403, or 429 with Retry-After).
  */
 int	 pwc_authorize(struct app_req *, json_t *in, const struct auth_user *u,
 	    char keep[37]);
@@ -299,7 +299,8 @@ int	 login_session_new(struct app_req *, const struct auth_user *u,
 	    char sid[37], char *cookie);
 /* Verifies <password> of <login> with brute-force protection. 1 ok with
  * <u> filled, 0 refused (logged), -1 server error, LOGIN_BUSY when no
- * hashing slot was free in time (answer 503 with Retry-After). */
+ * hashing slot was free in time (answer 429 with Retry-After: a 5xx
+ * would count against the service in the gateway's breaker). */
 #define LOGIN_BUSY	(-2)
 int	 login_check(struct app_req *, const char *login, const char *password,
 	    struct auth_user *u);

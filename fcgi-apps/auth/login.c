@@ -160,7 +160,12 @@ login_check(struct app_req *req, const char *login, const char *pw,
 			    "locked (from %s)", who, addr);
 		goto refused;
 	}
-	thr_delay(delay);
+	if (delay > 0) {
+		log_info("login: user %s slowed by %llu ms for failures from "
+		    "every address (from %s)", who, (unsigned long long)delay,
+		    addr);
+		thr_delay(delay);
+	}
 	if (!thr_slot_get(cfg)) {
 		log_warnx("login: no password-hashing slot free within %llu "
 		    "ms (from %s)", (unsigned long long)cfg->ac_hash_wait_ms,
@@ -604,7 +609,7 @@ login_submit(struct app_req *req)
 		login_form(req, id, csrf, user, GENERIC_FAIL);
 	else if (rc == LOGIN_BUSY) {
 		app_header(req, "Retry-After", "1");
-		web_message(req, 503, "Please try again", "Too many sign-ins "
+		web_message(req, 429, "Please try again", "Too many sign-ins "
 		    "are being processed right now. Go back and try again in "
 		    "a moment.");
 	} else

@@ -106,7 +106,7 @@ pwc_self(struct app_req *req, json_t *in, const struct auth_user *u,
 		    "password is incorrect");
 	} else if (rc == LOGIN_BUSY) {
 		app_header(req, "Retry-After", "1");
-		pwc_error(req, 503, "busy", "Too many password checks in "
+		pwc_error(req, 429, "busy", "Too many password checks in "
 		    "progress; try again in a moment");
 	} else
 		pwc_error(req, 503, "unavailable", "Database unavailable");

@@ -884,7 +884,7 @@ tok_grant_password(struct app_req *req, const struct auth_client *cl)
 			    "user credentials", 0);
 		else if (rc == LOGIN_BUSY) {
 			app_header(req, "Retry-After", "1");
-			web_oauth_error(req, 503, "temporarily_unavailable",
+			web_oauth_error(req, 429, "temporarily_unavailable",
 			    "Too many logins in progress; retry shortly", 0);
 		}
 		goto done;

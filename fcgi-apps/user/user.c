@@ -1060,9 +1060,9 @@ user_password(struct app_req *req)
 		app_fail(req, 417, PASSWORD_FAIL IDP_404);
 	else if (rc == 400 || rc == 403)
 		app_fail(req, 417, PASSWORD_FAIL "%s", why);
-	else if (rc == 503) {
+	else if (rc == 429) {
 		app_header(req, "Retry-After", "1");
-		app_fail(req, 503, PASSWORD_FAIL "%s", why);
+		app_fail(req, 429, PASSWORD_FAIL "%s", why);
 	} else
 		user_idp_fail(req, PASSWORD_FAIL, rc);
 done:
