@@ -434,7 +434,7 @@ adm_update_apply(struct app_req *req, struct auth_user *u, json_t *in)
 	    DB_STR(u->u_username);
 	p[4] = DB_INT(json_is_boolean(en) ? json_is_true(en) : u->u_enabled);
 	p[5] = DB_STR(u->u_id);
-	if (db_exec(as->as_db, SQL_ACC_NAMES, p, 6, NULL, NULL) != -1)
+	if (db_exec_idem(as->as_db, SQL_ACC_NAMES, p, 6, NULL, NULL) != -1)
 		app_send_raw(req, 204, "application/json", "", 0);
 	else if (db_error(as->as_db) == DB_E_DUP)
 		adm_error(req, 409, "conflict", "User exists with same email");

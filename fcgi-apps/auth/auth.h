@@ -76,7 +76,7 @@ struct auth_cfg {
 	uint64_t	 ac_sso_idle_ms;
 	uint64_t	 ac_sso_max_ms;
 	uint64_t	 ac_offline_idle_ms;
-	uint64_t	 ac_offline_max_ms;	/* offline family, from its start */
+	uint64_t	 ac_offline_max_ms;	/* offline family, from start */
 	/* <password> */
 	int64_t		 ac_t_cost;
 	int64_t		 ac_m_cost;	/* KiB */
@@ -219,6 +219,10 @@ int	 st_fail_reset(struct db *, const char *id);
 int	 st_bootstrap(struct db *, const struct auth_cfg *);
 /* Runs <sql> with <np> parameters, discards rows. Rows or -1 (logged). */
 long long st_exec(struct db *, const char *sql, const struct db_val *p,
+	    size_t np);
+/* st_exec() of a statement safe to run twice (db_exec_idem): repeated
+ * once after a lost connection. */
+long long st_exec_idem(struct db *, const char *sql, const struct db_val *p,
 	    size_t np);
 /* Runs <sql>, copying the first row's <ncol> columns into heap strings
  * (NULL for SQL NULL) in <out>. 1 row, 0 none, -1 error. */

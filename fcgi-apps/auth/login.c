@@ -264,7 +264,7 @@ login_sso(struct app_req *req, char sid[37], char account[37],
 	p[0] = DB_STR(now);
 	p[1] = DB_STR(idle);
 	p[2] = DB_STR(sid);
-	st_exec(as->as_db, SQL_SESSION_TOUCH, p, 3);
+	st_exec_idem(as->as_db, SQL_SESSION_TOUCH, p, 3);
 	return 1;
 }
 
@@ -570,7 +570,7 @@ login_done(struct app_req *req, const struct login_areq *ar,
 	st_time(now, 0);
 	p[0] = DB_STR(attempt);
 	p[1] = DB_STR(now);
-	st_exec(as->as_db, SQL_ATTEMPT_DEL, p, 2);
+	st_exec_idem(as->as_db, SQL_ATTEMPT_DEL, p, 2);
 	if (login_session_new(req, u, sid, cookie) == -1)
 		return;
 	web_set_cookie(req, as->as_cfg, SSO_COOKIE, cookie, -1);
@@ -625,10 +625,10 @@ login_end_session(struct app_req *req, const char *sid)
 	struct auth_svc *as = req->r_ctx;
 	struct db_val p[1] = { DB_STR(sid) };
 
-	if (st_exec(as->as_db, SQL_SESSION_END, p, 1) > 0)
+	if (st_exec_idem(as->as_db, SQL_SESSION_END, p, 1) > 0)
 		log_info("logout: session %s ended from %s", sid,
 		    web_addr(req));
-	st_exec(as->as_db, SQL_SESSION_REVOKE, p, 1);
+	st_exec_idem(as->as_db, SQL_SESSION_REVOKE, p, 1);
 }
 
 /* The client named by the ID token hint (azp) or by client_id. */

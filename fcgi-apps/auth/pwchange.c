@@ -78,9 +78,9 @@ pwc_self(struct app_req *req, json_t *in, const struct auth_user *u,
 	cur = json_string_value(json_object_get(in, "currentPassword"));
 	at = json_integer_value(json_object_get(claims, "auth_time"));
 	if (cur == NULL) {
-		if (cfg->ac_recent_auth_ms > 0 && at > 0 && (long long)time(NULL)
-		    - (long long)at <= (long long)(cfg->ac_recent_auth_ms /
-		    1000))
+		if (cfg->ac_recent_auth_ms > 0 && at > 0 &&
+		    (long long)time(NULL) - (long long)at <=
+		    (long long)(cfg->ac_recent_auth_ms / 1000))
 			return 0;
 		pwc_error(req, 403, "current_password_required", "The current "
 		    "password is required (currentPassword): the sign-in is "
@@ -162,8 +162,8 @@ pwc_revoke(struct db *db, const char *id, const char *keep)
 
 	p[0] = DB_STR(id);
 	p[1] = DB_STR(keep);
-	if ((t = st_exec(db, SQL_PWC_TOKENS, p, 2)) == -1 ||
-	    (s = st_exec(db, SQL_PWC_SESSIONS, p, 2)) == -1)
+	if ((t = st_exec_idem(db, SQL_PWC_TOKENS, p, 2)) == -1 ||
+	    (s = st_exec_idem(db, SQL_PWC_SESSIONS, p, 2)) == -1)
 		return -1;
 	log_info("password of user %s changed: %lld refresh token(s) "
 	    "revoked, %lld session(s) ended%s%s", id, t, s,

@@ -87,6 +87,18 @@ st_exec(struct db *db, const char *sql, const struct db_val *p, size_t np)
 	return n;
 }
 
+long long
+st_exec_idem(struct db *db, const char *sql, const struct db_val *p,
+    size_t np)
+{
+	long long n = db_exec_idem(db, sql, p, np, NULL, NULL);
+
+	if (n == -1)
+		log_warnx("database: %s (%s)", db_err_str(db_error(db)),
+		    db_errmsg(db));
+	return n;
+}
+
 /* Row callback of st_row: copies the first row. */
 static int
 st_row_cb(void *arg, const struct db_val *cols, size_t ncol)
@@ -241,7 +253,7 @@ st_set_password_hash(struct db *db, const char *id, const char *hash)
 	p[0] = DB_STR(id);
 	p[1] = DB_STR(hash);
 	p[2] = DB_STR(now);
-	return st_exec(db, SQL_SET_HASH, p, 3) == -1 ? -1 : 0;
+	return st_exec_idem(db, SQL_SET_HASH, p, 3) == -1 ? -1 : 0;
 }
 
 int
@@ -300,7 +312,7 @@ st_fail_reset(struct db *db, const char *id)
 {
 	struct db_val p[1] = { DB_STR(id) };
 
-	return st_exec(db, SQL_FAIL_RESET, p, 1) == -1 ? -1 : 0;
+	return st_exec_idem(db, SQL_FAIL_RESET, p, 1) == -1 ? -1 : 0;
 }
 
 /* Inserts each role of the space-separated <list>. */
@@ -315,7 +327,7 @@ st_roles_put(struct db *db, const char *list, const char *now)
 	    w = strtok_r(NULL, " ", &save)) {
 		p[0] = DB_STR(w);
 		p[1] = DB_STR(now);
-		if (st_exec(db, SQL_ROLE_ADD, p, 2) == -1)
+		if (st_exec_idem(db, SQL_ROLE_ADD, p, 2) == -1)
 			rc = -1;
 	}
 	free(dup);
@@ -346,7 +358,7 @@ st_sweep(struct db *db)
 	for (i = 0; i < NITEMS(sql); i++) {
 		p[0] = DB_STR(i == 0 ? now : day);
 		p[1] = DB_STR(day);
-		st_exec(db, sql[i], p, i == 3 ? 2 : 1);
+		st_exec_idem(db, sql[i], p, i == 3 ? 2 : 1);
 	}
 }
 
@@ -370,7 +382,7 @@ st_bootstrap(struct db *db, const struct auth_cfg *cfg)
 		p[4] = DB_STR(cl->cl_logout_uris);
 		p[5] = DB_STR(cl->cl_roles);
 		p[6] = DB_STR(now);
-		if (st_exec(db, SQL_CLIENT_PUT, p, 7) == -1)
+		if (st_exec_idem(db, SQL_CLIENT_PUT, p, 7) == -1)
 			rc = -1;
 	}
 	if (rc == 0)

@@ -307,7 +307,8 @@ thr_check(struct db *db, const struct auth_cfg *cfg, const char *subject,
 	}
 	if (tr.tr_locked_until > now)
 		return 1;
-	over = (long long)(tr.tr_all_score + 0.5) - cfg->ac_bf_acct_failures + 1;
+	over = (long long)(tr.tr_all_score + 0.5) -
+	    cfg->ac_bf_acct_failures + 1;
 	if (over > 0) {
 		*delay_ms = (uint64_t)over * cfg->ac_bf_acct_delay_ms;
 		if (*delay_ms > cfg->ac_bf_acct_max_ms)
@@ -351,7 +352,7 @@ thr_fail(struct db *db, const struct auth_cfg *cfg, const char *subject,
 		/* Rows whose weight has decayed to nothing (20 halvings). */
 		p[0] = DB_INT(now - 20 * (long long)cfg->ac_bf_half_life_ms);
 		p[1] = DB_INT(now);
-		st_exec(db, SQL_THR_SWEEP, p, 2);
+		st_exec_idem(db, SQL_THR_SWEEP, p, 2);
 	}
 	if ((long long)(score + 0.5) < cfg->ac_bf_failures)
 		return 0;
@@ -376,5 +377,5 @@ thr_success(struct db *db, const char *subject, const char *addr)
 
 	p[0] = DB_STR(subject);
 	p[1] = DB_STRN(addr, strnlen(addr, 64));
-	st_exec(db, SQL_THR_OK, p, 2);
+	st_exec_idem(db, SQL_THR_OK, p, 2);
 }

@@ -915,7 +915,8 @@ user_profile_apply(struct app_req *req, const char *uid,
 	p[2] = user_param(uf->uf_gender);
 	p[3] = user_param(uf->uf_dob);
 	p[4] = DB_STR(uid);
-	if (db_exec(us->us_db, SQL_PROFILE, p, NITEMS(p), NULL, NULL) != -1)
+	if (db_exec_idem(us->us_db, SQL_PROFILE, p, NITEMS(p), NULL, NULL) !=
+	    -1)
 		return 0;
 	if (idpc_user_names(us->us_idp, uid, old_first, old_last) != 204)
 		log_error("profile %s: names differ from the account's "
@@ -1011,7 +1012,7 @@ user_image(struct app_req *req)
 	}
 	p[0] = user_param(uf.uf_image);
 	p[1] = DB_STR(uc.uc_uid);
-	if ((n = db_exec(us->us_db, SQL_IMAGE, p, NITEMS(p), NULL, NULL))
+	if ((n = db_exec_idem(us->us_db, SQL_IMAGE, p, NITEMS(p), NULL, NULL))
 	    == -1)
 		user_db_fail(req, us, "profile image");
 	else if (n == 0)
