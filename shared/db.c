@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <errmsg.h>
@@ -633,9 +634,11 @@ db_exec_once(struct db *db, const char *sql, const struct db_val *p,
 	return db_fetch(db, st, cb, arg);
 }
 
-long long
-db_exec(struct db *db, const char *sql, const struct db_val *p, size_t np,
-    db_row_cb cb, void *arg)
+/* Runs <sql>; with <repeat>, once more on a new connection when an
+ * established one died between calls (outside a transaction). */
+static long long
+db_exec_retry(struct db *db, const char *sql, const struct db_val *p,
+    size_t np, db_row_cb cb, void *arg, int repeat)
 {
 	int had_conn = db->d_conn != NULL;
 	long long n;
@@ -647,10 +650,39 @@ db_exec(struct db *db, const char *sql, const struct db_val *p, size_t np,
 	}
 	n = db_exec_once(db, sql, p, np, cb, arg);
 	/* An established connection died between calls (server restart,
-	 * idle kill): outside a transaction, one retry on a new one. */
-	if (n == -1 && db->d_err == DB_E_CONN && had_conn && !db->d_in_txn)
+	 * idle kill): outside a transaction, one retry on a new one. A
+	 * write may have been applied before the connection died, so only
+	 * statements safe to run twice are repeated. */
+	if (repeat && n == -1 && db->d_err == DB_E_CONN && had_conn &&
+	    !db->d_in_txn)
 		n = db_exec_once(db, sql, p, np, cb, arg);
 	return n;
+}
+
+/* Whether <sql> is a plain read (SELECT, SHOW, or WITH ... SELECT),
+ * which is always safe to repeat. */
+static int
+db_is_read(const char *sql)
+{
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '(')
+		sql++;
+	return strncasecmp(sql, "SELECT", 6) == 0 ||
+	    strncasecmp(sql, "SHOW", 4) == 0 ||
+	    strncasecmp(sql, "WITH", 4) == 0;
+}
+
+long long
+db_exec(struct db *db, const char *sql, const struct db_val *p, size_t np,
+    db_row_cb cb, void *arg)
+{
+	return db_exec_retry(db, sql, p, np, cb, arg, db_is_read(sql));
+}
+
+long long
+db_exec_idem(struct db *db, const char *sql, const struct db_val *p,
+    size_t np, db_row_cb cb, void *arg)
+{
+	return db_exec_retry(db, sql, p, np, cb, arg, 1);
 }
 
 static int

@@ -5,8 +5,11 @@
  * statements keyed by SQL text. Parameters are bound from struct db_val
  * arrays; result columns are fetched as text (NULL-aware) and handed to a
  * row callback, so handlers never see MYSQL_BIND. A lost connection
- * (server gone, restarted) is reconnected on the next call; a statement
- * outside a transaction is retried once after reconnecting.
+ * (server gone, restarted) is reconnected on the next call; outside a
+ * transaction, a statement that is safe to run twice is retried once after
+ * reconnecting: reads (SELECT, SHOW, WITH) through db_exec(), and writes
+ * the caller marks idempotent by calling db_exec_idem(). Other writes are
+ * not repeated (the lost one may have been applied): they fail DB_E_CONN.
  *
  * Every connection runs with time_zone '+00:00' and a strict sql_mode
  * (STRICT_ALL_TABLES), so over-long or out-of-range values fail with
@@ -103,6 +106,14 @@ int		 db_ping(struct db *);
  */
 long long	 db_exec(struct db *, const char *sql, const struct db_val *p,
 		    size_t np, db_row_cb cb, void *arg);
+/*
+ * db_exec() for a statement the caller marks safe to repeat: running it
+ * twice has the effect of running it once (an upsert or update to fixed
+ * values, a delete by key, INSERT IGNORE of a fixed row). It is retried
+ * once after a lost connection even when it writes.
+ */
+long long	 db_exec_idem(struct db *, const char *sql,
+		    const struct db_val *p, size_t np, db_row_cb cb, void *arg);
 
 /*
  * Transactions. While one is open no automatic retry happens. 0 or -1.

@@ -160,7 +160,7 @@ evq_step(struct db *db, struct notify *n, uint64_t backoff_max)
 	p[1] = DB_STR(claim);
 	if (status >= 200 && status <= 299) {
 		p[0] = DB_INT(r.r_seq);
-		if (db_exec(db, SQL_DONE, p, 2, NULL, NULL) == -1)
+		if (db_exec_idem(db, SQL_DONE, p, 2, NULL, NULL) == -1)
 			log_warnx("events: %s (%s) delivered but still queued: "
 			    "%s; it will be posted again (the receiver keeps "
 			    "one)", r.r_id, r.r_type, db_errmsg(db));
@@ -177,7 +177,7 @@ evq_step(struct db *db, struct notify *n, uint64_t backoff_max)
 		if (r.r_attempts == 0)
 			log_warnx("events: %s (%s) not delivered (%s); "
 			    "retrying", r.r_id, r.r_type, why);
-		(void)db_exec(db, SQL_RETRY, p, 4, NULL, NULL);
+		(void)db_exec_idem(db, SQL_RETRY, p, 4, NULL, NULL);
 	} else {
 		snprintf(why, sizeof(why), "refused with status %d", status);
 		log_error("events: %s (%s) %s; kept as failed in "
@@ -185,7 +185,7 @@ evq_step(struct db *db, struct notify *n, uint64_t backoff_max)
 		p[0] = DB_STR(why);
 		p[1] = DB_INT(r.r_seq);
 		p[2] = DB_STR(claim);
-		(void)db_exec(db, SQL_FAILED, p, 3, NULL, NULL);
+		(void)db_exec_idem(db, SQL_FAILED, p, 3, NULL, NULL);
 	}
 	free(r.r_payload);
 	return 1;

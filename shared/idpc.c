@@ -175,6 +175,30 @@ idpc_user_password(struct idpc *ip, const char *id, const char *pw,
 }
 
 int
+idpc_user_password_as(struct idpc *ip, const char *id, const char *pw,
+    const char *current, const char *token, char *why, size_t whylen)
+{
+	char *path = xasprintf("/users/%s/reset-password", id);
+	json_t *body, *ans = NULL;
+	int rc;
+
+	body = json_pack("{s:s, s:b, s:s, s:s}", "type", "password",
+	    "temporary", 0, "value", pw, "callerToken", token);
+	if (body == NULL)
+		fatalx("json_pack: out of memory");
+	if (current != NULL)
+		json_object_set_new(body, "currentPassword",
+		    json_string(current));
+	rc = idpc_call(ip, "PUT", path, body, NULL, &ans);
+	if (rc != 204 && rc != IDPC_UNAVAILABLE)
+		idpc_why(ans, rc, why, whylen);
+	json_decref(body);
+	json_decref(ans);
+	free(path);
+	return rc;
+}
+
+int
 idpc_user_get(struct idpc *ip, const char *id, json_t **out)
 {
 	char *path = xasprintf("/users/%s", id);

@@ -85,6 +85,16 @@ int	 idpc_user_delete(struct idpc *, const char *id);
 int	 idpc_user_password(struct idpc *, const char *id, const char *pw,
 	    char *why, size_t whylen);
 /*
+ * idpc_user_password() on behalf of a caller: <token> is the caller's
+ * access token (elp-auth decides from it whether this is a self change or
+ * an admin reset, and which session survives), <current> the current
+ * password or NULL. 204; 400 (rule) or 403 (current password missing or
+ * wrong, or caller not allowed) with the reason in <why>; 404; 429
+ * (no password-hashing slot free: retry shortly).
+ */
+int	 idpc_user_password_as(struct idpc *, const char *id, const char *pw,
+	    const char *current, const char *token, char *why, size_t whylen);
+/*
  * Reads account <id>: 200 with its representation (an object) in *<out>
  * (a new reference the caller drops), or another status with *<out> NULL.
  */

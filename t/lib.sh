@@ -241,21 +241,23 @@ course_up() {
 # the issuer on $IDP_PORT, cheap Argon2 and a short brute-force wait
 # ($AUTH_BF_FAILURES, $AUTH_BF_WAIT, $AUTH_ACCESS override; $AUTH_CLIENTS_EXTRA:
 # more <client> elements; $AUTH_ACCOUNT: an <account> element after them;
-# $AUTH_MAIL: <smtp> and <outbox> after </realm>).
+# $AUTH_MAIL: <smtp> and <outbox> after </realm>; $AUTH_WORKERS,
+# $AUTH_T_COST, $AUTH_M_COST, and $AUTH_LIFETIMES_ATTRS,
+# $AUTH_PASSWORD_ATTRS, $AUTH_BF_ATTRS: more attributes of those elements).
 auth_conf() {
 	mkdir -p "$T/conf/services"
 	cat >"$T/conf/services/$1.xml" <<XML
 <service name="auth">
   <log level="info"/>
-  <pool listen="unix:$2" workers="2" mode="0660" drain="5s"/>
+  <pool listen="unix:$2" workers="${AUTH_WORKERS:-2}" mode="0660" drain="5s"/>
   <database socket="$T/var/mariadb/mysqld.sock" name="elp_auth"
             user="elp_auth" password-file="$T/var/secrets/db-auth.pw"
             connect-timeout="1s" timeout="3s"/>
   <realm issuer="http://127.0.0.1:$IDP_PORT/realms/e-learning-platform"
          keys="$T/var/auth/keys">
-    <lifetimes access="${AUTH_ACCESS:-300s}" code="30s"/>
-    <password t-cost="1" m-cost="1024" parallelism="1"/>
-    <brute-force failures="${AUTH_BF_FAILURES:-5}" wait="${AUTH_BF_WAIT:-2s}" max-wait="10s"/>
+    <lifetimes access="${AUTH_ACCESS:-300s}" code="30s" ${AUTH_LIFETIMES_ATTRS:-}/>
+    <password t-cost="${AUTH_T_COST:-1}" m-cost="${AUTH_M_COST:-1024}" parallelism="1" ${AUTH_PASSWORD_ATTRS:-}/>
+    <brute-force failures="${AUTH_BF_FAILURES:-5}" wait="${AUTH_BF_WAIT:-2s}" max-wait="10s" ${AUTH_BF_ATTRS:-}/>
     <client id="spa-client" public="yes"
             grants="authorization_code refresh_token"
             redirect-uris="http://localhost:4200/general/callback"

@@ -406,7 +406,7 @@ acct_password(struct app_req *req, struct acct_sess *s)
 	char cur[512], pw[512], pw2[512], *hash = NULL;
 	struct auth_user chk;
 	enum pwrule_err e;
-	int rc;
+	int rc, busy = 0;
 
 	if (web_field(req->r_body, "password", cur, sizeof(cur)) != 1 ||
 	    web_field(req->r_body, "password-new", pw, sizeof(pw)) != 1 ||
@@ -420,17 +420,21 @@ acct_password(struct app_req *req, struct acct_sess *s)
 	    &chk)) == 0)
 		acct_render(req, s, 400, 0, "The current password is not "
 		    "correct.");
+	else if (rc == LOGIN_BUSY)
+		web_message(req, 429, "Too many sign-ins", "Please try "
+		    "again in a moment.");
 	else if (rc == -1)
 		web_message(req, 503, "Service unavailable", "Please try "
 		    "again later.");
 	else {
 		st_user_release(&chk);
-		if ((hash = tok_hash_password(as->as_cfg, pw)) == NULL ||
+		if ((hash = thr_hash_password(as->as_cfg, pw, &busy)) == NULL ||
 		    st_set_password_hash(as->as_db, s->as_user.u_id,
 		    hash) == -1 || st_account_signout(as->as_db,
 		    s->as_user.u_id, s->as_sid) == -1)
-			web_message(req, 503, "Service unavailable", "Please "
-			    "try again later.");
+			web_message(req, busy ? 429 : 503, busy ? "Too many "
+			    "sign-ins" : "Service unavailable", "Please try "
+			    "again later.");
 		else {
 			log_info("account: password of account %s changed on "
 			    "the account page from %s; other sessions signed "

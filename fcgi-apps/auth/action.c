@@ -529,7 +529,7 @@ act_reset_apply(struct auth_svc *as, const char *key, const struct act_tok *t,
 	if (st_exec(as->as_db, SQL_TOKEN_USE_ALL, p, 3) == -1 ||
 	    st_set_password_hash(as->as_db, t->at_account, pwhash) == -1 ||
 	    st_account_signout(as->as_db, t->at_account, NULL) == -1 ||
-	    st_fail_reset(as->as_db, t->at_account) == -1)
+	    thr_reset(as->as_db, t->at_account) == -1)
 		goto fail;
 	/* The mail reached the address: it is verified too. */
 	p[0] = DB_STR(t->at_account);
@@ -550,7 +550,7 @@ act_token_post(struct app_req *req)
 	char key[AUTH_SECRET_LEN + 2], pw[512], pw2[512], *hash = NULL;
 	enum pwrule_err e;
 	struct act_tok t;
-	int rc;
+	int rc, busy = 0;
 
 	if (act_form(req) == -1)
 		return;
@@ -568,9 +568,10 @@ act_token_post(struct app_req *req)
 		act_reset_page(req, key, "The two passwords differ.");
 	else if ((e = pwrule_check(pw)) != PWRULE_OK)
 		act_reset_page(req, key, pwrule_err_str(e));
-	else if ((hash = tok_hash_password(as->as_cfg, pw)) == NULL ||
+	else if ((hash = thr_hash_password(as->as_cfg, pw, &busy)) == NULL ||
 	    (rc = act_reset_apply(as, key, &t, hash)) == -1)
-		web_message(req, 503, "Service unavailable", "Please try "
+		web_message(req, busy ? 429 : 503, busy ? "Too many "
+		    "sign-ins" : "Service unavailable", "Please try "
 		    "again later.");
 	else if (rc == 0)
 		act_message(req, 400, "Link already used", "This link has "

@@ -204,6 +204,7 @@ adm_create_hash(const struct auth_cfg *cfg, json_t *in, char **hash,
 {
 	const char *pw = adm_body_password(in);
 	enum pwrule_err e;
+	int busy;
 
 	*hash = NULL;
 	if (pw == NULL)
@@ -212,9 +213,11 @@ adm_create_hash(const struct auth_cfg *cfg, json_t *in, char **hash,
 		snprintf(why, len, "%s", pwrule_err_str(e));
 		return 400;
 	}
-	if ((*hash = tok_hash_password(cfg, pw)) == NULL) {
-		snprintf(why, len, "Password hashing failed");
-		return 500;
+	if ((*hash = thr_hash_password(cfg, pw, &busy)) == NULL) {
+		snprintf(why, len, busy ? "Too many password hashes in "
+		    "progress; try again in a moment" :
+		    "Password hashing failed");
+		return busy ? 429 : 500;
 	}
 	return 0;
 }
@@ -434,7 +437,7 @@ adm_update_apply(struct app_req *req, struct auth_user *u, json_t *in)
 	    DB_STR(u->u_username);
 	p[4] = DB_INT(json_is_boolean(en) ? json_is_true(en) : u->u_enabled);
 	p[5] = DB_STR(u->u_id);
-	if (db_exec(as->as_db, SQL_ACC_NAMES, p, 6, NULL, NULL) != -1)
+	if (db_exec_idem(as->as_db, SQL_ACC_NAMES, p, 6, NULL, NULL) != -1)
 		app_send_raw(req, 204, "application/json", "", 0);
 	else if (db_error(as->as_db) == DB_E_DUP)
 		adm_error(req, 409, "conflict", "User exists with same email");
@@ -483,8 +486,9 @@ adm_password(struct app_req *req)
 	struct auth_user u;
 	const char *pw;
 	enum pwrule_err e;
-	char *hash = NULL;
+	char *hash = NULL, keep[37];
 	json_t *in;
+	int busy = 0;
 
 	if (!adm_guard(req) || (in = app_json_body(req)) == NULL)
 		return;
@@ -493,8 +497,16 @@ adm_password(struct app_req *req)
 	pw = json_string_value(json_object_get(in, "value"));
 	if ((e = pwrule_check(pw)) != PWRULE_OK)
 		adm_error(req, 400, "invalid_password", pwrule_err_str(e));
-	else if ((hash = tok_hash_password(as->as_cfg, pw)) == NULL ||
-	    st_set_password_hash(as->as_db, u.u_id, hash) == -1)
+	else if (pwc_authorize(req, in, &u, keep) == -1)
+		;	/* answered */
+	else if ((hash = thr_hash_password(as->as_cfg, pw, &busy)) == NULL &&
+	    busy) {
+		app_header(req, "Retry-After", "1");
+		adm_error(req, 429, "busy", "Too many password hashes in "
+		    "progress; try again in a moment");
+	} else if (hash == NULL ||
+	    st_set_password_hash(as->as_db, u.u_id, hash) == -1 ||
+	    pwc_revoke(as->as_db, u.u_id, keep) == -1)
 		adm_error(req, 503, "unavailable", "Password not stored");
 	else {
 		log_info("admin API: password of user %s set", u.u_id);

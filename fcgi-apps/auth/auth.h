@@ -105,14 +105,23 @@ struct auth_cfg {
 	uint64_t	 ac_sso_idle_ms;
 	uint64_t	 ac_sso_max_ms;
 	uint64_t	 ac_offline_idle_ms;
+	uint64_t	 ac_offline_max_ms;	/* offline family, from start */
 	/* <password> */
 	int64_t		 ac_t_cost;
 	int64_t		 ac_m_cost;	/* KiB */
 	int64_t		 ac_parallelism;
+	int64_t		 ac_hash_max;	/* concurrent Argon2 per pool, 0 auto */
+	uint64_t	 ac_hash_wait_ms; /* wait for a hashing slot */
+	uint64_t	 ac_recent_auth_ms; /* self password change without
+					   the current password */
 	/* <brute-force> */
 	int64_t		 ac_bf_failures;
 	uint64_t	 ac_bf_wait_ms;
 	uint64_t	 ac_bf_max_ms;
+	uint64_t	 ac_bf_half_life_ms;	/* a failure's weight halves */
+	int64_t		 ac_bf_acct_failures;	/* per account, all addresses */
+	uint64_t	 ac_bf_acct_delay_ms;	/* per failure beyond those */
+	uint64_t	 ac_bf_acct_max_ms;	/* cap of the added delay */
 	struct auth_client ac_clients[AUTH_MAX_CLIENTS];
 	size_t		 ac_nclients;
 	/* Account page and mails (acct_cfg, mq_cfg); ac_smtp NULL when
@@ -233,23 +242,69 @@ int	 st_user_has_role(const struct auth_user *u, const char *role);
 /* The account's password hash into a heap string. 1, 0 or -1. */
 int	 st_password_hash(struct db *, const char *id, char **hash);
 int	 st_set_password_hash(struct db *, const char *id, const char *hash);
-/* Brute force: whether <id> is locked now (1/0, -1 error). */
-int	 st_locked(struct db *, const char *id);
-/* Records a failure; returns the lockout seconds started (0 none), -1. */
-long long st_fail(struct db *, const struct auth_cfg *, const char *id,
-	    const char *addr);
-int	 st_fail_reset(struct db *, const char *id);
 /* Writes roles and clients of the configuration, then sweeps expired
  * rows. 0 or -1. */
 int	 st_bootstrap(struct db *, const struct auth_cfg *);
 /* Runs <sql> with <np> parameters, discards rows. Rows or -1 (logged). */
 long long st_exec(struct db *, const char *sql, const struct db_val *p,
 	    size_t np);
+/* st_exec() of a statement safe to run twice (db_exec_idem): repeated
+ * once after a lost connection. */
+long long st_exec_idem(struct db *, const char *sql, const struct db_val *p,
+	    size_t np);
 /* Runs <sql>, copying the first row's <ncol> columns into heap strings
  * (NULL for SQL NULL) in <out>. 1 row, 0 none, -1 error. */
 int	 st_row(struct db *, const char *sql, const struct db_val *p,
 	    size_t np, char **out, size_t ncol);
 void	 st_row_free(char **out, size_t ncol);
+
+/* --- throttle.c --- */
+
+/* In the pool master before the workers fork: the key of thr_subject
+ * (<keys dir>/names.key) and the hashing slots. 0 or -1 (logged). */
+int	 thr_init(const struct auth_cfg *);
+/* Number of hashing slots for <cfg>: max-concurrent, or min(cores,
+ * workers - 1), at least 1. */
+long	 thr_slots_auto(const struct auth_cfg *);
+/* Takes a hashing slot, waiting at most password/@slot-wait: 1 held (or
+ * no bound in this process), 0 none free. Release with thr_slot_put. */
+int	 thr_slot_get(const struct auth_cfg *);
+void	 thr_slot_put(void);
+/* tok_hash_password() inside a slot; NULL with *<busy> set when no slot
+ * was free, NULL with *<busy> 0 on error. */
+char	*thr_hash_password(const struct auth_cfg *, const char *pw,
+	    int *busy);
+/* The throttling subject of a login name that names no account: hex
+ * HMAC-SHA256 of the lowercased name under the names key. */
+void	 thr_subject(const char *login, char out[AUTH_HASH_LEN + 1]);
+/* Whether (<subject>, <addr>) is locked (1/0, -1 error); <delay_ms> gets
+ * the added delay of the subject's failures from every address. */
+int	 thr_check(struct db *, const struct auth_cfg *, const char *subject,
+	    const char *addr, uint64_t *delay_ms);
+void	 thr_delay(uint64_t ms);
+/* Records a failure of (<subject>, <addr>): the lock it started in
+ * seconds (0 none), or -1. */
+long long thr_fail(struct db *, const struct auth_cfg *, const char *subject,
+	    const char *addr);
+/* Forgets the failures of the pair (not the subject's). */
+void	 thr_success(struct db *, const char *subject, const char *addr);
+/* Forgets every failure of <subject>, from any address. 0 or -1. */
+int	 thr_reset(struct db *, const char *subject);
+
+/* --- pwchange.c --- */
+
+/*
+ * Whether the reset-password body <in> may set the password of <u>: with
+ * "callerToken", a self change needs "currentPassword" or a recent
+ * auth_time, another caller needs ADMIN; without it, an admin-service
+ * reset. 0 allowed, with <keep> the session to keep ("" none); -1 after
+ * responding (403, or 429 with Retry-After).
+ */
+int	 pwc_authorize(struct app_req *, json_t *in, const struct auth_user *u,
+	    char keep[37]);
+/* Revokes the refresh tokens and ends the SSO sessions of account <id>,
+ * except session <keep> (may be ""). 0 or -1. */
+int	 pwc_revoke(struct db *, const char *id, const char *keep);
 
 /* --- oidc.c --- */
 
@@ -277,7 +332,10 @@ void	 login_logout(struct app_req *);
 int	 login_session_new(struct app_req *, const struct auth_user *u,
 	    char sid[37], char *cookie);
 /* Verifies <password> of <login> with brute-force protection. 1 ok with
- * <u> filled, 0 refused (logged), -1 server error. */
+ * <u> filled, 0 refused (logged), -1 server error, LOGIN_BUSY when no
+ * hashing slot was free in time (answer 429 with Retry-After: a 5xx
+ * would count against the service in the gateway's breaker). */
+#define LOGIN_BUSY	(-2)
 int	 login_check(struct app_req *, const char *login, const char *password,
 	    struct auth_user *u);
 

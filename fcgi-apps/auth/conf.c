@@ -57,17 +57,32 @@ static const struct cfg_key lifetime_keys[] = {
 	    OFF(ac_sso_max_ms) },
 	{ "offline-idle", CFG_T_DURATION, "720h", 1000, INT64_C(31536000000),
 	    OFF(ac_offline_idle_ms) },
+	{ "offline-max", CFG_T_DURATION, "2160h", 1000, INT64_C(31536000000),
+	    OFF(ac_offline_max_ms) },
 };
 static const struct cfg_key password_keys[] = {
 	{ "t-cost", CFG_T_INT, "3", 1, 100, OFF(ac_t_cost) },
 	{ "m-cost", CFG_T_INT, "65536", 1024, 4194304, OFF(ac_m_cost) },
 	{ "parallelism", CFG_T_INT, "1", 1, 64, OFF(ac_parallelism) },
+	{ "max-concurrent", CFG_T_INT, "0", 0, 1024, OFF(ac_hash_max) },
+	{ "slot-wait", CFG_T_DURATION, "200ms", 0, 10000,
+	    OFF(ac_hash_wait_ms) },
+	{ "recent-auth", CFG_T_DURATION, "5m", 0, 86400000,
+	    OFF(ac_recent_auth_ms) },
 };
 static const struct cfg_key bf_keys[] = {
 	{ "failures", CFG_T_INT, "5", 1, 1000, OFF(ac_bf_failures) },
 	{ "wait", CFG_T_DURATION, "60s", 1000, 86400000, OFF(ac_bf_wait_ms) },
 	{ "max-wait", CFG_T_DURATION, "15m", 1000, 86400000,
 	    OFF(ac_bf_max_ms) },
+	{ "half-life", CFG_T_DURATION, "10m", 1000, 604800000,
+	    OFF(ac_bf_half_life_ms) },
+	{ "account-failures", CFG_T_INT, "10", 1, 100000,
+	    OFF(ac_bf_acct_failures) },
+	{ "account-delay", CFG_T_DURATION, "250ms", 0, 10000,
+	    OFF(ac_bf_acct_delay_ms) },
+	{ "account-max-delay", CFG_T_DURATION, "2s", 0, 10000,
+	    OFF(ac_bf_acct_max_ms) },
 };
 static const struct cfg_key account_keys[] = {
 	{ "client", CFG_T_STR, "account-console", 0, 0,
@@ -287,6 +302,17 @@ acfg_account_check(struct cfg_doc *cd, xmlNodePtr root,
 	free(uri);
 }
 
+/* Element <name> of <realm>, else <root> (for the line of an error). */
+static xmlNodePtr
+acfg_node(xmlNodePtr root, const char *name)
+{
+	xmlNodePtr realm, n;
+
+	if ((realm = cfg_next(root, NULL, "realm")) == NULL)
+		return root;
+	return (n = cfg_next(realm, NULL, name)) != NULL ? n : realm;
+}
+
 /* Checks across sections. */
 static void
 acfg_check(struct cfg_doc *cd, xmlNodePtr root, struct auth_cfg *cfg)
@@ -314,6 +340,16 @@ acfg_check(struct cfg_doc *cd, xmlNodePtr root, struct auth_cfg *cfg)
 	if (cfg->ac_sso_idle_ms > cfg->ac_sso_max_ms)
 		cfg_error(cd, root, "sso-idle longer than sso-max");
 	acfg_account_check(cd, root, cfg);
+	if (cfg->ac_bf_wait_ms > cfg->ac_bf_max_ms)
+		cfg_error(cd, acfg_node(root, "brute-force"), "wait longer "
+		    "than max-wait");
+	if (cfg->ac_hash_max != 0 && cfg->ac_pool.pc_workers > 1 &&
+	    cfg->ac_hash_max >= cfg->ac_pool.pc_workers)
+		cfg_error(cd, acfg_node(root, "password"), "max-concurrent "
+		    "%lld leaves no worker for refresh, code exchange and "
+		    "JWKS while logins hash (the pool has %lld workers)",
+		    (long long)cfg->ac_hash_max,
+		    (long long)cfg->ac_pool.pc_workers);
 }
 
 /* Reads every section of <cd> into <cfg>; errors counted in <cd>. */

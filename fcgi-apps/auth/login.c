@@ -107,58 +107,95 @@ login_verify(struct db *db, const char *id, const char *pw)
 	return rc;
 }
 
-/* Records a failed password for <u>, logging it (never the password). */
+/* Records a failed password of throttling subject <subj>, logging it
+ * (never the password; <who> is the account's name or "unknown"). */
 static void
-login_failed(struct app_req *req, const struct auth_user *u,
-    const char *who)
+login_failed(struct app_req *req, const char *subj, const char *who,
+    int known)
 {
 	struct auth_svc *as = req->r_ctx;
 	long long lock;
 
-	lock = st_fail(as->as_db, as->as_cfg, u->u_id, web_addr(req));
-	log_warnx("login failed: bad password for user \"%s\" from %s", who,
-	    web_addr(req));
+	lock = thr_fail(as->as_db, as->as_cfg, subj, web_addr(req));
+	log_warnx("login failed: %s %s from %s", known ? "bad password for "
+	    "user" : "no such user:", who, web_addr(req));
 	if (lock > 0)
-		log_warnx("login: user \"%s\" locked for %lld s after %lld "
-		    "consecutive failures (last from %s)", who, lock,
-		    (long long)as->as_cfg->ac_bf_failures, web_addr(req));
+		log_warnx("login: user %s locked for %lld s for %s after "
+		    "%lld failures", who, lock, web_addr(req),
+		    (long long)as->as_cfg->ac_bf_failures);
 }
 
+/*
+ * See auth.h. Throttling (throttle.c) is per (account, client address):
+ * a locked pair is refused at once, without hashing; failures of the
+ * account from every address only add a bounded delay. A login name that
+ * names no account is throttled under a keyed hash of the name and is
+ * never logged: the log says "unknown" and the first 12 hex digits of
+ * that hash (so repeated attempts can be correlated).
+ */
 int
 login_check(struct app_req *req, const char *login, const char *pw,
     struct auth_user *u)
 {
 	struct auth_svc *as = req->r_ctx;
-	char who[80];
-	int rc;
+	const struct auth_cfg *cfg = as->as_cfg;
+	const char *addr = web_addr(req);
+	char who[96], name[80], subj[AUTH_HASH_LEN + 1];
+	uint64_t delay;
+	int rc, known;
 
-	login_logsafe(login, who, sizeof(who));
-	if ((rc = st_user_by_login(as->as_db, login, u)) != 1) {
-		if (rc == 0) {
-			login_dummy_verify(as->as_cfg, pw);
-			log_warnx("login failed: unknown user \"%s\" from %s",
-			    who, web_addr(req));
-		}
-		return rc;
+	if ((rc = st_user_by_login(as->as_db, login, u)) == -1)
+		return -1;
+	if ((known = rc == 1)) {
+		snprintf(subj, sizeof(subj), "%s", u->u_id);
+		snprintf(who, sizeof(who), "\"%s\"",
+		    login_logsafe(login, name, sizeof(name)));
+	} else {
+		thr_subject(login, subj);
+		snprintf(who, sizeof(who), "unknown (#%.12s)", subj);
 	}
-	if (!u->u_enabled || (rc = st_locked(as->as_db, u->u_id)) != 0) {
-		login_dummy_verify(as->as_cfg, pw);
-		log_warnx("login refused: user \"%s\" is %s (from %s)", who,
-		    !u->u_enabled ? "disabled" : "temporarily locked",
-		    web_addr(req));
-		st_user_release(u);
-		return rc == -1 ? -1 : 0;
+	if ((rc = thr_check(as->as_db, cfg, subj, addr, &delay)) != 0) {
+		if (rc == 1)
+			log_warnx("login refused: user %s is temporarily "
+			    "locked (from %s)", who, addr);
+		goto refused;
 	}
-	if ((rc = login_verify(as->as_db, u->u_id, pw)) == 1) {
-		st_fail_reset(as->as_db, u->u_id);
-		log_info("login: user \"%s\" authenticated from %s", who,
-		    web_addr(req));
+	if (delay > 0) {
+		log_info("login: user %s slowed by %llu ms for failures from "
+		    "every address (from %s)", who, (unsigned long long)delay,
+		    addr);
+		thr_delay(delay);
+	}
+	if (!thr_slot_get(cfg)) {
+		log_warnx("login: no password-hashing slot free within %llu "
+		    "ms (from %s)", (unsigned long long)cfg->ac_hash_wait_ms,
+		    addr);
+		rc = LOGIN_BUSY;
+		goto refused;
+	}
+	if (!known || !u->u_enabled) {
+		login_dummy_verify(cfg, pw);
+		thr_slot_put();
+		if (!known)
+			login_failed(req, subj, who, 0);
+		else
+			log_warnx("login refused: user %s is disabled (from "
+			    "%s)", who, addr);
+		goto refused;
+	}
+	rc = login_verify(as->as_db, u->u_id, pw);
+	thr_slot_put();
+	if (rc == 1) {
+		thr_success(as->as_db, subj, addr);
+		log_info("login: user %s authenticated from %s", who, addr);
 		return 1;
 	}
 	if (rc == 0)
-		login_failed(req, u, who);
-	st_user_release(u);
-	return rc;
+		login_failed(req, subj, who, 1);
+refused:
+	if (known)
+		st_user_release(u);
+	return rc == 1 ? 0 : rc;
 }
 
 int
@@ -228,7 +265,7 @@ login_sso(struct app_req *req, char sid[37], char account[37],
 	p[0] = DB_STR(now);
 	p[1] = DB_STR(idle);
 	p[2] = DB_STR(sid);
-	st_exec(as->as_db, SQL_SESSION_TOUCH, p, 3);
+	st_exec_idem(as->as_db, SQL_SESSION_TOUCH, p, 3);
 	return 1;
 }
 
@@ -539,7 +576,7 @@ login_done(struct app_req *req, const struct login_areq *ar,
 	st_time(now, 0);
 	p[0] = DB_STR(attempt);
 	p[1] = DB_STR(now);
-	st_exec(as->as_db, SQL_ATTEMPT_DEL, p, 2);
+	st_exec_idem(as->as_db, SQL_ATTEMPT_DEL, p, 2);
 	if (login_session_new(req, u, sid, cookie) == -1)
 		return;
 	web_set_cookie(req, as->as_cfg, SSO_COOKIE, cookie, -1);
@@ -579,7 +616,12 @@ login_submit(struct app_req *req)
 		st_user_release(&u);
 	} else if (rc == 0)
 		login_form(req, id, csrf, user, GENERIC_FAIL);
-	else
+	else if (rc == LOGIN_BUSY) {
+		app_header(req, "Retry-After", "1");
+		web_message(req, 429, "Please try again", "Too many sign-ins "
+		    "are being processed right now. Go back and try again in "
+		    "a moment.");
+	} else
 		web_message(req, 503, "Service unavailable", "Please try "
 		    "again later.");
 	explicit_bzero(pw, sizeof(pw));
@@ -592,10 +634,10 @@ login_end_session(struct app_req *req, const char *sid)
 	struct auth_svc *as = req->r_ctx;
 	struct db_val p[1] = { DB_STR(sid) };
 
-	if (st_exec(as->as_db, SQL_SESSION_END, p, 1) > 0)
+	if (st_exec_idem(as->as_db, SQL_SESSION_END, p, 1) > 0)
 		log_info("logout: session %s ended from %s", sid,
 		    web_addr(req));
-	st_exec(as->as_db, SQL_SESSION_REVOKE, p, 1);
+	st_exec_idem(as->as_db, SQL_SESSION_REVOKE, p, 1);
 }
 
 /* The client named by the ID token hint (azp) or by client_id. */

@@ -215,7 +215,7 @@ auth_prepare(void *arg)
 	log_info("signing key kid %s, %zu key(s) published",
 	    ak.ak_keys[0].jk_kid, ak.ak_n);
 	keys_release(&ak);
-	return 0;
+	return thr_init(cfg);
 }
 
 static struct pool_cfg *

@@ -30,19 +30,6 @@
 	"VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE "			\
 	"password_hash = VALUES(password_hash), "			\
 	"updated_at = VALUES(updated_at)"
-#define SQL_LOCKED	"SELECT locked_until > ? FROM login_failure "	\
-	"WHERE account_id = ? AND locked_until IS NOT NULL"
-#define SQL_FAIL							\
-	"INSERT INTO login_failure (account_id, failures, lockouts, "	\
-	"last_failure, last_address) VALUES (?, 1, 0, ?, ?) "		\
-	"ON DUPLICATE KEY UPDATE failures = failures + 1, "		\
-	"last_failure = VALUES(last_failure), "				\
-	"last_address = VALUES(last_address)"
-#define SQL_FAIL_READ	"SELECT failures, lockouts FROM login_failure "	\
-	"WHERE account_id = ?"
-#define SQL_LOCK	"UPDATE login_failure SET failures = 0, "	\
-	"lockouts = lockouts + 1, locked_until = ? WHERE account_id = ?"
-#define SQL_FAIL_RESET	"DELETE FROM login_failure WHERE account_id = ?"
 #define SQL_ROLE_ADD	"INSERT IGNORE INTO role (name, created_at) "	\
 	"VALUES (?, ?)"
 #define SQL_CLIENT_PUT							\
@@ -80,6 +67,18 @@ long long
 st_exec(struct db *db, const char *sql, const struct db_val *p, size_t np)
 {
 	long long n = db_exec(db, sql, p, np, NULL, NULL);
+
+	if (n == -1)
+		log_warnx("database: %s (%s)", db_err_str(db_error(db)),
+		    db_errmsg(db));
+	return n;
+}
+
+long long
+st_exec_idem(struct db *db, const char *sql, const struct db_val *p,
+    size_t np)
+{
+	long long n = db_exec_idem(db, sql, p, np, NULL, NULL);
 
 	if (n == -1)
 		log_warnx("database: %s (%s)", db_err_str(db_error(db)),
@@ -241,66 +240,7 @@ st_set_password_hash(struct db *db, const char *id, const char *hash)
 	p[0] = DB_STR(id);
 	p[1] = DB_STR(hash);
 	p[2] = DB_STR(now);
-	return st_exec(db, SQL_SET_HASH, p, 3) == -1 ? -1 : 0;
-}
-
-int
-st_locked(struct db *db, const char *id)
-{
-	char now[32], *c[1];
-	struct db_val p[2];
-	int rc;
-
-	st_time(now, 0);
-	p[0] = DB_STR(now);
-	p[1] = DB_STR(id);
-	if ((rc = st_row(db, SQL_LOCKED, p, 2, c, 1)) != 1)
-		return rc;
-	rc = c[0] != NULL && strcmp(c[0], "1") == 0;
-	st_row_free(c, 1);
-	return rc;
-}
-
-long long
-st_fail(struct db *db, const struct auth_cfg *cfg, const char *id,
-    const char *addr)
-{
-	char now[32], until[32], *c[2];
-	struct db_val p[3];
-	long long failures, lockouts, wait_ms;
-
-	st_time(now, 0);
-	p[0] = DB_STR(id);
-	p[1] = DB_STR(now);
-	p[2] = DB_STRN(addr, strnlen(addr, 64));
-	if (st_exec(db, SQL_FAIL, p, 3) == -1 ||
-	    st_row(db, SQL_FAIL_READ, p, 1, c, 2) != 1)
-		return -1;
-	failures = strtoll(c[0], NULL, 10);
-	lockouts = strtoll(c[1], NULL, 10);
-	st_row_free(c, 2);
-	if (failures < cfg->ac_bf_failures)
-		return 0;
-	/* wait = base * 2^lockouts, capped. */
-	wait_ms = (long long)cfg->ac_bf_wait_ms;
-	while (lockouts-- > 0 && wait_ms < (long long)cfg->ac_bf_max_ms)
-		wait_ms *= 2;
-	if (wait_ms > (long long)cfg->ac_bf_max_ms)
-		wait_ms = (long long)cfg->ac_bf_max_ms;
-	st_time(until, wait_ms);
-	p[0] = DB_STR(until);
-	p[1] = DB_STR(id);
-	if (st_exec(db, SQL_LOCK, p, 2) == -1)
-		return -1;
-	return (wait_ms + 999) / 1000;
-}
-
-int
-st_fail_reset(struct db *db, const char *id)
-{
-	struct db_val p[1] = { DB_STR(id) };
-
-	return st_exec(db, SQL_FAIL_RESET, p, 1) == -1 ? -1 : 0;
+	return st_exec_idem(db, SQL_SET_HASH, p, 3) == -1 ? -1 : 0;
 }
 
 /* Inserts each role of the space-separated <list>. */
@@ -315,7 +255,7 @@ st_roles_put(struct db *db, const char *list, const char *now)
 	    w = strtok_r(NULL, " ", &save)) {
 		p[0] = DB_STR(w);
 		p[1] = DB_STR(now);
-		if (st_exec(db, SQL_ROLE_ADD, p, 2) == -1)
+		if (st_exec_idem(db, SQL_ROLE_ADD, p, 2) == -1)
 			rc = -1;
 	}
 	free(dup);
@@ -346,7 +286,7 @@ st_sweep(struct db *db)
 	for (i = 0; i < NITEMS(sql); i++) {
 		p[0] = DB_STR(i == 0 ? now : day);
 		p[1] = DB_STR(day);
-		st_exec(db, sql[i], p, i == 3 ? 2 : 1);
+		st_exec_idem(db, sql[i], p, i == 3 ? 2 : 1);
 	}
 }
 
@@ -370,7 +310,7 @@ st_bootstrap(struct db *db, const struct auth_cfg *cfg)
 		p[4] = DB_STR(cl->cl_logout_uris);
 		p[5] = DB_STR(cl->cl_roles);
 		p[6] = DB_STR(now);
-		if (st_exec(db, SQL_CLIENT_PUT, p, 7) == -1)
+		if (st_exec_idem(db, SQL_CLIENT_PUT, p, 7) == -1)
 			rc = -1;
 	}
 	if (rc == 0)

@@ -31,24 +31,27 @@
 #define SQL_RT_PUT							\
 	"INSERT INTO refresh_token (token_hash, family_id, client_id, "	\
 	"account_id, session_id, scope, nonce, offline, auth_time, "	\
-	"idle_expires_at, created_at) "					\
-	"VALUES (?, ?, ?, ?, ?, ?, ?, ?, FROM_UNIXTIME(?), ?, ?)"
-#define SQL_RT_CLAIM	"UPDATE refresh_token SET used = 1 "		\
-	"WHERE token_hash = ? AND used = 0 AND revoked = 0 "		\
-	"AND idle_expires_at > ?"
-#define SQL_RT_GET							\
+	"idle_expires_at, family_expires_at, created_at) "		\
+	"VALUES (?, ?, ?, ?, ?, ?, ?, ?, FROM_UNIXTIME(?), ?, ?, ?)"
+/* Inside the rotation's transaction: the row stays locked until commit,
+ * so a concurrent presentation of the same token waits and then sees it
+ * used. Columns 10-11: still within its idle time, family end (s). */
+#define SQL_RT_LOCK							\
 	"SELECT family_id, client_id, account_id, session_id, scope, "	\
-	"nonce, offline, UNIX_TIMESTAMP(auth_time), used, revoked "	\
-	"FROM refresh_token WHERE token_hash = ?"
+	"nonce, offline, UNIX_TIMESTAMP(auth_time), used, revoked, "	\
+	"idle_expires_at > ?, UNIX_TIMESTAMP(family_expires_at) "	\
+	"FROM refresh_token WHERE token_hash = ? FOR UPDATE"
+#define SQL_RT_USE	"UPDATE refresh_token SET used = 1 "		\
+	"WHERE token_hash = ?"
 #define SQL_RT_REVOKE_FAMILY						\
 	"UPDATE refresh_token SET revoked = 1 WHERE family_id = ?"
-#define SQL_CODE_CLAIM	"UPDATE auth_code SET used = 1 "		\
-	"WHERE code_hash = ? AND used = 0 AND expires_at > ?"
-#define SQL_CODE_GET							\
+/* Column 10: not yet expired. */
+#define SQL_CODE_LOCK							\
 	"SELECT client_id, account_id, session_id, redirect_uri, scope, " \
 	"nonce, code_challenge, UNIX_TIMESTAMP(auth_time), used, "	\
-	"family_id FROM auth_code WHERE code_hash = ?"
-#define SQL_CODE_FAMILY	"UPDATE auth_code SET family_id = ? "		\
+	"family_id, expires_at > ? FROM auth_code WHERE code_hash = ? "	\
+	"FOR UPDATE"
+#define SQL_CODE_USE	"UPDATE auth_code SET used = 1, family_id = ? "	\
 	"WHERE code_hash = ?"
 #define SQL_SESSION_LIVE						\
 	"SELECT 1 FROM sso_session WHERE id = ? AND ended = 0 "		\
@@ -64,6 +67,8 @@ struct tok_ctx {
 	const char		*tc_nonce;	/* NULL none */
 	long long		 tc_auth_time;
 	int			 tc_offline;
+	long long		 tc_family_end;	/* ms; offline families,
+						   0: starts now */
 };
 
 static void	tok_grant_code(struct app_req *, const struct auth_client *);
@@ -374,23 +379,40 @@ tok_id(struct auth_svc *as, const struct tok_ctx *tc)
 	return tok;
 }
 
-/* Stores a new refresh token of <tc> and returns it (heap), or NULL. */
+/*
+ * Stores a new refresh token of <tc> and returns it (heap), or NULL. An
+ * offline family ends lifetimes/@offline-max after its first token,
+ * whatever its idle time; its tokens' idle expiry never passes that end.
+ */
 static char *
 tok_refresh_new(struct auth_svc *as, struct tok_ctx *tc, long long *idle_s)
 {
 	const struct auth_cfg *cfg = as->as_cfg;
 	char raw[AUTH_SECRET_LEN + 1], hash[AUTH_HASH_LEN + 1], now[32];
-	char idle[32];
-	struct db_val p[11];
+	char idle[32], fend[32];
+	struct db_val p[12];
+	struct timespec ts;
+	long long now_ms, idle_ms, left;
 
-	*idle_s = (long long)((tc->tc_offline ? cfg->ac_offline_idle_ms :
-	    cfg->ac_sso_idle_ms) / 1000);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	idle_ms = (long long)(tc->tc_offline ? cfg->ac_offline_idle_ms :
+	    cfg->ac_sso_idle_ms);
+	if (tc->tc_offline) {
+		if (tc->tc_family_end == 0)
+			tc->tc_family_end = now_ms +
+			    (long long)cfg->ac_offline_max_ms;
+		if ((left = tc->tc_family_end - now_ms) < idle_ms)
+			idle_ms = left > 0 ? left : 0;
+		st_time(fend, tc->tc_family_end - now_ms);
+	}
+	*idle_s = idle_ms / 1000;
 	if (web_random(raw) == -1 || (tc->tc_family[0] == '\0' &&
 	    uuid_v4(tc->tc_family) == -1))
 		return NULL;
 	web_sha256_hex(raw, strlen(raw), hash);
 	st_time(now, 0);
-	st_time(idle, *idle_s * 1000);
+	st_time(idle, idle_ms);
 	p[0] = DB_STR(hash);
 	p[1] = DB_STR(tc->tc_family);
 	p[2] = DB_STR(tc->tc_client->cl_id);
@@ -401,8 +423,9 @@ tok_refresh_new(struct auth_svc *as, struct tok_ctx *tc, long long *idle_s)
 	p[7] = DB_INT(tc->tc_offline);
 	p[8] = DB_INT(tc->tc_auth_time);
 	p[9] = DB_STR(idle);
-	p[10] = DB_STR(now);
-	if (st_exec(as->as_db, SQL_RT_PUT, p, 11) == -1)
+	p[10] = tc->tc_offline ? DB_STR(fend) : DB_NULLV;
+	p[11] = DB_STR(now);
+	if (st_exec(as->as_db, SQL_RT_PUT, p, 12) == -1)
 		return NULL;
 	return xstrdup(raw);
 }
@@ -425,11 +448,11 @@ tok_add_refresh(struct auth_svc *as, struct tok_ctx *tc, json_t *out)
 	return 0;
 }
 
-/* Builds and sends the token response of <tc>. */
-static void
-tok_respond(struct app_req *req, struct tok_ctx *tc)
+/* Builds the token response of <tc> (storing its refresh token): a new
+ * reference, or NULL. Does not respond. */
+static json_t *
+tok_build(struct auth_svc *as, struct tok_ctx *tc)
 {
-	struct auth_svc *as = req->r_ctx;
 	char *at = NULL, *it = NULL;
 	json_t *out = NULL;
 
@@ -449,15 +472,68 @@ tok_respond(struct app_req *req, struct tok_ctx *tc)
 	if (tc->tc_sid[0] != '\0')
 		json_object_set_new(out, "session_state",
 		    json_string(tc->tc_sid));
-	web_json_nostore(req, 200, out);
-	out = NULL;
+	free(at);
+	free(it);
+	return out;
 fail:
-	if (!req->r_responded)
-		web_oauth_error(req, 500, "server_error", "Token could not "
-		    "be issued", 0);
 	json_decref(out);
 	free(at);
 	free(it);
+	return NULL;
+}
+
+/* Builds and sends the token response of <tc>. */
+static void
+tok_respond(struct app_req *req, struct tok_ctx *tc)
+{
+	json_t *out;
+
+	if ((out = tok_build(req->r_ctx, tc)) != NULL)
+		web_json_nostore(req, 200, out);
+	else
+		web_oauth_error(req, 500, "server_error", "Token could not "
+		    "be issued", 0);
+}
+
+/*
+ * Ends the transaction of a grant: commits, then sends <out> (stolen;
+ * NULL: the response was sent already, or a 500 is due). Without <out>
+ * and without a response yet, rolls back and answers 500.
+ */
+static void
+tok_finish(struct app_req *req, json_t *out)
+{
+	struct auth_svc *as = req->r_ctx;
+
+	if (out == NULL) {
+		db_rollback(as->as_db);
+		if (!req->r_responded)
+			web_oauth_error(req, 500, "server_error", "Token could "
+			    "not be issued", 0);
+		return;
+	}
+	if (db_commit(as->as_db) == -1) {
+		log_warnx("database: commit: %s (%s)",
+		    db_err_str(db_error(as->as_db)), db_errmsg(as->as_db));
+		db_rollback(as->as_db);
+		json_decref(out);
+		web_oauth_error(req, 503, "temporarily_unavailable",
+		    "Database unavailable", 0);
+		return;
+	}
+	web_json_nostore(req, 200, out);
+}
+
+/* A database failure inside a grant's transaction. */
+static void
+tok_unavailable(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+
+	db_rollback(as->as_db);
+	if (!req->r_responded)
+		web_oauth_error(req, 503, "temporarily_unavailable",
+		    "Database unavailable", 0);
 }
 
 /* Whether SSO session <sid> is live (1/0, -1 error). */
@@ -533,51 +609,53 @@ tok_load_user(struct app_req *req, struct tok_ctx *tc, const char *id)
 }
 
 /*
- * Marks the single-use row <hash> used (<claim_sql>, which matches only an
- * unused, unexpired row) and reads it back (<get_sql>, 10 columns into
- * <c>). Returns the rows the claim changed (1: this call won it), or -1
- * after answering 503.
+ * Begins the transaction of a grant and locks the row of single-use
+ * secret <hash> with <sql> (<ncol> columns into <c>). 1 row, 0 none (after
+ * rolling back and answering invalid_grant <desc>), -1 after answering
+ * 503.
  */
-static long long
-tok_claim(struct app_req *req, const char *claim_sql, const char *get_sql,
-    const char *hash, char **c)
+static int
+tok_lock(struct app_req *req, const char *sql, const char *hash, char **c,
+    size_t ncol, const char *desc)
 {
 	struct auth_svc *as = req->r_ctx;
 	struct db_val p[2];
 	char now[32];
-	long long n;
+	int rc;
 
+	memset(c, 0, ncol * sizeof(*c));
 	st_time(now, 0);
-	p[0] = DB_STR(hash);
-	p[1] = DB_STR(now);
-	if ((n = st_exec(as->as_db, claim_sql, p, 2)) == -1 ||
-	    st_row(as->as_db, get_sql, p, 1, c, 10) == -1) {
-		web_oauth_error(req, 503, "temporarily_unavailable",
-		    "Database unavailable", 0);
+	p[0] = DB_STR(now);
+	p[1] = DB_STR(hash);
+	if (db_begin(as->as_db) == -1 ||
+	    (rc = st_row(as->as_db, sql, p, 2, c, ncol)) == -1) {
+		tok_unavailable(req);
 		return -1;
 	}
-	return n;
+	if (rc == 0) {
+		db_rollback(as->as_db);
+		web_oauth_error(req, 400, "invalid_grant", desc, 0);
+	}
+	return rc;
 }
 
 /*
- * Claims the code of the request: returns its row (10 columns of
- * SQL_CODE_GET, <c>) or -1 after responding; a replayed code revokes the
- * family issued from it.
+ * A replayed code or refresh token: revokes family <fam> (may be NULL)
+ * and commits, then answers invalid_grant <desc>.
  */
-static int
-tok_code_claim(struct app_req *req, const char *hash, char **c)
+static void
+tok_replayed(struct app_req *req, const char *fam, const char *why,
+    const char *desc)
 {
-	long long n;
+	struct auth_svc *as = req->r_ctx;
 
-	if ((n = tok_claim(req, SQL_CODE_CLAIM, SQL_CODE_GET, hash, c)) == -1)
-		return -1;
-	if (n == 1 && c[0] != NULL)
-		return 0;
-	if (c[8] != NULL && strcmp(c[8], "1") == 0 && c[9] != NULL)
-		tok_revoke_family(req, c[9], "authorization code replayed");
-	web_oauth_error(req, 400, "invalid_grant", "Code not valid", 0);
-	st_row_free(c, 10);
-	return -1;
+	if (fam != NULL)
+		tok_revoke_family(req, fam, why);
+	if (db_commit(as->as_db) == -1) {
+		tok_unavailable(req);
+		return;
+	}
+	web_oauth_error(req, 400, "invalid_grant", desc, 0);
 }
 
 /* Checks client, redirect_uri and PKCE of claimed code row <c>. */
@@ -609,14 +687,22 @@ tok_code_check(struct app_req *req, const struct auth_client *cl, char **c)
 	return 0;
 }
 
+/*
+ * authorization_code, in one transaction: lock the code's row; a code of
+ * another client is refused and left alone; a used one revokes the
+ * family issued from it; else claim it, check redirect_uri and PKCE (a
+ * failure still uses the code up), store the refresh token and commit
+ * before answering.
+ */
 static void
 tok_grant_code(struct app_req *req, const struct auth_client *cl)
 {
 	struct auth_svc *as = req->r_ctx;
-	char code[256], hash[AUTH_HASH_LEN + 1], *c[10];
+	char code[256], hash[AUTH_HASH_LEN + 1], *c[11];
 	struct auth_user u;
 	struct tok_ctx tc;
 	struct db_val p[2];
+	json_t *out = NULL;
 
 	memset(&tc, 0, sizeof(tc));
 	if (web_field(req->r_body, "code", code, sizeof(code)) != 1) {
@@ -625,58 +711,85 @@ tok_grant_code(struct app_req *req, const struct auth_client *cl)
 		return;
 	}
 	web_sha256_hex(code, strlen(code), hash);
-	if (tok_code_claim(req, hash, c) == -1)
+	explicit_bzero(code, sizeof(code));
+	if (tok_lock(req, SQL_CODE_LOCK, hash, c, 11, "Code not valid") != 1)
 		return;
-	tc.tc_user = &u;
-	if (tok_code_check(req, cl, c) == -1 ||
-	    tok_session_live(as->as_db, c[2]) != 1 ||
-	    tok_load_user(req, &tc, c[1]) == -1)
+	if (strcmp(c[0], cl->cl_id) != 0) {
+		db_rollback(as->as_db);
+		log_warnx("token: code of client %s presented by client %s "
+		    "from %s; refused", c[0], cl->cl_id, web_addr(req));
+		web_oauth_error(req, 400, "invalid_grant", "Code was issued "
+		    "to another client", 0);
 		goto done;
+	}
+	if (strcmp(c[8], "1") == 0) {
+		tok_replayed(req, c[9], "authorization code replayed",
+		    "Code not valid");
+		goto done;
+	}
+	if (strcmp(c[10], "1") != 0) {
+		db_rollback(as->as_db);
+		web_oauth_error(req, 400, "invalid_grant", "Code not valid", 0);
+		goto done;
+	}
+	if (uuid_v4(tc.tc_family) == -1) {
+		tok_finish(req, NULL);
+		goto done;
+	}
+	p[0] = DB_STR(tc.tc_family);
+	p[1] = DB_STR(hash);
+	if (st_exec(as->as_db, SQL_CODE_USE, p, 2) == -1) {
+		tok_unavailable(req);
+		goto done;
+	}
+	if (tok_code_check(req, cl, c) == -1) {
+		/* Used up: a wrong verifier gets no second try. */
+		if (db_commit(as->as_db) == -1)
+			db_rollback(as->as_db);
+		goto done;
+	}
+	tc.tc_user = &u;
+	if (tok_session_live(as->as_db, c[2]) != 1) {
+		db_rollback(as->as_db);
+		web_oauth_error(req, 400, "invalid_grant", "Session not "
+		    "active", 0);
+		goto done;
+	}
+	if (tok_load_user(req, &tc, c[1]) == -1) {
+		db_rollback(as->as_db);
+		goto done;
+	}
 	tc.tc_client = cl;
 	snprintf(tc.tc_sid, sizeof(tc.tc_sid), "%s", c[2]);
 	tc.tc_scope = c[4];
 	tc.tc_nonce = c[5];
 	tc.tc_auth_time = strtoll(c[7], NULL, 10);
 	tc.tc_offline = acfg_list_has(c[4], "offline_access");
-	if (uuid_v4(tc.tc_family) == 0) {
-		p[0] = DB_STR(tc.tc_family);
-		p[1] = DB_STR(hash);
-		st_exec(as->as_db, SQL_CODE_FAMILY, p, 2);
-	}
-	tok_respond(req, &tc);
+	out = tok_build(as, &tc);
 	st_user_release(&u);
+	tok_finish(req, out);
 done:
-	if (!req->r_responded)
-		web_oauth_error(req, 400, "invalid_grant", "Session not "
-		    "active", 0);
-	st_row_free(c, 10);
+	st_row_free(c, 11);
 }
 
-/* Claims refresh token <hash>: its row in <c> (10 columns), or -1 after
- * responding; a replayed token revokes its family. */
-static int
-tok_refresh_claim(struct app_req *req, const char *hash, char **c)
-{
-	long long n;
-
-	if ((n = tok_claim(req, SQL_RT_CLAIM, SQL_RT_GET, hash, c)) == -1)
-		return -1;
-	if (n == 1 && c[0] != NULL)
-		return 0;
-	if (c[8] != NULL && strcmp(c[8], "1") == 0 && strcmp(c[9], "0") == 0)
-		tok_revoke_family(req, c[0], "refresh token reused");
-	web_oauth_error(req, 400, "invalid_grant", "Token is not active", 0);
-	st_row_free(c, 10);
-	return -1;
-}
-
+/*
+ * refresh_token, in one transaction: lock the token's row (a concurrent
+ * refresh of the same token waits here); a token of another client is
+ * refused and stays valid; a used one revokes its whole family (so of
+ * two simultaneous refreshes exactly one succeeds, and the family is
+ * revoked); a revoked or expired one is refused; else claim it, store
+ * its successor and commit before answering.
+ */
 static void
 tok_grant_refresh(struct app_req *req, const struct auth_client *cl)
 {
 	struct auth_svc *as = req->r_ctx;
-	char rt[256], hash[AUTH_HASH_LEN + 1], scope[AUTH_PARAM_MAX], *c[10];
+	char rt[256], hash[AUTH_HASH_LEN + 1], scope[AUTH_PARAM_MAX], *c[12];
 	struct auth_user u;
 	struct tok_ctx tc;
+	struct db_val p[1];
+	json_t *out = NULL;
+	double fend;
 
 	memset(&tc, 0, sizeof(tc));
 	if (web_field(req->r_body, "refresh_token", rt, sizeof(rt)) != 1) {
@@ -691,13 +804,47 @@ tok_grant_refresh(struct app_req *req, const struct auth_client *cl)
 	}
 	web_sha256_hex(rt, strlen(rt), hash);
 	explicit_bzero(rt, sizeof(rt));
-	if (tok_refresh_claim(req, hash, c) == -1)
+	if (tok_lock(req, SQL_RT_LOCK, hash, c, 12, "Token is not active") != 1)
 		return;
-	tc.tc_user = &u;
-	if (strcmp(c[1], cl->cl_id) != 0 || (strcmp(c[6], "1") != 0 &&
-	    c[3] != NULL && tok_session_live(as->as_db, c[3]) != 1) ||
-	    tok_load_user(req, &tc, c[2]) == -1)
+	if (strcmp(c[1], cl->cl_id) != 0) {
+		db_rollback(as->as_db);
+		log_warnx("token: refresh token of client %s presented by "
+		    "client %s from %s; refused, left valid", c[1], cl->cl_id,
+		    web_addr(req));
+		web_oauth_error(req, 400, "invalid_grant", "Token was issued "
+		    "to another client", 0);
 		goto done;
+	}
+	if (strcmp(c[8], "1") == 0 && strcmp(c[9], "0") == 0) {
+		tok_replayed(req, c[0], "refresh token reused",
+		    "Token is not active");
+		goto done;
+	}
+	fend = c[11] != NULL ? strtod(c[11], NULL) : 0;
+	if (strcmp(c[9], "0") != 0 || strcmp(c[10], "1") != 0 ||
+	    (fend > 0 && fend * 1000 <= (double)time(NULL) * 1000)) {
+		db_rollback(as->as_db);
+		web_oauth_error(req, 400, "invalid_grant", "Token is not "
+		    "active", 0);
+		goto done;
+	}
+	p[0] = DB_STR(hash);
+	if (st_exec(as->as_db, SQL_RT_USE, p, 1) == -1) {
+		tok_unavailable(req);
+		goto done;
+	}
+	tc.tc_user = &u;
+	if (strcmp(c[6], "1") != 0 && c[3] != NULL &&
+	    tok_session_live(as->as_db, c[3]) != 1) {
+		db_rollback(as->as_db);
+		web_oauth_error(req, 400, "invalid_grant", "Session not "
+		    "active", 0);
+		goto done;
+	}
+	if (tok_load_user(req, &tc, c[2]) == -1) {
+		db_rollback(as->as_db);
+		goto done;
+	}
 	tc.tc_client = cl;
 	snprintf(tc.tc_family, sizeof(tc.tc_family), "%s", c[0]);
 	snprintf(tc.tc_sid, sizeof(tc.tc_sid), "%s", c[3] ? c[3] : "");
@@ -705,13 +852,12 @@ tok_grant_refresh(struct app_req *req, const struct auth_client *cl)
 	tc.tc_nonce = c[5];
 	tc.tc_offline = strcmp(c[6], "1") == 0;
 	tc.tc_auth_time = strtoll(c[7], NULL, 10);
-	tok_respond(req, &tc);
+	tc.tc_family_end = (long long)(fend * 1000);
+	out = tok_build(as, &tc);
 	st_user_release(&u);
+	tok_finish(req, out);
 done:
-	if (!req->r_responded)
-		web_oauth_error(req, 400, "invalid_grant", "Token is not "
-		    "active", 0);
-	st_row_free(c, 10);
+	st_row_free(c, 12);
 }
 
 static void
@@ -736,6 +882,11 @@ tok_grant_password(struct app_req *req, const struct auth_client *cl)
 		if (rc == 0)
 			web_oauth_error(req, 400, "invalid_grant", "Invalid "
 			    "user credentials", 0);
+		else if (rc == LOGIN_BUSY) {
+			app_header(req, "Retry-After", "1");
+			web_oauth_error(req, 429, "temporarily_unavailable",
+			    "Too many logins in progress; retry shortly", 0);
+		}
 		goto done;
 	}
 	tc.tc_user = &u;

@@ -545,7 +545,7 @@ course_update(struct app_req *req)
 
 	if ((body = course_body(req, UPD_FAIL, CF_COUNT, &f)) == NULL)
 		return;
-	n = db_exec(cs->cs_db, SQL_UPDATE, f.fo_v, CF_COUNT, NULL, NULL);
+	n = db_exec_idem(cs->cs_db, SQL_UPDATE, f.fo_v, CF_COUNT, NULL, NULL);
 	if (n == -1)
 		course_db_fail(req, cs, "course update");
 	else if (n == 0)

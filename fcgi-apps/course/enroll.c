@@ -143,6 +143,6 @@ enroll_set(struct course_svc *cs, const char *course, const char *user,
 	p[1] = DB_STR(course);
 	p[2] = DB_STR(user);
 	p[3] = DB_STR(status);
-	return db_exec(cs->cs_db, SQL_SET, p, NITEMS(p), NULL, NULL) == -1 ?
-	    -1 : 0;
+	return db_exec_idem(cs->cs_db, SQL_SET, p, NITEMS(p), NULL,
+	    NULL) == -1 ? -1 : 0;
 }

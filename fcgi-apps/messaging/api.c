@@ -237,7 +237,7 @@ msg_read_one(struct app_req *req)
 	}
 	p[0] = DB_STR(nid);
 	p[1] = DB_STR(id.ai_sub);
-	n = db_exec(ms->ms_db, SQL_READ_ONE, p, NITEMS(p), NULL, NULL);
+	n = db_exec_idem(ms->ms_db, SQL_READ_ONE, p, NITEMS(p), NULL, NULL);
 	if (n == -1)
 		msg_db_fail(req, ms, "notification read");
 	else if (n == 0)
@@ -261,7 +261,7 @@ msg_read_all(struct app_req *req)
 	if (authz_require_token(req, ms->ms_az, &id) == -1)
 		return;
 	p[0] = DB_STR(id.ai_sub);
-	n = db_exec(ms->ms_db, SQL_READ_ALL, p, NITEMS(p), NULL, NULL);
+	n = db_exec_idem(ms->ms_db, SQL_READ_ALL, p, NITEMS(p), NULL, NULL);
 	if (n == -1)
 		msg_db_fail(req, ms, "notification read-all");
 	else

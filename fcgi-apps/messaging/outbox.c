@@ -333,7 +333,7 @@ outbox_sweep(struct outbox *ob)
 	ob->ob_swept = now;
 	p[0] = DB_INT((long long)keep * 1000);
 	p[1] = DB_INT(OUTBOX_SWEEP_ROWS);
-	if ((n = db_exec(ob->ob_db, SQL_SWEEP, p, 2, NULL, NULL)) > 0)
+	if ((n = db_exec_idem(ob->ob_db, SQL_SWEEP, p, 2, NULL, NULL)) > 0)
 		log_info("outbox: %lld sent message(s) older than the keep "
 		    "time removed", n);
 }

@@ -10,6 +10,7 @@
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -914,7 +915,8 @@ user_profile_apply(struct app_req *req, const char *uid,
 	p[2] = user_param(uf->uf_gender);
 	p[3] = user_param(uf->uf_dob);
 	p[4] = DB_STR(uid);
-	if (db_exec(us->us_db, SQL_PROFILE, p, NITEMS(p), NULL, NULL) != -1)
+	if (db_exec_idem(us->us_db, SQL_PROFILE, p, NITEMS(p), NULL, NULL) !=
+	    -1)
 		return 0;
 	if (idpc_user_names(us->us_idp, uid, old_first, old_last) != 204)
 		log_error("profile %s: names differ from the account's "
@@ -1010,7 +1012,7 @@ user_image(struct app_req *req)
 	}
 	p[0] = user_param(uf.uf_image);
 	p[1] = DB_STR(uc.uc_uid);
-	if ((n = db_exec(us->us_db, SQL_IMAGE, p, NITEMS(p), NULL, NULL))
+	if ((n = db_exec_idem(us->us_db, SQL_IMAGE, p, NITEMS(p), NULL, NULL))
 	    == -1)
 		user_db_fail(req, us, "profile image");
 	else if (n == 0)
@@ -1028,7 +1030,7 @@ user_password(struct app_req *req)
 {
 	struct user_svc *us = req->r_ctx;
 	struct user_call uc;
-	const char *pw;
+	const char *pw, *tok, *cur;
 	char why[256];
 	int rc;
 
@@ -1040,7 +1042,16 @@ user_password(struct app_req *req)
 		goto done;
 	}
 	why[0] = '\0';
-	rc = idpc_user_password(us->us_idp, uc.uc_uid, pw, why, sizeof(why));
+	/* elp-auth tells a self change (current password, or a recent
+	 * sign-in) from an ADMIN reset by the caller's token, and keeps the
+	 * caller's session alive (4.1.7). */
+	tok = app_param(req, "HTTP_AUTHORIZATION");
+	if (tok != NULL && strncasecmp(tok, "Bearer ", 7) == 0)
+		tok += 7;
+	cur = json_string_value(json_object_get(uc.uc_in, "currentPassword"));
+	rc = tok != NULL ? idpc_user_password_as(us->us_idp, uc.uc_uid, pw,
+	    cur, tok, why, sizeof(why)) : idpc_user_password(us->us_idp,
+	    uc.uc_uid, pw, why, sizeof(why));
 	if (rc == 204) {
 		log_info("password of account %s replaced by %s", uc.uc_uid,
 		    uc.uc_id.ai_sub);
@@ -1048,9 +1059,12 @@ user_password(struct app_req *req)
 		    "Successfully updated password"));
 	} else if (rc == 404)
 		app_fail(req, 417, PASSWORD_FAIL IDP_404);
-	else if (rc == 400)
+	else if (rc == 400 || rc == 403)
 		app_fail(req, 417, PASSWORD_FAIL "%s", why);
-	else
+	else if (rc == 429) {
+		app_header(req, "Retry-After", "1");
+		app_fail(req, 429, PASSWORD_FAIL "%s", why);
+	} else
 		user_idp_fail(req, PASSWORD_FAIL, rc);
 done:
 	user_call_release(&uc);

@@ -17,7 +17,9 @@
     oidc.py ISSUER get JAR URL            GET with the cookies; status + Location
 
 k=v pairs override authorization parameters (e.g. redirect_uri=...,
-code_challenge=); a value of "-" removes the parameter.
+code_challenge=); a value of "-" removes the parameter. OIDC_SOURCE=ADDR
+in the environment makes every connection from that local address (e.g.
+127.0.0.2), so the gateway sees a chosen client address.
 """
 import base64
 import hashlib
@@ -70,7 +72,10 @@ class Jar:
 
 def request(url, method="GET", body=None, headers=None, jar=None):
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+    src = os.environ.get("OIDC_SOURCE")
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20,
+                                      source_address=(src, 0) if src
+                                      else None)
     h = dict(headers or {})
     if jar is not None and jar.c:
         h["Cookie"] = jar.header()

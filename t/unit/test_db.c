@@ -548,6 +548,33 @@ test_reconnect(void **state)
 }
 
 static void
+test_reconnect_writes(void **state)
+{
+	struct db *db = open_app();
+
+	(void)state;
+	/* A plain write is not repeated after a lost connection: it may have
+	 * been applied already. The next call reconnects. */
+	assert_int_equal(db_exec(db, "SELECT 1", NULL, 0, NULL, NULL), 1);
+	kill_conn(db);
+	assert_int_equal(db_exec(db, "INSERT INTO t (u) VALUES ('once')", NULL,
+	    0, NULL, NULL), -1);
+	assert_int_equal(db_error(db), DB_E_CONN);
+	assert_int_equal(count_rows(db, "u = 'once'"), 0);
+	/* A write marked idempotent is repeated on a new connection. */
+	kill_conn(db);
+	assert_int_equal(db_exec_idem(db, "INSERT INTO t (u) VALUES ('idem') "
+	    "ON DUPLICATE KEY UPDATE u = u", NULL, 0, NULL, NULL), 1);
+	assert_int_equal(count_rows(db, "u = 'idem'"), 1);
+	/* Reads are repeated whatever the call, even with leading space. */
+	kill_conn(db);
+	assert_int_equal(db_exec(db, " select 1", NULL, 0, NULL, NULL), 1);
+	assert_int_equal(db_exec(db, "DELETE FROM t WHERE u = 'idem'", NULL, 0,
+	    NULL, NULL), 1);
+	db_free(db);
+}
+
+static void
 test_reconnect_in_txn(void **state)
 {
 	struct db *db = open_app();
@@ -601,6 +628,7 @@ main(void)
 		cmocka_unit_test(test_password_file_mode),
 		cmocka_unit_test(test_wrong_password),
 		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_reconnect_writes),
 		cmocka_unit_test(test_reconnect_in_txn),
 	};
 
