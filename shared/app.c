@@ -924,6 +924,7 @@ app_worker_loop(const struct app *app, int fd)
 	FCGX_InitRequest(&fx, fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	while (rc == 0 && !pool_should_stop()) {
 		pool_worker_idle();
+		pool_worker_wait(fx.ipcFd >= 0);
 		if ((w = app_wait(&fx, fd, &m.waiting)) != 0) {
 			rc = w == -1 ? 1 : 0;
 			continue;

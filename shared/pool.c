@@ -75,6 +75,8 @@
 #define POOL_SB_IDLE		2	/* waiting for a request */
 #define POOL_SB_BUSY		3	/* in a request */
 #define POOL_SB_EXITING		4	/* leaving after max-requests */
+#define POOL_SB_KEPT		5	/* waiting on a kept connection: not
+					   accepting new ones */
 
 const struct cfg_key pool_cfg_keys[] = {
 	{ "listen", CFG_T_ADDR, NULL, 0, 0,
@@ -595,13 +597,16 @@ pool_sb_copy(char *dst, size_t len, const char *src)
 }
 
 /*
- * Counts the workers: <idle> of the current generation (idle or just
- * forked), <busy> and <total> of any; any may be NULL.
+ * Counts the workers: <idle> of the current generation (in accept() or
+ * just forked), <kept> waiting on a kept connection, <busy> and <total>
+ * of any; any may be NULL.
  */
 static void
-pool_sb_count(const struct pool_sb *sb, int *idle, int *busy, int *total)
+pool_sb_count(const struct pool_sb *sb, int *idle, int *kept, int *busy,
+    int *total)
 {
-	int i, n = atomic_load(&sb->sb_nslots), st, ni = 0, nb = 0, nt = 0;
+	int i, n = atomic_load(&sb->sb_nslots), st, ni = 0, nk = 0, nb = 0;
+	int nt = 0;
 
 	for (i = 0; i < n; i++) {
 		const struct pool_sb_proc *sp = &sb->sb_proc[i];
@@ -615,20 +620,39 @@ pool_sb_count(const struct pool_sb *sb, int *idle, int *busy, int *total)
 		else if ((st == POOL_SB_IDLE || st == POOL_SB_STARTING) &&
 		    !atomic_load(&sp->sp_retiring))
 			ni++;
+		else if (st == POOL_SB_KEPT)
+			nk++;
 	}
 	if (idle != NULL)
 		*idle = ni;
+	if (kept != NULL)
+		*kept = nk;
 	if (busy != NULL)
 		*busy = nb;
 	if (total != NULL)
 		*total = nt;
 }
 
+/*
+ * Signals the master when fewer workers accept than the pool wants, once
+ * until the master has looked (it clears the flag).
+ */
+static void
+pool_notify_short(void)
+{
+	int idle;
+
+	pool_sb_count(pool_sb, &idle, NULL, NULL, NULL);
+	if (idle < atomic_load(&pool_sb->sb_want_idle) &&
+	    atomic_exchange(&pool_sb->sb_notified, 1) == 0)
+		kill(pool_sb->sb_master, SIGUSR2);
+}
+
 void
 pool_worker_busy(const char *method, const char *uri, const char *reqid)
 {
 	struct pool_sb_proc *me = pool_me;
-	int idle, busy, max;
+	int busy, max;
 
 	if (me == NULL)
 		return;
@@ -640,15 +664,12 @@ pool_worker_busy(const char *method, const char *uri, const char *reqid)
 	atomic_fetch_add(&me->sp_requests, 1);
 	atomic_store(&me->sp_state, POOL_SB_BUSY);
 	atomic_fetch_add(&pool_sb->sb_accepted, 1);
-	pool_sb_count(pool_sb, &idle, &busy, NULL);
+	pool_sb_count(pool_sb, NULL, NULL, &busy, NULL);
 	max = atomic_load(&pool_sb->sb_max_active);
 	while (busy > max && !atomic_compare_exchange_weak(
 	    &pool_sb->sb_max_active, &max, busy))
 		;
-	/* Once until the master has looked: it clears the flag. */
-	if (idle < atomic_load(&pool_sb->sb_want_idle) &&
-	    atomic_exchange(&pool_sb->sb_notified, 1) == 0)
-		kill(pool_sb->sb_master, SIGUSR2);
+	pool_notify_short();
 }
 
 void
@@ -672,6 +693,23 @@ pool_worker_done(void)
 		return;
 	}
 	atomic_store(&me->sp_state, POOL_SB_IDLE);
+}
+
+void
+pool_worker_wait(int kept)
+{
+	struct pool_sb_proc *me = pool_me;
+	int st, want = kept ? POOL_SB_KEPT : POOL_SB_IDLE;
+
+	if (me == NULL)
+		return;
+	st = atomic_load(&me->sp_state);
+	if ((st != POOL_SB_IDLE && st != POOL_SB_KEPT) || st == want)
+		return;
+	atomic_store(&me->sp_state, want);
+	/* One accepting worker fewer: as pool_worker_busy(). */
+	if (kept)
+		pool_notify_short();
 }
 
 const char *
@@ -777,6 +815,8 @@ pool_state_str(int st)
 		return "starting";
 	case POOL_SB_IDLE:
 		return "idle";
+	case POOL_SB_KEPT:
+		return "kept";
 	case POOL_SB_BUSY:
 		return "busy";
 	case POOL_SB_EXITING:
@@ -825,13 +865,13 @@ pool_status_json(int full)
 {
 	const struct pool_sb *sb = pool_sb;
 	uint64_t now = util_now_ms();
-	int idle, busy, total, i, n;
+	int idle, kept, busy, total, i, n;
 	int64_t q;
 	json_t *o, *procs;
 
 	if (sb == NULL || pool_self_cfg == NULL)
 		return NULL;
-	pool_sb_count(sb, &idle, &busy, &total);
+	pool_sb_count(sb, &idle, &kept, &busy, &total);
 	q = pool_self_fd != -1 ? pool_listen_queue(pool_self_fd) : -1;
 	o = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:I, s:I, "
 	    "s:i, s:I, s:I}",
@@ -839,7 +879,7 @@ pool_status_json(int full)
 	    "processManager", pool_mode_str(atomic_load(&sb->sb_mode)),
 	    "startTime", (json_int_t)sb->sb_start,
 	    "startSince", (json_int_t)(time(NULL) - (time_t)sb->sb_start),
-	    "idleProcesses", idle,
+	    "idleProcesses", idle + kept,
 	    "activeProcesses", busy,
 	    "totalProcesses", total,
 	    "maxChildren", atomic_load(&sb->sb_max_children),
@@ -905,14 +945,15 @@ pool_sb_config(struct pool *p)
 }
 
 /*
- * The current generation: <idle> (with just forked ones), <total> (but
- * those leaving after max-requests, which are replaced at once).
+ * The current generation: <idle> in accept() (with just forked ones),
+ * <kept> waiting on a kept connection (may be NULL), <total> (but those
+ * leaving after max-requests, which are replaced at once).
  */
 static void
-pool_count(const struct pool *p, int *idle, int *total)
+pool_count(const struct pool *p, int *idle, int *kept, int *total)
 {
 	size_t i;
-	int st;
+	int st, nk = 0;
 
 	*idle = *total = 0;
 	for (i = 0; i < p->p_nwk; i++) {
@@ -924,7 +965,11 @@ pool_count(const struct pool *p, int *idle, int *total)
 		(*total)++;
 		if (st == POOL_SB_IDLE || st == POOL_SB_STARTING)
 			(*idle)++;
+		else if (st == POOL_SB_KEPT)
+			nk++;
 	}
+	if (kept != NULL)
+		*kept = nk;
 }
 
 static void __attribute__((noreturn))
@@ -1021,10 +1066,11 @@ pool_retire(struct pool *p, size_t i, uint64_t deadline, int sig)
 
 /*
  * Retires idle workers of the current generation: with <timeout> 0 the
- * one idle the longest, else every one idle for <timeout> ms.
+ * one idle the longest (one in accept() only when <accepting_spare>, so
+ * that no spawn follows), else every one idle for <timeout> ms.
  */
 static void
-pool_reap_idle(struct pool *p, uint64_t timeout)
+pool_reap_idle(struct pool *p, uint64_t timeout, int accepting_spare)
 {
 	uint64_t now = util_now_ms(), since, oldest = UINT64_MAX;
 	size_t i, pick = SIZE_MAX;
@@ -1034,7 +1080,14 @@ pool_reap_idle(struct pool *p, uint64_t timeout)
 		if (p->p_wk[i].w_pid == 0 || p->p_wk[i].w_kill_at != 0)
 			continue;
 		st = atomic_load(&pool_sb->sb_proc[i].sp_state);
-		if (st != POOL_SB_IDLE && st != POOL_SB_STARTING)
+		/*
+		 * A worker on a kept connection takes no new one, but it is
+		 * idle all the same: its client (the gateway) reconnects.
+		 */
+		if (st != POOL_SB_IDLE && st != POOL_SB_STARTING &&
+		    st != POOL_SB_KEPT)
+			continue;
+		if (timeout == 0 && st != POOL_SB_KEPT && !accepting_spare)
 			continue;
 		since = atomic_load(&pool_sb->sb_proc[i].sp_idle_since);
 		if (timeout > 0 && now - since >= timeout) {
@@ -1064,9 +1117,9 @@ static void
 pool_manage_dynamic(struct pool *p, int tick)
 {
 	const struct pool_cfg *cfg = p->p_cfg;
-	int idle, total, max = (int)pool_cfg_max_children(cfg), n;
+	int idle, kept, total, max = (int)pool_cfg_max_children(cfg), n;
 
-	pool_count(p, &idle, &total);
+	pool_count(p, &idle, &kept, &total);
 	if (tick) {
 		if (idle < cfg->pc_min_spare && p->p_spawned >= p->p_rate)
 			p->p_rate = p->p_rate * 2 > cfg->pc_spawn_rate ?
@@ -1092,8 +1145,8 @@ pool_manage_dynamic(struct pool *p, int tick)
 			p->p_spawned += pool_spawn_n(p, n);
 	} else
 		p->p_at_max = 0;
-	if (tick && idle > cfg->pc_max_spare)
-		pool_reap_idle(p, 0);
+	if (tick && idle + kept > cfg->pc_max_spare)
+		pool_reap_idle(p, 0, idle > cfg->pc_min_spare);
 }
 
 /* Logs each request running longer than slow-log, once. */
@@ -1153,10 +1206,10 @@ pool_manage(struct pool *p, int tick)
 		break;
 	case POOL_PM_ONDEMAND:
 		if (tick)
-			pool_reap_idle(p, p->p_cfg->pc_idle_timeout);
+			pool_reap_idle(p, p->p_cfg->pc_idle_timeout, 1);
 		break;
 	default:
-		pool_count(p, &idle, &total);
+		pool_count(p, &idle, NULL, &total);
 		if (util_now_ms() >= p->p_pace.pp_restart_at &&
 		    total < p->p_cfg->pc_workers)
 			pool_spawn_n(p, (int)(p->p_cfg->pc_workers - total));
@@ -1176,7 +1229,7 @@ pool_watch_listen(struct pool *p)
 	if (p->p_stopping || p->p_mode != POOL_PM_ONDEMAND ||
 	    util_now_ms() < p->p_pace.pp_restart_at)
 		return 0;
-	pool_count(p, &idle, &total);
+	pool_count(p, &idle, NULL, &total);
 	if (idle > 0)
 		return 0;
 	if (total >= pool_cfg_max_children(p->p_cfg)) {
@@ -1630,7 +1683,7 @@ pool_timeout(const struct pool *p)
 	int idle, total;
 
 	if (!p->p_stopping) {
-		pool_count(p, &idle, &total);
+		pool_count(p, &idle, NULL, &total);
 		if (p->p_pace.pp_restart_at > now)
 			next = p->p_pace.pp_restart_at;
 		if (pool_tick_ms(p) > 0 && p->p_tick_at < next)

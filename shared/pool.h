@@ -172,10 +172,16 @@ void	 pool_cfg_check(struct cfg_doc *cd, xmlNodePtr node,
  * pool_worker_done: the request ended. When it was the max-requests'th,
  * the worker stops as on SIGTERM (pool_should_stop() turns on) and the
  * master starts a fresh one: no request is cut.
+ * pool_worker_wait: the worker waits for its next request, on a
+ * connection the client keeps open (<kept> 1) or in accept() (0). Only
+ * the latter can take a new connection, so only those count as idle
+ * when the pool decides to spawn: a gateway keeping its connections
+ * open holds a worker with each.
  */
 void	 pool_worker_busy(const char *method, const char *uri,
 	    const char *reqid);
 void	 pool_worker_done(void);
+void	 pool_worker_wait(int kept);
 
 /*
  * In a worker: the configured status path, or NULL when there is none
