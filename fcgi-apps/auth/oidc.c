@@ -37,6 +37,7 @@ const struct app_route oidc_routes[] = {
 	{ "POST", OIDC_P "/userinfo", oidc_userinfo },
 	{ "GET", OIDC_P "/logout", login_logout },
 	{ "POST", OIDC_P "/logout", login_logout },
+	{ "GET", ADM_P "/users", adm_list },
 	{ "POST", ADM_P "/users", adm_create },
 	{ "POST", ADM_P "/users/by-ids", adm_by_ids },
 	{ "GET", ADM_P "/users/{id}", adm_get },
@@ -44,6 +45,12 @@ const struct app_route oidc_routes[] = {
 	{ "DELETE", ADM_P "/users/{id}", adm_delete },
 	{ "PUT", ADM_P "/users/{id}/reset-password", adm_password },
 	{ "GET", ADM_P "/roles/{role}/users", adm_role_users },
+	{ "POST", ADM_P "/users/{id}/logout", adm_logout },
+	{ "GET", ADM_P "/users/{id}/role-mappings/realm", adm_roles_get },
+	{ "POST", ADM_P "/users/{id}/role-mappings/realm", adm_roles_add },
+	{ "DELETE", ADM_P "/users/{id}/role-mappings/realm", adm_roles_del },
+	{ "GET", ADM_P "/audit", adt_list },
+	{ "GET", ADM_P "/admin-events", adt_list },
 	{ "GET", "/health", oidc_health },
 };
 const size_t oidc_nroutes = NITEMS(oidc_routes);

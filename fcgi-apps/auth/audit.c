@@ -1,0 +1,214 @@
+/*
+ * audit: the audit trail of elp-auth's admin actions, Keycloak's "admin
+ * events" in a looser shape. Every change made through the admin API or
+ * the admin commands is one row of admin_event (migration 0004) naming
+ * the actor (client id of a service account, sub of a user token, or
+ * "cli:<unix user>"), the time, the gateway's request id, the action, the
+ * target and what changed as JSON. Passwords and secrets are never part
+ * of it: a password change is recorded as the fact that it happened.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "log.h"
+#include "util.h"
+
+#define ADT_DEF_MAX	100
+
+#define SQL_ADT_PUT							\
+	"INSERT INTO admin_event (time, actor, actor_type, client_id, "	\
+	"user_id, address, request_id, action, operation, resource, "	\
+	"target, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define SQL_ADT_LIST							\
+	"SELECT id, CAST(UNIX_TIMESTAMP(time) * 1000 AS SIGNED), actor, " \
+	"actor_type, client_id, user_id, address, request_id, action, "	\
+	"operation, resource, target, details FROM admin_event "	\
+	"WHERE (? IS NULL OR actor = ?) AND (? IS NULL OR target = ?) "	\
+	"ORDER BY id DESC LIMIT ? OFFSET ?"
+
+/* Copies <s> (may be NULL) into <out>. */
+static void
+adt_copy(char *out, size_t len, const char *s)
+{
+	snprintf(out, len, "%s", s != NULL ? s : "");
+}
+
+void
+adt_actor_token(struct adm_actor *a, struct app_req *req, json_t *claims)
+{
+	const char *sub = json_string_value(json_object_get(claims, "sub"));
+	const char *azp = json_string_value(json_object_get(claims, "azp"));
+	const char *un = json_string_value(json_object_get(claims,
+	    "preferred_username"));
+
+	memset(a, 0, sizeof(*a));
+	adt_copy(a->aa_client, sizeof(a->aa_client), azp);
+	adt_copy(a->aa_user, sizeof(a->aa_user), sub);
+	adt_copy(a->aa_addr, sizeof(a->aa_addr), web_addr(req));
+	if (req->r_reqid != NULL && strcmp(req->r_reqid, "-") != 0)
+		adt_copy(a->aa_reqid, sizeof(a->aa_reqid), req->r_reqid);
+	/* A client-credentials token: preferred_username names the client. */
+	if (un != NULL && azp != NULL && strncmp(un, "service-account-", 16)
+	    == 0 && strcmp(un + 16, azp) == 0) {
+		adt_copy(a->aa_type, sizeof(a->aa_type), "client");
+		adt_copy(a->aa_actor, sizeof(a->aa_actor), azp);
+	} else {
+		adt_copy(a->aa_type, sizeof(a->aa_type), "user");
+		adt_copy(a->aa_actor, sizeof(a->aa_actor), sub);
+	}
+}
+
+void
+adt_actor_cli(struct adm_actor *a)
+{
+	struct passwd *pw = getpwuid(getuid());
+	char name[64];
+
+	memset(a, 0, sizeof(*a));
+	if (pw != NULL)
+		adt_copy(name, sizeof(name), pw->pw_name);
+	else
+		snprintf(name, sizeof(name), "%lu", (unsigned long)getuid());
+	snprintf(a->aa_actor, sizeof(a->aa_actor), "cli:%s", name);
+	adt_copy(a->aa_type, sizeof(a->aa_type), "cli");
+}
+
+/* <s> as a parameter; "" is NULL. */
+static struct db_val
+adt_val(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? DB_STR(s) : DB_NULLV;
+}
+
+int
+adt_record(struct db *db, const struct adm_actor *a, const char *action,
+    const char *op, const char *resource, const char *target,
+    json_t *details)
+{
+	char now[32], *js = NULL;
+	struct db_val p[12];
+	int rc;
+
+	if (details != NULL)
+		js = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
+	st_time(now, 0);
+	p[0] = DB_STR(now);
+	p[1] = DB_STR(a->aa_actor);
+	p[2] = DB_STR(a->aa_type);
+	p[3] = adt_val(a->aa_client);
+	p[4] = adt_val(a->aa_user);
+	p[5] = adt_val(a->aa_addr);
+	p[6] = adt_val(a->aa_reqid);
+	p[7] = DB_STR(action);
+	p[8] = DB_STR(op);
+	p[9] = DB_STR(resource);
+	p[10] = adt_val(target);
+	p[11] = adt_val(js);
+	rc = st_exec(db, SQL_ADT_PUT, p, NITEMS(p)) == -1 ? -1 : 0;
+	if (rc == -1)
+		log_warnx("audit: %s of %s by %s not recorded", action,
+		    target != NULL ? target : "-", a->aa_actor);
+	else
+		log_info("audit: %s %s by %s (request %s)", action,
+		    target != NULL ? target : "-", a->aa_actor,
+		    a->aa_reqid[0] != '\0' ? a->aa_reqid : "-");
+	free(js);
+	json_decref(details);
+	return rc;
+}
+
+struct adt_rows {
+	const struct auth_cfg	*ar_cfg;
+	json_t			*ar_out;
+};
+
+/* Row callback: one event object appended to the array. */
+static int
+adt_row_cb(void *arg, const struct db_val *c, size_t ncol)
+{
+	struct adt_rows *ar = arg;
+	json_t *ev, *det = NULL;
+
+	if (ncol < 13)
+		return -1;
+	if (c[12].dv_s != NULL)
+		det = json_loads(c[12].dv_s, 0, NULL);
+	ev = json_pack("{s:I, s:I, s:s, s:{s:s, s:s?, s:s?, s:s?}, s:s, "
+	    "s:s, s:s?, s:s, s:s, s:s, s:s?, s:o}",
+	    "id", (json_int_t)strtoll(c[0].dv_s, NULL, 10),
+	    "time", (json_int_t)strtoll(c[1].dv_s != NULL ? c[1].dv_s : "0",
+	    NULL, 10),
+	    "realmId", ar->ar_cfg->ac_realm,
+	    "authDetails", "realmId", ar->ar_cfg->ac_realm,
+	    "clientId", c[4].dv_s, "userId", c[5].dv_s,
+	    "ipAddress", c[6].dv_s,
+	    "actor", c[2].dv_s, "actorType", c[3].dv_s,
+	    "requestId", c[7].dv_s, "action", c[8].dv_s,
+	    "operationType", c[9].dv_s, "resourceType", c[10].dv_s,
+	    "target", c[11].dv_s,
+	    "details", det != NULL ? det : json_object());
+	if (ev == NULL)
+		return -1;
+	if (c[11].dv_s != NULL && strcmp(c[10].dv_s, "USER") == 0)
+		json_object_set_new(ev, "resourcePath", json_sprintf("users/%s",
+		    c[11].dv_s));
+	json_array_append_new(ar->ar_out, ev);
+	return 0;
+}
+
+int
+adt_query(struct db *db, const struct auth_cfg *cfg, const char *actor,
+    const char *target, long long first, long long max, json_t **out)
+{
+	struct adt_rows ar = { cfg, json_array() };
+	struct db_val p[6];
+
+	p[0] = p[1] = actor != NULL ? DB_STR(actor) : DB_NULLV;
+	p[2] = p[3] = target != NULL ? DB_STR(target) : DB_NULLV;
+	p[4] = DB_INT(max);
+	p[5] = DB_INT(first);
+	if (db_exec(db, SQL_ADT_LIST, p, NITEMS(p), adt_row_cb, &ar) == -1) {
+		json_decref(ar.ar_out);
+		*out = NULL;
+		return -1;
+	}
+	*out = ar.ar_out;
+	return 0;
+}
+
+void
+adt_list(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+	const struct auth_cfg *cfg = as->as_cfg;
+	char actor[AUTH_NAME_MAX + 1], target[AUTH_NAME_MAX + 1];
+	long long first, max;
+	int ra, rt;
+	json_t *out;
+
+	if (!adm_guard(req, cfg->ac_op_events, NULL))
+		return;
+	ra = app_query_get(req->r_query, "actor", actor, sizeof(actor));
+	rt = app_query_get(req->r_query, "target", target, sizeof(target));
+	if (ra == -1 || rt == -1 ||
+	    app_query_int(req, "first", 0, &first) == -1 || first < 0 ||
+	    app_query_int(req, "max", ADT_DEF_MAX, &max) == -1 || max < 0) {
+		app_send_json(req, 400, json_pack("{s:s, s:s}", "error",
+		    "invalid_request", "errorMessage", "Bad first, max, actor "
+		    "or target"));
+		return;
+	}
+	if (max > cfg->ac_adm_max_page)
+		max = cfg->ac_adm_max_page;
+	if (adt_query(as->as_db, cfg, ra == 1 ? actor : NULL, rt == 1 ?
+	    target : NULL, first, max, &out) == -1) {
+		app_send_json(req, 503, json_pack("{s:s, s:s}", "error",
+		    "unavailable", "errorMessage", "Database unavailable"));
+		return;
+	}
+	app_send_json(req, 200, out);
+}
