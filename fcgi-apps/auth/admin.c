@@ -829,8 +829,15 @@ adm_roles_change(struct app_req *req, int add)
 	size_t i;
 
 	if (!adm_guard(req, as->as_cfg->ac_op_manage, &act) ||
-	    !adm_cap_id(req, id) || (in = app_json_body(req)) == NULL)
+	    !adm_cap_id(req, id) || app_read_body(req) == -1)
 		return;
+	/* An array, which app_json_body() does not take. */
+	if ((in = json_loadb(req->r_body != NULL ? req->r_body : "",
+	    req->r_body_len, 0, NULL)) == NULL) {
+		adm_error(req, 400, "invalid_request", "Body must be an array "
+		    "of roles");
+		return;
+	}
 	names = json_array();
 	json_array_foreach(in, i, r)
 		json_array_append(names, json_is_object(r) ?

@@ -66,10 +66,15 @@ void
 adt_actor_cli(struct adm_actor *a)
 {
 	struct passwd *pw = getpwuid(getuid());
+	const char *env = getenv("ELP_AUDIT_USER");
 	char name[64];
 
 	memset(a, 0, sizeof(*a));
-	if (pw != NULL)
+	/* A wrapper that changed user (scripts/auth as root) names the
+	 * administrator who ran it. */
+	if (env != NULL && env[0] != '\0' && strlen(env) < sizeof(name))
+		adt_copy(name, sizeof(name), env);
+	else if (pw != NULL)
 		adt_copy(name, sizeof(name), pw->pw_name);
 	else
 		snprintf(name, sizeof(name), "%lu", (unsigned long)getuid());
