@@ -365,7 +365,7 @@ payment_decide_tx(struct course_svc *cs, void *arg)
 	if ((rc = enroll_set(cs, po.po_course, po.po_user, status)) != 0)
 		return rc;
 	if (audit_record(cs, &pd->pd_who, "PAYMENT_DECISION", "payment",
-	    po.po_payment, json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}",
+	    po.po_payment, json_pack("{s:s, s:s, s:s, s:{s:{s:s, s:s}}}",
 	    "trxId", fld_str(&f->fo_v[DF_TRX]), "courseId", po.po_course,
 	    "userId", po.po_user, "changes", "status", "from", po.po_status,
 	    "to", status)) == -1)
