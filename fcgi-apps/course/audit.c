@@ -1,6 +1,6 @@
 /*
  * audit: the audit trail of the administrators' changes in elp-course
- * (docs/contract/api.md 4.7): course creations and edits, lectures added
+ * (docs/contract/api.md 4.8): course creations and edits, lectures added
  * and deleted, payment decisions. Each is one row of audit_event
  * (migration 0004) written in the transaction of the change when there is
  * one, naming the admin (token sub and preferred_username), the gateway's

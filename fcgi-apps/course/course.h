@@ -229,7 +229,7 @@ int	 audit_record(struct course_svc *cs, const struct audit_who *w,
 /* {key: {"from", "to"}} for each key of <after> whose value differs in
  * <before> (new reference). */
 json_t	*audit_changes(json_t *before, json_t *after);
-/* GET /course/audit (docs/contract/api.md 4.7): ADMIN only. */
+/* GET /course/audit (docs/contract/api.md 4.8): ADMIN only. */
 void	 audit_list(struct app_req *req);
 
 /* media.c: GET /internal/media/{fileName}, the media rule for elp-content
