@@ -7,7 +7,8 @@
 # delete); a disabled account cannot log in and its refresh token stops
 # working, also after it is enabled again; every admin action is in the
 # audit trail (GET /audit and the audit command) with its actor and
-# request id, and no password ever is.
+# request id; logins and refused logins are login events with the reason
+# (GET /events); no password ever is in either.
 . "$(dirname "$0")/lib.sh"
 
 PW='Secr3t#pass'
@@ -259,6 +260,20 @@ test_expect_success 'audit (view-events): every action with actor and request id
 	expect_eq "$(json "[e[\"action\"] for e in j]")" "[\"ROLE_REVOKE\"]"
 '
 
+test_expect_success 'login events (view-events): logins and refusals with the reason, no password' '
+	a=$(cat "$T/id-alice") &&
+	expect_eq "$(login nobody@example.com "$PW")" 400 &&
+	expect_eq "$(call msg GET /events t6010-msg-events)" 403 &&
+	expect_eq "$(call ops GET "/events?max=1000" t6010-events)" 200 &&
+	cp "$T/body" "$T/events" &&
+	expect_eq "$(json "[(e[\"error\"], e[\"details\"][\"username\"], e[\"clientId\"]) for e in j if e[\"type\"] == \"LOGIN_ERROR\"][0]")" \
+	    "[\"user_not_found\", \"nobody@example.com\", \"admin-cli\"]" &&
+	expect_eq "$(json "len([e for e in j if e[\"type\"] == \"LOGIN_ERROR\" and e[\"userId\"] == \"$a\" and e[\"error\"] == \"user_disabled\"])")" 1 &&
+	expect_eq "$(json "len([e for e in j if e[\"type\"] == \"LOGIN_ERROR\" and e[\"userId\"] == \"$a\" and e[\"error\"] == \"invalid_user_credentials\"])")" 1 &&
+	expect_eq "$(call ops GET "/events?user=$a&type=LOGIN" t6010-events)" 200 &&
+	expect_eq "$(json "len(j) >= 3 and all(e[\"userId\"] == \"$a\" and e[\"type\"] == \"LOGIN\" and e[\"ipAddress\"] == \"127.0.0.1\" for e in j)")" true
+'
+
 test_expect_success 'audit command; no password anywhere in the trail or the logs' '
 	expect_eq "$(cli audit --actor "$CLI_ACTOR" --max 1)" 0 &&
 	expect_eq "$(wc -l <"$T/out")" 1 &&
@@ -266,7 +281,7 @@ test_expect_success 'audit command; no password anywhere in the trail or the log
 	expect_eq "$(cli audit --target "$(cat "$T/id-carol")")" 0 &&
 	expect_eq "$(wc -l <"$T/out")" 9 &&
 	for p in "$PW" "$PW2" "$PW3" "$PW4"; do
-		! grep -qF "$p" "$T/audit" "$T"/log/*.log || return 1
+		! grep -qF "$p" "$T/audit" "$T/events" "$T"/log/*.log || return 1
 	done
 '
 

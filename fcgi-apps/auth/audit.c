@@ -23,6 +23,15 @@
 	"INSERT INTO admin_event (time, actor, actor_type, client_id, "	\
 	"user_id, address, request_id, action, operation, resource, "	\
 	"target, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define SQL_LOGIN_PUT							\
+	"INSERT INTO login_event (time, type, client_id, user_id, "	\
+	"username, address, request_id, error) "			\
+	"VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+#define SQL_LOGIN_LIST							\
+	"SELECT id, CAST(UNIX_TIMESTAMP(time) * 1000 AS SIGNED), type, " \
+	"client_id, user_id, username, address, request_id, error "	\
+	"FROM login_event WHERE (? IS NULL OR user_id = ?) AND "	\
+	"(? IS NULL OR type = ?) ORDER BY id DESC LIMIT ? OFFSET ?"
 #define SQL_ADT_LIST							\
 	"SELECT id, CAST(UNIX_TIMESTAMP(time) * 1000 AS SIGNED), actor, " \
 	"actor_type, client_id, user_id, address, request_id, action, "	\
@@ -216,4 +225,126 @@ adt_list(struct app_req *req)
 		return;
 	}
 	app_send_json(req, 200, out);
+}
+
+/* Why login <login> was refused, found again after the fact: Keycloak's
+ * error names. */
+static const char *
+adt_login_error(struct db *db, const char *login, char id[37])
+{
+	struct auth_user u;
+	const char *err = "invalid_user_credentials";
+	int rc;
+
+	id[0] = '\0';
+	if ((rc = st_user_by_login(db, login, &u)) != 1)
+		return rc == 0 ? "user_not_found" : "server_error";
+	snprintf(id, 37, "%s", u.u_id);
+	if (!u.u_enabled)
+		err = "user_disabled";
+	else if (st_locked(db, u.u_id) == 1)
+		err = "user_temporarily_locked";
+	st_user_release(&u);
+	return err;
+}
+
+void
+adt_login(struct app_req *req, const char *client, const char *login,
+    int rc, const struct auth_user *u)
+{
+	struct auth_svc *as = req->r_ctx;
+	const char *err = NULL;
+	char now[32], id[37], name[AUTH_NAME_MAX + 1];
+	struct db_val p[8];
+	size_t i;
+
+	if (rc == -1)
+		return;
+	if (rc == 1)
+		snprintf(id, sizeof(id), "%s", u->u_id);
+	else
+		err = adt_login_error(as->as_db, login, id);
+	/* The name as given, without control characters. */
+	snprintf(name, sizeof(name), "%s", rc == 1 ? u->u_username : login);
+	for (i = 0; name[i] != '\0'; i++)
+		if ((unsigned char)name[i] < ' ' || name[i] == 0x7f)
+			name[i] = '?';
+	st_time(now, 0);
+	p[0] = DB_STR(now);
+	p[1] = DB_STR(rc == 1 ? "LOGIN" : "LOGIN_ERROR");
+	p[2] = adt_val(client);
+	p[3] = adt_val(id);
+	p[4] = adt_val(name);
+	p[5] = adt_val(web_addr(req));
+	p[6] = strcmp(req->r_reqid, "-") != 0 ? adt_val(req->r_reqid) :
+	    DB_NULLV;
+	p[7] = err != NULL ? DB_STR(err) : DB_NULLV;
+	if (st_exec(as->as_db, SQL_LOGIN_PUT, p, NITEMS(p)) == -1)
+		log_warnx("login event of %s not recorded", id[0] != '\0' ? id :
+		    "-");
+}
+
+/* Row callback: one login event appended to the array <arg>. */
+static int
+adt_login_cb(void *arg, const struct db_val *c, size_t ncol)
+{
+	struct adt_rows *ar = arg;
+	json_t *ev;
+
+	if (ncol < 9)
+		return -1;
+	ev = json_pack("{s:I, s:I, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, "
+	    "s:{s:s?}, s:s?}", "id", (json_int_t)strtoll(c[0].dv_s, NULL, 10),
+	    "time", (json_int_t)strtoll(c[1].dv_s != NULL ? c[1].dv_s : "0",
+	    NULL, 10), "type", c[2].dv_s, "realmId", ar->ar_cfg->ac_realm,
+	    "clientId", c[3].dv_s, "userId", c[4].dv_s, "ipAddress",
+	    c[6].dv_s, "requestId", c[7].dv_s, "error", c[8].dv_s,
+	    "details", "username", c[5].dv_s, "sessionId", NULL);
+	if (ev == NULL)
+		return -1;
+	json_object_del(ev, "sessionId");
+	json_array_append_new(ar->ar_out, ev);
+	return 0;
+}
+
+/* GET /admin/realms/{realm}/events?type=&user=&first=&max=: the login
+ * events, newest first (Keycloak's user events, loosely). */
+void
+adt_events(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+	const struct auth_cfg *cfg = as->as_cfg;
+	struct adt_rows ar = { cfg, NULL };
+	char user[AUTH_NAME_MAX + 1], type[16];
+	long long first, max;
+	struct db_val p[6];
+	int ru, rt;
+
+	if (!adm_guard(req, cfg->ac_op_events, NULL))
+		return;
+	ru = app_query_get(req->r_query, "user", user, sizeof(user));
+	rt = app_query_get(req->r_query, "type", type, sizeof(type));
+	if (ru == -1 || rt == -1 ||
+	    app_query_int(req, "first", 0, &first) == -1 || first < 0 ||
+	    app_query_int(req, "max", ADT_DEF_MAX, &max) == -1 || max < 0) {
+		app_send_json(req, 400, json_pack("{s:s, s:s}", "error",
+		    "invalid_request", "errorMessage", "Bad first, max, user "
+		    "or type"));
+		return;
+	}
+	if (max > cfg->ac_adm_max_page)
+		max = cfg->ac_adm_max_page;
+	p[0] = p[1] = ru == 1 ? DB_STR(user) : DB_NULLV;
+	p[2] = p[3] = rt == 1 ? DB_STR(type) : DB_NULLV;
+	p[4] = DB_INT(max);
+	p[5] = DB_INT(first);
+	ar.ar_out = json_array();
+	if (db_exec(as->as_db, SQL_LOGIN_LIST, p, NITEMS(p), adt_login_cb,
+	    &ar) == -1) {
+		json_decref(ar.ar_out);
+		app_send_json(req, 503, json_pack("{s:s, s:s}", "error",
+		    "unavailable", "errorMessage", "Database unavailable"));
+		return;
+	}
+	app_send_json(req, 200, ar.ar_out);
 }

@@ -379,6 +379,15 @@ void	 adt_actor_cli(struct adm_actor *a);
 int	 adt_record(struct db *, const struct adm_actor *a, const char *action,
 	    const char *op, const char *resource, const char *target,
 	    json_t *details);
+/*
+ * Records a login event of the form or the password grant: <rc> is
+ * login_check()'s (1 LOGIN with <u>, 0 LOGIN_ERROR with the reason found
+ * again, -1 nothing). <login> is the name given; never a password.
+ */
+void	 adt_login(struct app_req *, const char *client, const char *login,
+	    int rc, const struct auth_user *u);
+/* GET /admin/realms/{realm}/events: the login events, newest first. */
+void	 adt_events(struct app_req *);
 /* Events matching <actor> and <target> (NULL: any), newest first, <max>
  * from <first>, as JSON objects into <*out> (new array). 0 or -1. */
 int	 adt_query(struct db *, const struct auth_cfg *, const char *actor,

@@ -51,6 +51,7 @@ const struct app_route oidc_routes[] = {
 	{ "DELETE", ADM_P "/users/{id}/role-mappings/realm", adm_roles_del },
 	{ "GET", ADM_P "/audit", adt_list },
 	{ "GET", ADM_P "/admin-events", adt_list },
+	{ "GET", ADM_P "/events", adt_events },
 	{ "GET", "/health", oidc_health },
 };
 const size_t oidc_nroutes = NITEMS(oidc_routes);
