@@ -46,7 +46,8 @@
 	"FROM account WHERE ? IS NULL OR username LIKE ? OR "		\
 	"email LIKE ? OR first_name LIKE ? OR last_name LIKE ? "	\
 	"ORDER BY username LIMIT ? OFFSET ?"
-#define SQL_TOK_REVOKE	"UPDATE refresh_token SET revoked = 1 "		\
+#define SQL_TOK_REVOKE							\
+	"UPDATE refresh_token SET revoked = 1 "				\
 	"WHERE account_id = ? AND revoked = 0"
 #define SQL_SSO_END	"UPDATE sso_session SET ended = 1 "		\
 	"WHERE account_id = ? AND ended = 0"

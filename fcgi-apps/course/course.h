@@ -207,11 +207,12 @@ void	 payment_approve(struct app_req *req);
 /* --- audit.c --- */
 
 /* The admin of a change, kept for the audit trail after the token is
- * released. */
+ * released: the token's sub and preferred_username, and the request's
+ * REQUEST_ID ("" when there is none). */
 struct audit_who {
-	char	aw_sub[UUID_STR_LEN + 1];	/* token sub */
-	char	aw_name[AUTHZ_CLAIM_MAX + 1];	/* preferred_username */
-	char	aw_reqid[129];			/* REQUEST_ID, "" if none */
+	char	aw_sub[UUID_STR_LEN + 1];
+	char	aw_name[AUTHZ_CLAIM_MAX + 1];
+	char	aw_reqid[129];
 };
 
 /* Fills <w> from the checked identity <id> and the request's id. */
