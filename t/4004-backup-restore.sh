@@ -157,8 +157,8 @@ test_expect_success 'backup: one archive, mode 0600, a manifest with sums' '
 	expect_eq "$(head -n 1 "$T/manifest")" "elp-backup	1" &&
 	grep -q "^created	20[0-9][0-9]-" "$T/manifest" &&
 	grep -q "^version	$("$BIN/elp-course" --version | cut -d " " -f 2)\$" "$T/manifest" &&
-	grep -q "^schema	course	elp_course	3	0003-event-outbox.sql\$" "$T/manifest" &&
-	grep -q "^schema	auth	elp_auth	1	0001-identity.sql\$" "$T/manifest" &&
+	grep -q "^schema	course	elp_course	4	0004-audit.sql\$" "$T/manifest" &&
+	grep -q "^schema	auth	elp_auth	4	0004-admin-events.sql\$" "$T/manifest" &&
 	for k in "db	course" "accounts	course" "db	auth" "db	content" \
 	    "media	content" "keys	auth" "secret	course/database/password-file" "secret	auth/database/password-file" \
 	    "secret	auth/client\\[elp-user\\]/secret-file"; do

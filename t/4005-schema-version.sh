@@ -7,7 +7,7 @@
 # unreachable one are no reason to refuse.
 . "$(dirname "$0")/lib.sh"
 
-LAST=0003-event-outbox.sql
+LAST=0004-audit.sql
 MSG="elp_course: schema is older than this program: run migration $LAST \\(scripts/db migrate\\)"
 
 # sql QUERY: runs it in elp_course as the server's admin account.
@@ -28,11 +28,11 @@ run_course() {
 
 test_expect_success 'start MariaDB with every migration applied' '
 	db_up && course_conf course "$T/run/course.sock" 2 &&
-	expect_eq "$(sql "SELECT MAX(version) FROM schema_migrations")" 3
+	expect_eq "$(sql "SELECT MAX(version) FROM schema_migrations")" 4
 '
 
 test_expect_success 'last migration undone: elp-course exits 78 at once' '
-	sql "DROP TABLE event_outbox; DELETE FROM schema_migrations WHERE version = 3" &&
+	sql "DROP TABLE audit_event; ALTER TABLE payment DROP COLUMN decided_by, DROP COLUMN decided_at; DELETE FROM schema_migrations WHERE version = 4" &&
 	start=$(date +%s) &&
 	expect_eq "$(run_course old.log)" 78 &&
 	test $(($(date +%s) - start)) -lt 5 &&
@@ -45,10 +45,10 @@ test_expect_success 'it names the migration and the command at error level' '
 '
 
 test_expect_success 'two migrations missing: the first is named, the count said' '
-	sql "DROP INDEX ix_content_url ON course_content" &&
-	sql "DELETE FROM schema_migrations WHERE version = 2" &&
+	sql "DROP TABLE event_outbox" &&
+	sql "DELETE FROM schema_migrations WHERE version = 3" &&
 	expect_eq "$(run_course two.log)" 78 &&
-	loggrep two.log "run migration 0002-content-url-index.sql" &&
+	loggrep two.log "run migration 0003-event-outbox.sql" &&
 	loggrep two.log "2 migration\\(s\\) missing"
 '
 

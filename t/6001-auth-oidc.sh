@@ -276,7 +276,7 @@ test_expect_success 'client_credentials: basic and post; wrong secret is 401' '
 	oidc token grant_type=client_credentials client_id=elp-user client_secret=wrong &&
 	expect_eq "$(json "j[\"status\"]")" 401 &&
 	claims "$(cat "$T/at_svc")" &&
-	expect_eq "$(json "sorted(j[\"payload\"][\"realm_access\"][\"roles\"])")" "[\"admin-service\", \"messaging-service\"]" &&
+	expect_eq "$(json "sorted(j[\"payload\"][\"realm_access\"][\"roles\"])")" "[\"delete-users\", \"manage-users\", \"messaging-service\", \"reset-passwords\", \"view-users\"]" &&
 	! grep -q "$SECRET" "$T"/log/*.log
 '
 

@@ -266,13 +266,13 @@ auth_conf() {
     <client id="admin-cli" public="yes" grants="password refresh_token"/>
     <client id="elp-user" grants="client_credentials"
             secret-file="$T/var/secrets/auth-elp-user.secret"
-            roles="admin-service messaging-service"/>
+            roles="view-users manage-users reset-passwords delete-users messaging-service"/>
     <client id="elp-course" grants="client_credentials"
             secret-file="$T/var/secrets/auth-elp-course.secret"
             roles="messaging-service"/>
     <client id="elp-messaging" grants="client_credentials"
             secret-file="$T/var/secrets/auth-elp-messaging.secret"
-            roles="admin-service"/>
+            roles="view-users"/>
     <client id="account-console" public="yes" grants="authorization_code"
             redirect-uris="http://127.0.0.1:$IDP_PORT/realms/e-learning-platform/account"
             pkce="S256"/>

@@ -12,6 +12,8 @@
  *   mailq.c  mq_     the provider's own mail outbox and its delivery loop
  *   action.c act_    forgot password, e-mail verification (mailed links)
  *   account.c acct_  the account page (profile, password, sessions)
+ *   audit.c  adt_    the audit trail of admin actions (admin events)
+ *   cli.c    cli_    account administration commands
  */
 #ifndef ELP_AUTH_H
 #define ELP_AUTH_H
@@ -122,6 +124,15 @@ struct auth_cfg {
 	int64_t		 ac_bf_acct_failures;	/* per account, all addresses */
 	uint64_t	 ac_bf_acct_delay_ms;	/* per failure beyond those */
 	uint64_t	 ac_bf_acct_max_ms;	/* cap of the added delay */
+	/* <admin-api>: the role each admin operation needs (the admin role
+	 * opens them all), and the largest page of a listing */
+	char		*ac_op_view;	/* read accounts, role members */
+	char		*ac_op_manage;	/* create, update, disable, roles */
+	char		*ac_op_reset;	/* reset-password */
+	char		*ac_op_delete;	/* delete */
+	char		*ac_op_sessions; /* logout (end sessions) */
+	char		*ac_op_events;	/* read the audit trail */
+	int64_t		 ac_adm_max_page;
 	struct auth_client ac_clients[AUTH_MAX_CLIENTS];
 	size_t		 ac_nclients;
 	/* Account page and mails (acct_cfg, mq_cfg); ac_smtp NULL when
@@ -157,6 +168,20 @@ struct auth_user {
 	int	 u_enabled;
 	int	 u_email_verified;
 	json_t	*u_roles;	/* array of role names */
+};
+
+/*
+ * Who performs an admin action, for the audit trail: a service account
+ * (actor = its client id), a user token (actor = its sub) or the command
+ * line (actor = "cli:<unix user>"), with the request's address and id.
+ */
+struct adm_actor {
+	char	aa_actor[AUTH_NAME_MAX + 1];
+	char	aa_type[8];		/* "client", "user", "cli" */
+	char	aa_client[AUTH_ID_MAX + 1];	/* azp, "" for the cli */
+	char	aa_user[37];		/* sub, "" for the cli */
+	char	aa_addr[64];		/* "" for the cli */
+	char	aa_reqid[129];		/* REQUEST_ID, "" when none */
 };
 
 /* --- conf.c --- */
@@ -368,6 +393,14 @@ void	 adm_delete(struct app_req *);
 void	 adm_password(struct app_req *);
 void	 adm_role_users(struct app_req *);
 void	 adm_by_ids(struct app_req *);
+void	 adm_list(struct app_req *);
+void	 adm_logout(struct app_req *);
+void	 adm_roles_get(struct app_req *);
+void	 adm_roles_add(struct app_req *);
+void	 adm_roles_del(struct app_req *);
+/* Records the audit event of the creation of <id> from body <in>. */
+void	 adm_created(struct db *, const struct adm_actor *act,
+	    const char *id, json_t *in);
 /*
  * Creates an account (used by the admin API and the create-user command).
  * Returns 201 created, 200 when <key> (may be NULL) names an earlier
@@ -445,5 +478,82 @@ long long st_account_signout(struct db *, const char *id,
 int	 st_session_signout(struct db *, const char *id, const char *sid);
 /* Records the client address session <sid> started from. */
 void	 st_session_address(struct db *, const char *sid, const char *addr);
+/*
+ * Checks realm and Bearer token of an admin API request: the token must
+ * hold the admin role or <role>. 1 with <act> filled (may be NULL), or 0
+ * after responding 401/403/404.
+ */
+int	 adm_guard(struct app_req *, const char *role, struct adm_actor *act);
+/* The admin operations shared by the API and the command line. Each
+ * checks its input, changes the account, records the audit event of
+ * <act> and returns an HTTP status (2xx done, 400 with <why>, 404, 409,
+ * 503). */
+int	 adm_op_update(struct db *, const struct auth_cfg *,
+	    const struct adm_actor *act, const char *id, json_t *in,
+	    char *why, size_t whylen);
+int	 adm_op_delete(struct db *, const struct adm_actor *act,
+	    const char *id);
+/* adm_op_password also revokes every refresh token and SSO session of
+ * the account but session <keep> ("": none kept); 429 when no hashing
+ * slot was free. */
+int	 adm_op_password(struct db *, const struct auth_cfg *,
+	    const struct adm_actor *act, const char *id, const char *pw,
+	    const char *keep, char *why, size_t whylen);
+int	 adm_op_logout(struct db *, const struct adm_actor *act,
+	    const char *id);
+/* Adds (<add>) or removes the realm roles named in <names> (array of
+ * strings); <api>: the admin role and the operation roles are refused. */
+int	 adm_op_roles(struct db *, const struct auth_cfg *,
+	    const struct adm_actor *act, const char *id, json_t *names,
+	    int add, int api, char *why, size_t whylen);
+/* Accounts whose username, email or names contain <search> (NULL: all),
+ * ordered by username, <max> from <first>: brief representations into
+ * <*out> (new array). 0 or -1. */
+int	 adm_op_list(struct db *, const char *search, long long first,
+	    long long max, json_t **out);
+/* Ends every SSO session of account <id> and revokes its refresh
+ * tokens. Refresh tokens revoked, or -1. */
+long long adm_end_sessions(struct db *, const char *id);
+/* The representation of <u> (new reference). */
+json_t	*adm_user_json(const struct auth_user *u);
+
+/* --- cli.c --- */
+
+/* The commands "users ..." and "audit ..." (<argv>[0] is the command).
+ * Returns the exit status. */
+int	 cli_users(const struct auth_cfg *, int argc, char *argv[]);
+int	 cli_audit(const struct auth_cfg *, int argc, char *argv[]);
+
+/* --- audit.c --- */
+
+/* GET /admin/realms/{realm}/audit: the admin events, newest first. */
+void	 adt_list(struct app_req *);
+/* Fills <a> from the verified <claims> of an admin API request. */
+void	 adt_actor_token(struct adm_actor *a, struct app_req *,
+	    json_t *claims);
+/* Fills <a> for the command line: "cli:<unix user>". */
+void	 adt_actor_cli(struct adm_actor *a);
+/*
+ * Records one admin event: <action> (e.g. USER_DISABLE), <op> (CREATE,
+ * UPDATE, DELETE, ACTION), <resource> (USER), <target> (may be NULL)
+ * and <details> (stolen, may be NULL; never a password or secret).
+ * 0, or -1 (logged).
+ */
+int	 adt_record(struct db *, const struct adm_actor *a, const char *action,
+	    const char *op, const char *resource, const char *target,
+	    json_t *details);
+/*
+ * Records a login event of the form or the password grant: <rc> is
+ * login_check()'s (1 LOGIN with <u>, 0 LOGIN_ERROR with the reason found
+ * again, -1 nothing). <login> is the name given; never a password.
+ */
+void	 adt_login(struct app_req *, const char *client, const char *login,
+	    int rc, const struct auth_user *u);
+/* GET /admin/realms/{realm}/events: the login events, newest first. */
+void	 adt_events(struct app_req *);
+/* Events matching <actor> and <target> (NULL: any), newest first, <max>
+ * from <first>, as JSON objects into <*out> (new array). 0 or -1. */
+int	 adt_query(struct db *, const struct auth_cfg *, const char *actor,
+	    const char *target, long long first, long long max, json_t **out);
 
 #endif

@@ -99,6 +99,17 @@ static const struct cfg_key account_keys[] = {
 	{ "mails-per-account", CFG_T_INT, "5", 1, 1000,
 	    OFF(ac_acct.ap_per_account) },
 };
+static const struct cfg_key adm_keys[] = {
+	{ "view", CFG_T_STR, "view-users", 0, 0, OFF(ac_op_view) },
+	{ "manage", CFG_T_STR, "manage-users", 0, 0, OFF(ac_op_manage) },
+	{ "reset-password", CFG_T_STR, "reset-passwords", 0, 0,
+	    OFF(ac_op_reset) },
+	{ "delete", CFG_T_STR, "delete-users", 0, 0, OFF(ac_op_delete) },
+	{ "sessions", CFG_T_STR, "manage-sessions", 0, 0,
+	    OFF(ac_op_sessions) },
+	{ "events", CFG_T_STR, "view-events", 0, 0, OFF(ac_op_events) },
+	{ "max-page", CFG_T_INT, "1000", 1, 100000, OFF(ac_adm_max_page) },
+};
 static const struct cfg_key client_keys[] = {
 	{ "id", CFG_T_STR, NULL, 0, 0, COFF(cl_id) },
 	{ "public", CFG_T_BOOL, "no", 0, 0, COFF(cl_public) },
@@ -128,6 +139,7 @@ static const struct acfg_section {
 	{ "password", password_keys, NITEMS(password_keys), 0, 1, 0 },
 	{ "brute-force", bf_keys, NITEMS(bf_keys), 0, 1, 0 },
 	{ "account", account_keys, NITEMS(account_keys), 0, 1, 0 },
+	{ "admin-api", adm_keys, NITEMS(adm_keys), 0, 1, 0 },
 };
 
 static const struct {
@@ -313,6 +325,26 @@ acfg_node(xmlNodePtr root, const char *name)
 	return (n = cfg_next(realm, NULL, name)) != NULL ? n : realm;
 }
 
+/* The role names of <admin-api>: one word each. */
+static void
+acfg_check_ops(struct cfg_doc *cd, xmlNodePtr root,
+    const struct auth_cfg *cfg)
+{
+	const char *ops[] = { cfg->ac_op_view, cfg->ac_op_manage,
+	    cfg->ac_op_reset, cfg->ac_op_delete, cfg->ac_op_sessions,
+	    cfg->ac_op_events };
+	xmlNodePtr node;
+	size_t i;
+
+	node = cfg_next(cfg_next(root, NULL, "realm"), NULL, "admin-api");
+	for (i = 0; i < NITEMS(ops); i++)
+		if (ops[i] != NULL && (ops[i][0] == '\0' ||
+		    strlen(ops[i]) > AUTH_ID_MAX || strchr(ops[i], ' ')))
+			cfg_error(cd, node != NULL ? node : root, "admin-api: "
+			    "role \"%s\" must be one word of 1 to %d "
+			    "characters", ops[i], AUTH_ID_MAX);
+}
+
 /* Checks across sections. */
 static void
 acfg_check(struct cfg_doc *cd, xmlNodePtr root, struct auth_cfg *cfg)
@@ -350,6 +382,7 @@ acfg_check(struct cfg_doc *cd, xmlNodePtr root, struct auth_cfg *cfg)
 		    "JWKS while logins hash (the pool has %lld workers)",
 		    (long long)cfg->ac_hash_max,
 		    (long long)cfg->ac_pool.pc_workers);
+	acfg_check_ops(cd, root, cfg);
 }
 
 /* Reads every section of <cd> into <cfg>; errors counted in <cd>. */

@@ -608,7 +608,9 @@ login_submit(struct app_req *req)
 	if (login_param(req->r_body, "username", user, sizeof(user)) == -1 ||
 	    login_param(req->r_body, "password", pw, sizeof(pw)) == -1)
 		user[0] = pw[0] = '\0';
-	if ((rc = login_check(req, user, pw, &u)) == 1) {
+	rc = login_check(req, user, pw, &u);
+	adt_login(req, ar.la_client->cl_id, user, rc, &u);
+	if (rc == 1) {
 		if (act_verify_blocks(req->r_ctx, &u))
 			act_verify_page(req);
 		else

@@ -6,6 +6,11 @@
  *   elp-auth -c FILE create-user --email E [--first F] [--last L] [--id UUID]
  *       [--role ROLE]...                           password from stdin
  *
+ *   elp-auth -c FILE users list|search|show|disable|enable|roles|
+ *       reset-password|logout|delete ...       account administration
+ *   elp-auth -c FILE audit [--actor A] [--target T]  the audit trail
+ *                                              (cli.c)
+ *
  * -t checks the configuration and exits 0 (valid) or 1 (invalid).
  * create-user exits 0 created, 1 usage or configuration, 2 invalid input
  * (email, role, password rule), 3 the account exists, 4 database error.
@@ -28,7 +33,8 @@
 #define AUTH_PROG	"elp-auth"
 #define AUTH_CONF	"conf/services/auth.xml"
 #define AUTH_OPERANDS	"[rotate-keys | create-user --email E [--first F] " \
-			"[--last L] [--id UUID] [--role R]...]"
+			"[--last L] [--id UUID] [--role R]... | users ... | " \
+			"audit ...]"
 
 static void __attribute__((noreturn))
 usage(void)
@@ -168,6 +174,7 @@ auth_create_user(struct auth_cfg *cfg, int argc, char *argv[])
 {
 	json_t *in = json_object();
 	struct db *db = NULL;
+	struct adm_actor act;
 	char id[37], why[256], *pw = NULL;
 	int rc = 1;
 
@@ -197,8 +204,11 @@ auth_create_user(struct auth_cfg *cfg, int argc, char *argv[])
 		goto done;
 	}
 	rc = adm_create_user(db, cfg, in, NULL, id, why, sizeof(why));
-	if (rc == 201)
+	if (rc == 201) {
+		adt_actor_cli(&act);
+		adm_created(db, &act, id, in);
 		printf("%s\n", id);
+	}
 	else
 		fprintf(stderr, "%s: create-user: %s\n", AUTH_PROG, why);
 	rc = rc == 201 ? 0 : rc == 400 ? 2 : rc == 409 ? 3 : 4;
@@ -228,6 +238,10 @@ auth_command(void *arg, int argc, char *argv[])
 	}
 	if (strcmp(argv[0], "create-user") == 0)
 		return auth_create_user(cfg, argc, argv);
+	if (strcmp(argv[0], "users") == 0)
+		return cli_users(cfg, argc, argv);
+	if (strcmp(argv[0], "audit") == 0)
+		return cli_audit(cfg, argc, argv);
 	usage();
 }
 

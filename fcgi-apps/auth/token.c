@@ -878,7 +878,9 @@ tok_grant_password(struct app_req *req, const struct auth_client *cl)
 	}
 	if (web_field(req->r_body, "scope", req_scope, sizeof(req_scope)) != 1)
 		req_scope[0] = '\0';
-	if ((rc = login_check(req, user, pw, &u)) != 1) {
+	rc = login_check(req, user, pw, &u);
+	adt_login(req, cl->cl_id, user, rc, &u);
+	if (rc != 1) {
 		if (rc == 0)
 			web_oauth_error(req, 400, "invalid_grant", "Invalid "
 			    "user credentials", 0);

@@ -47,6 +47,9 @@
 	"content_type, content_url, content_sequence, content_id) "	\
 	"VALUES (?, ?, ?, ?, ?, ?)"
 #define SQL_DELETE	"DELETE FROM course_content WHERE content_id = ?"
+#define SQL_ONE_LOCK							\
+	"SELECT " CONTENT_COLS " FROM course_content "			\
+	"WHERE content_id = ? FOR UPDATE"
 
 static const struct course_key content_keys[CONTENT_NCOLS] = {
 	{ "contentId", CK_STR },
@@ -96,6 +99,13 @@ struct content_rows {
 struct content_new {
 	struct fld_out	 cn_f;
 	char		 cn_seq_set;	/* the body named a sequence */
+	struct audit_who cn_who;	/* the admin, for the audit trail */
+};
+
+/* A lecture to delete, for content_delete_tx(). */
+struct content_del {
+	const char	*cd_id;
+	struct audit_who cd_who;
 };
 
 /* Refusals of content_add_tx(). */
@@ -247,6 +257,34 @@ content_next_row(void *arg, const struct db_val *cols, size_t ncol)
 	return *end == '\0' && *out > 0 && *out <= INT32_MAX ? 0 : -1;
 }
 
+/* Row callback: the lecture as JSON into the json_t * at <arg>. */
+static int
+content_one_row(void *arg, const struct db_val *cols, size_t ncol)
+{
+	json_t **out = arg;
+
+	json_decref(*out);
+	*out = course_row_json(content_keys, CONTENT_NCOLS, cols, ncol);
+	return *out != NULL ? 0 : -1;
+}
+
+/* Lecture <id> (locked) as JSON into <out>, NULL when there is none.
+ * 0, or -1 (db_error() set). */
+static int
+content_load(struct course_svc *cs, const char *id, json_t **out)
+{
+	struct db_val p[1] = { DB_STR(id) };
+
+	*out = NULL;
+	if (db_exec(cs->cs_db, SQL_ONE_LOCK, p, 1, content_one_row, out) ==
+	    -1) {
+		json_decref(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* Transaction body of content_add(); <arg> is the struct content_new. */
 static int
 content_add_tx(struct course_svc *cs, void *arg)
@@ -254,6 +292,7 @@ content_add_tx(struct course_svc *cs, void *arg)
 	struct content_new *cn = arg;
 	struct fld_out *f = &cn->cn_f;
 	long long next = 0;
+	json_t *row = NULL;
 	int rc;
 
 	/* The shared lock on the course serialises numbering per course. */
@@ -266,9 +305,31 @@ content_add_tx(struct course_svc *cs, void *arg)
 		f->fo_v[TF_SEQ] = DB_INT(next);
 	}
 	if (db_exec(cs->cs_db, SQL_INSERT, f->fo_v, TF_COUNT, NULL, NULL) ==
-	    -1)
+	    -1 || content_load(cs, f->fo_id[TF_ID], &row) == -1)
 		return -1;
-	return 0;
+	return audit_record(cs, &cn->cn_who, "CONTENT_ADD", "content",
+	    f->fo_id[TF_ID], json_pack("{s:o?}", "after", row));
+}
+
+/* Transaction body of content_delete(): the lecture, its deletion and
+ * the audit event with what was deleted. 1 when there is none. */
+static int
+content_delete_tx(struct course_svc *cs, void *arg)
+{
+	struct content_del *cd = arg;
+	struct db_val p[1] = { DB_STR(cd->cd_id) };
+	json_t *row;
+
+	if (content_load(cs, cd->cd_id, &row) == -1)
+		return -1;
+	if (row == NULL)
+		return 1;
+	if (db_exec(cs->cs_db, SQL_DELETE, p, 1, NULL, NULL) == -1) {
+		json_decref(row);
+		return -1;
+	}
+	return audit_record(cs, &cd->cd_who, "CONTENT_DELETE", "content",
+	    cd->cd_id, json_pack("{s:o}", "before", row));
 }
 
 void
@@ -283,10 +344,11 @@ content_add(struct app_req *req)
 
 	if (course_admin(req, cs, &id) == -1)
 		return;
+	memset(&cn, 0, sizeof(cn));
+	audit_who(&cn.cn_who, req, &id);
 	authz_id_release(&id);
 	if ((body = fld_body(req, ADD_FAIL)) == NULL)
 		return;
-	memset(&cn, 0, sizeof(cn));
 	if (fld_read(req, ADD_FAIL, body, content_fields, TF_ID, &cn.cn_f) ==
 	    -1)
 		goto done;
@@ -318,23 +380,22 @@ content_delete(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
 	char content[UUID_STR_LEN + 1];
+	struct content_del cd;
 	struct authz_id id;
-	struct db_val p[1];
-	long long n;
+	int rc;
 
 	if (course_admin(req, cs, &id) == -1)
 		return;
+	audit_who(&cd.cd_who, req, &id);
 	authz_id_release(&id);
 	if (course_cap_uuid(req, "contentId", DEL_FAIL, content) == -1)
 		return;
-	p[0] = DB_STR(content);
-	if ((n = db_exec(cs->cs_db, SQL_DELETE, p, NITEMS(p), NULL, NULL)) ==
-	    -1)
-		course_db_fail(req, cs, "content delete");
-	else if (n == 0)
+	cd.cd_id = content;
+	rc = course_tx(req, cs, "content delete", content_delete_tx, &cd);
+	if (rc == 1)
 		app_fail(req, 417, DEL_FAIL "Course content with id - %s not "
 		    "found!", content);
-	else
+	else if (rc == 0)
 		app_ok(req, 200, json_pack("{s:s}", "message",
 		    "Successfully deleted course content"));
 }

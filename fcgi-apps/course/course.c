@@ -58,6 +58,7 @@ const struct app_route course_routes[] = {
 	{ "POST", "/course/update", course_update },
 	{ "GET", "/course/enrollment/{userId}", enroll_courses },
 	{ "GET", "/course/enrollment/{courseId}/{userId}", enroll_status },
+	{ "GET", "/course/audit", audit_list },
 	{ "GET", "/course/{courseId}", course_get },
 	{ "GET", "/course-content/{courseId}", content_list },
 	{ "GET", "/course-content/{courseId}/preview", content_preview },
@@ -481,13 +482,14 @@ done:
 }
 
 /*
- * Checks the ADMIN token, then reads the course body: the fields of
- * course_fields up to (not including) <upto>. Returns the body (caller
- * decrefs; <out> points into it), or NULL after answering.
+ * Checks the ADMIN token (the admin into <w>), then reads the course
+ * body: the fields of course_fields up to (not including) <upto>. Returns
+ * the body (caller decrefs; <out> points into it), or NULL after
+ * answering.
  */
 static json_t *
 course_body(struct app_req *req, const char *fail, size_t upto,
-    struct fld_out *out)
+    struct fld_out *out, struct audit_who *w)
 {
 	struct course_svc *cs = req->r_ctx;
 	struct authz_id id;
@@ -495,6 +497,7 @@ course_body(struct app_req *req, const char *fail, size_t upto,
 
 	if (course_admin(req, cs, &id) == -1)
 		return NULL;
+	audit_who(w, req, &id);
 	authz_id_release(&id);
 	if ((body = fld_body(req, fail)) == NULL)
 		return NULL;
@@ -511,9 +514,10 @@ course_add(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
 	json_t *body, *course = NULL;
+	struct audit_who w;
 	struct fld_out f;
 
-	if ((body = course_body(req, ADD_FAIL, CF_ID, &f)) == NULL)
+	if ((body = course_body(req, ADD_FAIL, CF_ID, &f, &w)) == NULL)
 		return;
 	if (uuid_v4(f.fo_id[CF_ID]) == -1) {
 		app_fail(req, 500, "Internal server error");
@@ -527,6 +531,10 @@ course_add(struct app_req *req)
 		goto done;
 	}
 	log_info("course %s added", f.fo_id[CF_ID]);
+	if (audit_record(cs, &w, "COURSE_CREATE", "course", f.fo_id[CF_ID],
+	    json_pack("{s:O}", "after", course)) == -1)
+		log_warnx("course %s: creation not audited: %s", f.fo_id[CF_ID],
+		    db_errmsg(cs->cs_db));
 	app_ok(req, 201, json_pack("{s:s, s:O}", "message",
 	    "Successfully added course info", "course", course));
 done:
@@ -534,24 +542,58 @@ done:
 	json_decref(body);
 }
 
+/* A course edit, for course_update_tx(). */
+struct course_edit {
+	struct fld_out		 ce_f;
+	struct audit_who	 ce_who;
+};
+
+/*
+ * Transaction body of course_update(): the update and its audit event
+ * with the fields that changed. 1 when the course does not exist.
+ */
+static int
+course_update_tx(struct course_svc *cs, void *arg)
+{
+	struct course_edit *ce = arg;
+	const char *id = ce->ce_f.fo_id[CF_ID];
+	json_t *before = NULL, *after = NULL;
+	int rc = -1;
+
+	if (course_load(cs, id, &before) == -1)
+		goto done;
+	rc = 1;
+	if (before == NULL)
+		goto done;
+	rc = -1;
+	if (db_exec(cs->cs_db, SQL_UPDATE, ce->ce_f.fo_v, CF_COUNT, NULL,
+	    NULL) == -1 || course_load(cs, id, &after) == -1 || after == NULL)
+		goto done;
+	rc = audit_record(cs, &ce->ce_who, "COURSE_UPDATE", "course", id,
+	    json_pack("{s:o}", "changes", audit_changes(before, after)));
+done:
+	json_decref(before);
+	json_decref(after);
+	return rc;
+}
+
 /* POST /course/update: full replacement of a course (ADMIN). */
 static void
 course_update(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
-	struct fld_out f;
+	struct course_edit ce;
 	json_t *body;
-	long long n;
+	int rc;
 
-	if ((body = course_body(req, UPD_FAIL, CF_COUNT, &f)) == NULL)
+	if ((body = course_body(req, UPD_FAIL, CF_COUNT, &ce.ce_f,
+	    &ce.ce_who)) == NULL)
 		return;
-	n = db_exec_idem(cs->cs_db, SQL_UPDATE, f.fo_v, CF_COUNT, NULL, NULL);
-	if (n == -1)
-		course_db_fail(req, cs, "course update");
-	else if (n == 0)
+	rc = course_tx(req, cs, "course update", course_update_tx, &ce);
+	if (rc == 1)
 		app_fail(req, 400, UPD_FAIL "Course with id - %s not found!",
-		    f.fo_id[CF_ID]);
-	else
+		    ce.ce_f.fo_id[CF_ID]);
+	else if (rc == 0)
 		app_ok(req, 200, json_pack("{s:s}", "message",
 		    "Successfully updated course info"));
 	json_decref(body);

@@ -6,8 +6,8 @@
  * docs/contract/data-model.md 3. One file per area, each with its own prefix:
  * course.c (course_: the route table, row mapping, paging, transactions, access
  * helpers, courses), enroll.c (enroll_), content.c (content_), payment.c
- * (payment_) and fld.c (fld_: request body fields with the tolerance of
- * docs/contract/api.md 2.4).
+ * (payment_), fld.c (fld_: request body fields with the tolerance of
+ * docs/contract/api.md 2.4) and audit.c (audit_: the admins' audit trail).
  */
 #ifndef ELP_COURSE_H
 #define ELP_COURSE_H
@@ -203,6 +203,35 @@ void	 payment_list(struct app_req *req);
 void	 payment_submit(struct app_req *req);
 /* POST /payment/approval (docs/contract/api.md 4.4.3). */
 void	 payment_approve(struct app_req *req);
+
+/* --- audit.c --- */
+
+/* The admin of a change, kept for the audit trail after the token is
+ * released: the token's sub and preferred_username, and the request's
+ * REQUEST_ID ("" when there is none). */
+struct audit_who {
+	char	aw_sub[UUID_STR_LEN + 1];
+	char	aw_name[AUTHZ_CLAIM_MAX + 1];
+	char	aw_reqid[129];
+};
+
+/* Fills <w> from the checked identity <id> and the request's id. */
+void	 audit_who(struct audit_who *w, struct app_req *req,
+	    const struct authz_id *id);
+/*
+ * Records a change by <w> on the connection of <cs> (inside the change's
+ * transaction when there is one): <action> (e.g. COURSE_UPDATE), the
+ * target's type and id, <details> (stolen, may be NULL). 0, or -1
+ * (db_error() set).
+ */
+int	 audit_record(struct course_svc *cs, const struct audit_who *w,
+	    const char *action, const char *ttype, const char *target,
+	    json_t *details);
+/* {key: {"from", "to"}} for each key of <after> whose value differs in
+ * <before> (new reference). */
+json_t	*audit_changes(json_t *before, json_t *after);
+/* GET /course/audit (docs/contract/api.md 4.8): ADMIN only. */
+void	 audit_list(struct app_req *req);
 
 /* media.c: GET /internal/media/{fileName}, the media rule for elp-content
  * (docs/contract/api.md 4.6.2). */

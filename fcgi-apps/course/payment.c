@@ -46,9 +46,10 @@
 	"payment_vendor, sender_account, amount, payment_id) "		\
 	"VALUES (?, ?, ?, ?, ?, ?, ?)"
 #define SQL_LOCK							\
-	"SELECT course_id, user_id FROM payment WHERE trx_id = ? "	\
-	"FOR UPDATE"
-#define SQL_DECIDE	"UPDATE payment SET status = ? WHERE trx_id = ?"
+	"SELECT course_id, user_id, payment_id, status FROM payment "	\
+	"WHERE trx_id = ? FOR UPDATE"
+#define SQL_DECIDE	"UPDATE payment SET status = ?, decided_by = ?, " \
+	"decided_at = CURRENT_TIMESTAMP(3) WHERE trx_id = ?"
 #define SQL_EVENT							\
 	"SELECT p.payment_id, p.course_id, p.user_id, p.amount, "	\
 	"c.course_name, p.trx_id FROM payment p JOIN course c "		\
@@ -111,7 +112,15 @@ enum payment_refusal {
 struct payment_owner {
 	char	po_course[UUID_STR_LEN + 1];
 	char	po_user[UUID_STR_LEN + 1];
+	char	po_payment[UUID_STR_LEN + 1];
+	char	po_status[16];		/* before the decision */
 	int	po_found;
+};
+
+/* A decision, for payment_decide_tx(): the body and who decided. */
+struct payment_decision {
+	struct fld_out		 pd_f;
+	struct audit_who	 pd_who;
 };
 
 /* Event keys, in the column order of SQL_EVENT. */
@@ -313,28 +322,33 @@ payment_owner_row(void *arg, const struct db_val *cols, size_t ncol)
 {
 	struct payment_owner *po = arg;
 
-	if (ncol != 2 || cols[0].dv_type == DB_T_NULL ||
-	    cols[1].dv_type == DB_T_NULL ||
+	if (ncol != 4 || cols[0].dv_type == DB_T_NULL ||
+	    cols[1].dv_type == DB_T_NULL || cols[2].dv_type == DB_T_NULL ||
 	    uuid_parse(cols[0].dv_s, cols[0].dv_len, po->po_course) == -1 ||
-	    uuid_parse(cols[1].dv_s, cols[1].dv_len, po->po_user) == -1)
+	    uuid_parse(cols[1].dv_s, cols[1].dv_len, po->po_user) == -1 ||
+	    uuid_parse(cols[2].dv_s, cols[2].dv_len, po->po_payment) == -1)
 		return -1;
+	snprintf(po->po_status, sizeof(po->po_status), "%s",
+	    cols[3].dv_s != NULL ? cols[3].dv_s : "");
 	po->po_found = 1;
 	return 0;
 }
 
 /*
- * Transaction body of payment_approve(); <arg> is the struct fld_out of
- * the decision. The payment row stays locked until the commit, so
+ * Transaction body of payment_approve(); <arg> is the struct
+ * payment_decision. The payment row stays locked until the commit, so
  * concurrent decisions on one payment are applied one after the other
- * and the last one sets both rows.
+ * and the last one sets both rows. The payment keeps who decided and
+ * when, and the decision is in the audit trail.
  */
 static int
 payment_decide_tx(struct course_svc *cs, void *arg)
 {
-	struct fld_out *f = arg;
+	struct payment_decision *pd = arg;
+	struct fld_out *f = &pd->pd_f;
 	const char *status = fld_str(&f->fo_v[DF_STATUS]);
 	struct payment_owner po;
-	struct db_val p[2];
+	struct db_val p[3];
 	int rc;
 
 	memset(&po, 0, sizeof(po));
@@ -344,11 +358,18 @@ payment_decide_tx(struct course_svc *cs, void *arg)
 	if (!po.po_found)
 		return PR_NO_PAYMENT;
 	p[0] = f->fo_v[DF_STATUS];
-	p[1] = f->fo_v[DF_TRX];
+	p[1] = DB_STR(pd->pd_who.aw_sub);
+	p[2] = f->fo_v[DF_TRX];
 	if (db_exec(cs->cs_db, SQL_DECIDE, p, NITEMS(p), NULL, NULL) == -1)
 		return -1;
 	if ((rc = enroll_set(cs, po.po_course, po.po_user, status)) != 0)
 		return rc;
+	if (audit_record(cs, &pd->pd_who, "PAYMENT_DECISION", "payment",
+	    po.po_payment, json_pack("{s:s, s:s, s:s, s:{s:{s:s, s:s}}}",
+	    "trxId", fld_str(&f->fo_v[DF_TRX]), "courseId", po.po_course,
+	    "userId", po.po_user, "changes", "status", "from", po.po_status,
+	    "to", status)) == -1)
+		return -1;
 	if (strcmp(status, ST_APPROVED) == 0)
 		return payment_event(cs, "payment.approved", &f->fo_v[DF_TRX]);
 	if (strcmp(status, ST_DENIED) == 0)
@@ -368,27 +389,29 @@ void
 payment_approve(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
+	struct payment_decision pd;
+	struct fld_out *fp = &pd.pd_f;
 	struct authz_id id;
-	struct fld_out f;
 	json_t *body;
 	int rc;
 
 	if (course_admin(req, cs, &id) == -1)
 		return;
+	audit_who(&pd.pd_who, req, &id);
 	authz_id_release(&id);
 	if ((body = fld_body(req, DECIDE_FAIL)) == NULL ||
-	    fld_read(req, DECIDE_FAIL, body, decision_fields, DF_COUNT, &f) ==
+	    fld_read(req, DECIDE_FAIL, body, decision_fields, DF_COUNT, fp) ==
 	    -1)
 		goto done;
-	if (!payment_status_ok(fld_str(&f.fo_v[DF_STATUS]))) {
+	if (!payment_status_ok(fld_str(&fp->fo_v[DF_STATUS]))) {
 		app_fail(req, 400, DECIDE_FAIL "Invalid status %s",
-		    fld_str(&f.fo_v[DF_STATUS]));
+		    fld_str(&fp->fo_v[DF_STATUS]));
 		goto done;
 	}
-	rc = course_tx(req, cs, "payment decision", payment_decide_tx, &f);
+	rc = course_tx(req, cs, "payment decision", payment_decide_tx, &pd);
 	if (rc == PR_NO_PAYMENT)
 		app_fail(req, 417, DECIDE_FAIL "Payment with transaction id - "
-		    "%s doesn't exists!", fld_str(&f.fo_v[DF_TRX]));
+		    "%s doesn't exists!", fld_str(&fp->fo_v[DF_TRX]));
 	else if (rc == 0)
 		app_ok(req, 200, json_pack("{s:s}", "message",
 		    "Successfully updated payment status"));
