@@ -266,8 +266,11 @@ test_expect_success 'login events (view-events): logins and refusals with the re
 	expect_eq "$(call msg GET /events t6010-msg-events)" 403 &&
 	expect_eq "$(call ops GET "/events?max=1000" t6010-events)" 200 &&
 	cp "$T/body" "$T/events" &&
-	expect_eq "$(json "[(e[\"error\"], e[\"details\"][\"username\"], e[\"clientId\"]) for e in j if e[\"type\"] == \"LOGIN_ERROR\"][0]")" \
-	    "[\"user_not_found\", \"nobody@example.com\", \"admin-cli\"]" &&
+	# A name that is no account may be a password typed in the wrong
+	# field: only its keyed hash is kept.
+	expect_eq "$(json "[(e[\"error\"], e[\"details\"][\"username\"][:9], e[\"clientId\"]) for e in j if e[\"type\"] == \"LOGIN_ERROR\"][0]")" \
+	    "[\"user_not_found\", \"unknown (\", \"admin-cli\"]" &&
+	! grep -q "nobody@example.com" "$T/events" &&
 	expect_eq "$(json "len([e for e in j if e[\"type\"] == \"LOGIN_ERROR\" and e[\"userId\"] == \"$a\" and e[\"error\"] == \"user_disabled\"])")" 1 &&
 	expect_eq "$(json "len([e for e in j if e[\"type\"] == \"LOGIN_ERROR\" and e[\"userId\"] == \"$a\" and e[\"error\"] == \"invalid_user_credentials\"])")" 1 &&
 	expect_eq "$(call ops GET "/events?user=$a&type=LOGIN" t6010-events)" 200 &&
