@@ -84,12 +84,14 @@ static const struct svc_section content_sections[] = {
 static void	content_health(struct app_req *);
 
 const struct app_route content_routes[] = {
-	{ "POST", "/content", upload_post },
-	{ "GET", "/content/file-system-storage/{fileName}", serve_static },
+	{ "POST", "/content", upload_post, APP_BODY_MULTIPART },
+	{ "GET", "/content/file-system-storage/{fileName}",
+	    serve_static, APP_BODY_ANY },
 	{ "GET", "/content/stream/file-system-storage/{fileName}",
-	    serve_stream },
-	{ "GET", "/file-system-storage/{fileName}", serve_static },
-	{ "GET", "/health", content_health },
+	    serve_stream, APP_BODY_ANY },
+	{ "GET", "/file-system-storage/{fileName}",
+	    serve_static, APP_BODY_ANY },
+	{ "GET", "/health", content_health, APP_BODY_ANY },
 };
 const size_t content_nroutes = NITEMS(content_routes);
 

@@ -79,17 +79,17 @@ static void	user_password(struct app_req *);
 static void	user_health(struct app_req *);
 
 const struct app_route user_routes[] = {
-	{ "POST", "/user/register", user_register },
-	{ "POST", "/user/register/admin", user_register_admin },
-	{ "POST", "/user/init", user_init },
-	{ "GET", "/user", user_list_users },
-	{ "GET", "/user/admin", user_list_admins },
-	{ "POST", "/user/list", user_list_ids },
-	{ "POST", "/user/profile", user_profile },
-	{ "POST", "/user/image", user_image },
-	{ "POST", "/user/password", user_password },
-	{ "GET", "/user/{userId}", user_get },
-	{ "GET", "/health", user_health },
+	{ "POST", "/user/register", user_register, APP_BODY_JSON },
+	{ "POST", "/user/register/admin", user_register_admin, APP_BODY_JSON },
+	{ "POST", "/user/init", user_init, APP_BODY_JSON },
+	{ "GET", "/user", user_list_users, APP_BODY_ANY },
+	{ "GET", "/user/admin", user_list_admins, APP_BODY_ANY },
+	{ "POST", "/user/list", user_list_ids, APP_BODY_JSON },
+	{ "POST", "/user/profile", user_profile, APP_BODY_JSON },
+	{ "POST", "/user/image", user_image, APP_BODY_JSON },
+	{ "POST", "/user/password", user_password, APP_BODY_JSON },
+	{ "GET", "/user/{userId}", user_get, APP_BODY_ANY },
+	{ "GET", "/health", user_health, APP_BODY_ANY },
 };
 const size_t user_nroutes = NITEMS(user_routes);
 
@@ -657,29 +657,6 @@ done:
 }
 
 /*
- * Whether <seg> names a POST-only literal route: routing is method-aware
- * (docs/contract/api.md 4.1.8), so GET /user/profile is 405, not a {userId}.
- * Answers 405 with Allow when it does.
- */
-static int
-user_post_only(struct app_req *req, const char *seg)
-{
-	static const char *const lit[] = { "register", "init", "list",
-	    "profile", "image", "password" };
-	size_t i;
-
-	for (i = 0; i < NITEMS(lit); i++) {
-		if (seg != NULL && strcmp(seg, lit[i]) == 0) {
-			app_header(req, "Allow", "POST");
-			app_fail(req, 405, "Request method '%s' is not "
-			    "supported", req->r_method);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/*
  * GET /user/{userId}: one profile, ADMIN or self (docs/contract/api.md 4.1.3).
  */
 static void
@@ -691,8 +668,8 @@ user_get(struct app_req *req)
 	struct authz_id id;
 	json_t *u = NULL;
 
-	if (user_post_only(req, raw) ||
-	    authz_require_token(req, us->us_az, &id) == -1)
+	/* GET /user/profile and the like are 405 in app_match(). */
+	if (authz_require_token(req, us->us_az, &id) == -1)
 		return;
 	if (raw == NULL || uuid_parse(raw, strlen(raw), uid) == -1)
 		app_fail(req, 400, "Invalid UUID: %s", raw != NULL ? raw : "");

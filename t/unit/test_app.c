@@ -40,18 +40,20 @@ h_nop(struct app_req *r)
 }
 
 static const struct app_route mroutes[] = {
-	{ "GET", "/course/{courseId}", h_nop },			/* 0 */
-	{ "GET", "/course/enrollment/{userId}", h_nop },	/* 1 */
-	{ "GET", "/course/enrollment/{courseId}/{userId}", h_nop }, /* 2 */
-	{ "GET", "/course/enrollment", h_nop },			/* 3 */
-	{ "DELETE", "/course/{courseId}", h_nop },		/* 4 */
-	{ "GET", "/course", h_nop },				/* 5 */
-	{ "POST", "/course", h_nop },				/* 6 */
-	{ "PUT", "/t/{x}", h_nop },				/* 7 */
-	{ "PUT", "/{y}/u", h_nop },				/* 8 */
-	{ "HEAD", "/h", h_nop },				/* 9 */
-	{ "GET", "/h", h_nop },					/* 10 */
-	{ "GET", "/", h_nop },					/* 11 */
+	{ "GET", "/course/{courseId}", h_nop, APP_BODY_ANY },	/* 0 */
+	{ "GET", "/course/enrollment/{userId}", h_nop, APP_BODY_ANY }, /* 1 */
+	{ "GET", "/course/enrollment/{courseId}/{userId}", h_nop,
+	    APP_BODY_ANY },					/* 2 */
+	{ "GET", "/course/enrollment", h_nop, APP_BODY_ANY },	/* 3 */
+	{ "DELETE", "/course/{courseId}", h_nop, APP_BODY_ANY }, /* 4 */
+	{ "GET", "/course", h_nop, APP_BODY_ANY },		/* 5 */
+	{ "POST", "/course", h_nop, APP_BODY_JSON },		/* 6 */
+	{ "PUT", "/t/{x}", h_nop, APP_BODY_ANY },		/* 7 */
+	{ "PUT", "/{y}/u", h_nop, APP_BODY_ANY },		/* 8 */
+	{ "HEAD", "/h", h_nop, APP_BODY_ANY },			/* 9 */
+	{ "GET", "/h", h_nop, APP_BODY_ANY },			/* 10 */
+	{ "GET", "/", h_nop, APP_BODY_ANY },			/* 11 */
+	{ "POST", "/course/update", h_nop, APP_BODY_JSON },	/* 12 */
 };
 static const struct app mapp = { mroutes, NITEMS(mroutes), 0, NULL };
 
@@ -93,9 +95,9 @@ test_match_literal_beats_capture(void **state)
 	assert_string_equal(app_cap(&req, "courseId"), "c1");
 	assert_string_equal(app_cap(&req, "userId"), "u2");
 	/* Method first: DELETE has only the capture route. */
-	assert_int_equal(midx("DELETE", "/course/enrollment", &req, NULL,
-	    NULL, 0), 4);
-	assert_string_equal(app_cap(&req, "courseId"), "enrollment");
+	assert_int_equal(midx("DELETE", "/course/42", &req, NULL, NULL, 0),
+	    4);
+	assert_string_equal(app_cap(&req, "courseId"), "42");
 	/* Equal literal counts: table order. */
 	assert_int_equal(midx("PUT", "/t/u", &req, NULL, NULL, 0), 7);
 	assert_string_equal(app_cap(&req, "x"), "u");
@@ -131,6 +133,20 @@ test_match_404_405(void **state)
 	assert_int_equal(midx("PATCH", "/course/42", NULL, &known, allow, 5),
 	    -1);
 	assert_string_equal(allow, "GET,");
+	/* Method-aware: a literal route of another method owns the path,
+	 * however its capture routes would match (docs/contract/api.md
+	 * 4.1.8). */
+	assert_int_equal(midx("GET", "/course/update", NULL, &known, allow,
+	    sizeof(allow)), -1);
+	assert_int_equal(known, 1);
+	assert_string_equal(allow, "POST");
+	assert_int_equal(midx("DELETE", "/course/enrollment", NULL, &known,
+	    allow, sizeof(allow)), -1);
+	assert_string_equal(allow, "GET, HEAD");
+	assert_int_equal(midx("HEAD", "/course/update", NULL, &known, NULL,
+	    0), -1);
+	assert_int_equal(midx("POST", "/course/update", NULL, &known, NULL,
+	    0), 12);
 	/* A capture never matches an empty segment. */
 	assert_int_equal(midx("GET", "/course//x", NULL, &known, NULL, 0),
 	    -1);
@@ -197,10 +213,14 @@ static void
 test_match_limits(void **state)
 {
 	static const struct app_route lr[] = {
-		{ "GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", h_nop },
-		{ "GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}", h_nop },
-		{ "GET", "/x/{abcdefghijklmnopqrstuvwxyz012345}", h_nop },
-		{ "GET", "/y/{abcdefghijklmnopqrstuvwxyz01234}", h_nop },
+		{ "GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}",
+		    h_nop, APP_BODY_ANY },
+		{ "GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}",
+		    h_nop, APP_BODY_ANY },
+		{ "GET", "/x/{abcdefghijklmnopqrstuvwxyz012345}",
+		    h_nop, APP_BODY_ANY },
+		{ "GET", "/y/{abcdefghijklmnopqrstuvwxyz01234}",
+		    h_nop, APP_BODY_ANY },
 	};
 	static const struct app la = { lr, NITEMS(lr), 0, NULL };
 	struct app_req req;
@@ -375,13 +395,13 @@ h_hdr(struct app_req *r)
 }
 
 static const struct app_route eroutes[] = {
-	{ "GET", "/hello", h_hello },
-	{ "POST", "/echo", h_echo },
-	{ "GET", "/items/{id}", h_item },
-	{ "GET", "/noresp", h_nop },
-	{ "GET", "/double", h_double },
-	{ "GET", "/slow", h_slow },
-	{ "GET", "/hdr", h_hdr },
+	{ "GET", "/hello", h_hello, APP_BODY_ANY },
+	{ "POST", "/echo", h_echo, APP_BODY_ANY },
+	{ "GET", "/items/{id}", h_item, APP_BODY_ANY },
+	{ "GET", "/noresp", h_nop, APP_BODY_ANY },
+	{ "GET", "/double", h_double, APP_BODY_ANY },
+	{ "GET", "/slow", h_slow, APP_BODY_ANY },
+	{ "GET", "/hdr", h_hdr, APP_BODY_ANY },
 };
 static const struct app eapp = { eroutes, NITEMS(eroutes), 64, NULL };
 
