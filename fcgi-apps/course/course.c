@@ -37,6 +37,8 @@
 #define SQL_EXISTS	"SELECT 1 FROM course WHERE course_id = ?"
 #define SQL_EXISTS_LOCK							\
 	"SELECT 1 FROM course WHERE course_id = ? LOCK IN SHARE MODE"
+#define SQL_EXISTS_UPDATE						\
+	"SELECT 1 FROM course WHERE course_id = ? FOR UPDATE"
 #define SQL_INSERT							\
 	"INSERT INTO course (course_name, description, image_url, "	\
 	"is_enrollment_enabled, course_fee, discount, course_id) "	\
@@ -319,8 +321,8 @@ course_exists(struct course_svc *cs, const char *id, int lock)
 	long long n;
 
 	p[0] = DB_STR(id);
-	n = db_exec(cs->cs_db, lock ? SQL_EXISTS_LOCK : SQL_EXISTS, p,
-	    NITEMS(p), NULL, NULL);
+	n = db_exec(cs->cs_db, lock == COURSE_LOCK_UPDATE ? SQL_EXISTS_UPDATE :
+	    lock ? SQL_EXISTS_LOCK : SQL_EXISTS, p, NITEMS(p), NULL, NULL);
 	if (n == -1)
 		return -1;
 	return n > 0;
