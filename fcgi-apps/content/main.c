@@ -157,6 +157,10 @@ content_cfg_read(struct cfg_doc *cd, void *arg)
 	    && strncmp(cc->cc_ma_url, "https://", 8) != 0)
 		cfg_error(cd, cfg_next(cfg_root(cd), NULL, "media-access"),
 		    "media-access url must be http:// or https://");
+	if (cc->cc_ma_url == NULL)
+		log_warnx("%s: no <media-access>: lecture media cannot be "
+		    "told from other files, so downloads are refused except "
+		    "to ADMINs", cd->cd_path);
 }
 
 static void
@@ -218,8 +222,10 @@ content_prepare(void *arg)
 		log_info("%s: no O_TMPFILE here; uploads use named temporary "
 		    "files (removed at start when a worker was killed)",
 		    cc->cc_root);
+	/* Fail closed: without the rule, a paid video is never public. */
 	if (cc->cc_ma_url == NULL)
-		log_warnx("no <media-access>: every file is public");
+		log_warnx("no <media-access>: the media rule cannot be asked; "
+		    "every download is refused (401/403) except to ADMINs");
 	close(fd);
 	return 0;
 }
