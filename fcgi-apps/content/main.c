@@ -61,8 +61,16 @@ static const struct cfg_key access_keys[] = {
 	K("ca-file", CFG_T_PATH, "", 0, 0, cc_ma_ca_file),
 };
 
+static const struct cfg_key quota_keys[] = {
+	K("files-per-day", CFG_T_INT, "1000", 0, INT64_C(1000000000),
+	    cc_quota_files),
+	K("bytes-per-day", CFG_T_SIZE, "20g", 0, INT64_C(1) << 50,
+	    cc_quota_bytes),
+};
+
 #undef K
 
+static const size_t quota_nkeys = NITEMS(quota_keys);
 static const size_t service_nkeys = NITEMS(service_keys);
 static const size_t log_nkeys = NITEMS(log_keys);
 static const size_t storage_nkeys = NITEMS(storage_keys);
@@ -78,6 +86,7 @@ static const struct svc_section content_sections[] = {
 	{ "auth", authz_cfg_keys, &authz_cfg_nkeys,
 	    offsetof(struct content_cfg, cc_auth), -1 },
 	{ "storage", storage_keys, &storage_nkeys, 0, 1 },
+	{ "quota", quota_keys, &quota_nkeys, 0, 0 },
 	{ "media-access", access_keys, &access_nkeys, 0, -1 },
 };
 
