@@ -40,6 +40,10 @@ struct content_cfg {
 	char		*cc_ma_ca_file;	/* <media-access ca-file>, "": system */
 	int64_t		 cc_quota_files; /* <quota files-per-day>, 0: none */
 	uint64_t	 cc_quota_bytes; /* <quota bytes-per-day>, 0: none */
+	uint64_t	 cc_sw_grace;	/* <sweep grace>, ms */
+	uint64_t	 cc_sw_timeout;	/* <sweep timeout>, ms */
+	char		*cc_sw_manifest; /* <sweep manifest>, "": none */
+	char		*cc_sw_refs;	/* <sweep refs>: URLs, "": none */
 	/* Derived when loaded: the accepted types. */
 	const struct media_type *cc_allowed[16];
 	size_t		 cc_nallowed;
@@ -118,5 +122,14 @@ int	 quota_precheck(struct content_svc *, struct app_req *,
  */
 int	 quota_take(struct content_svc *, struct app_req *, const char *sub,
 	    uint64_t files, uint64_t bytes);
+
+/* sweep.c */
+/*
+ * The sweep command: removes the stored files no reference list names,
+ * that are not in the manifest and are older than the grace period.
+ * Removes nothing when a list or the manifest cannot be read. Returns the
+ * exit status (0, or 1 after logging why).
+ */
+int	 sweep_run(const struct content_cfg *);
 
 #endif

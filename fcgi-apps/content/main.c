@@ -68,8 +68,17 @@ static const struct cfg_key quota_keys[] = {
 	    cc_quota_bytes),
 };
 
+static const struct cfg_key sweep_keys[] = {
+	K("grace", CFG_T_DURATION, "24h", 1000, INT64_C(31536000000),
+	    cc_sw_grace),
+	K("timeout", CFG_T_DURATION, "10s", 1, 600000, cc_sw_timeout),
+	K("manifest", CFG_T_PATH, "", 0, 0, cc_sw_manifest),
+	K("refs", CFG_T_STR, "", 0, 0, cc_sw_refs),
+};
+
 #undef K
 
+static const size_t sweep_nkeys = NITEMS(sweep_keys);
 static const size_t quota_nkeys = NITEMS(quota_keys);
 static const size_t service_nkeys = NITEMS(service_keys);
 static const size_t log_nkeys = NITEMS(log_keys);
@@ -87,6 +96,7 @@ static const struct svc_section content_sections[] = {
 	    offsetof(struct content_cfg, cc_auth), -1 },
 	{ "storage", storage_keys, &storage_nkeys, 0, 1 },
 	{ "quota", quota_keys, &quota_nkeys, 0, 0 },
+	{ "sweep", sweep_keys, &sweep_nkeys, 0, 0 },
 	{ "media-access", access_keys, &access_nkeys, 0, -1 },
 };
 
@@ -285,9 +295,21 @@ content_worker(int fd, void *arg)
 	return rc == 0 ? 0 : 1;
 }
 
+/* Runs command <argv[0]> with the loaded configuration (sd_command). */
+static int
+content_command(void *arg, int argc, char *argv[])
+{
+	if (strcmp(argv[0], "sweep") == 0 && argc == 1)
+		return sweep_run(arg);
+	fprintf(stderr, "%s: unknown command %s\n", CONTENT_PROG, argv[0]);
+	return 1;
+}
+
 static const struct svc_def content_def = {
 	.sd_prog = CONTENT_PROG,
 	.sd_conf = CONTENT_CONF,
+	.sd_command = content_command,
+	.sd_operands = "[sweep]",
 	.sd_size = sizeof(struct content_cfg),
 	.sd_read = content_cfg_read,
 	.sd_release = content_cfg_release,

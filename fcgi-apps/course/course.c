@@ -72,6 +72,7 @@ const struct app_route course_routes[] = {
 	{ "POST", "/payment", payment_submit, APP_BODY_JSON },
 	{ "POST", "/payment/approval", payment_approve, APP_BODY_JSON },
 	{ "GET", "/internal/media/{fileName}", media_access, APP_BODY_ANY },
+	{ "GET", "/internal/media-refs", media_refs, APP_BODY_ANY },
 	{ "GET", "/health", course_health, APP_BODY_ANY },
 };
 const size_t course_nroutes = NITEMS(course_routes);

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "log.h"
 #include "evq.h"
+#include "media.h"
 #include "pwrule.h"
 #include "svc.h"
 #include "user.h"
@@ -77,6 +78,7 @@ static void	user_profile(struct app_req *);
 static void	user_image(struct app_req *);
 static void	user_password(struct app_req *);
 static void	user_health(struct app_req *);
+static void	user_media_refs(struct app_req *);
 
 const struct app_route user_routes[] = {
 	{ "POST", "/user/register", user_register, APP_BODY_JSON },
@@ -90,6 +92,7 @@ const struct app_route user_routes[] = {
 	{ "POST", "/user/password", user_password, APP_BODY_JSON },
 	{ "GET", "/user/{userId}", user_get, APP_BODY_ANY },
 	{ "GET", "/health", user_health, APP_BODY_ANY },
+	{ "GET", "/internal/media-refs", user_media_refs, APP_BODY_ANY },
 };
 const size_t user_nroutes = NITEMS(user_routes);
 
@@ -1040,4 +1043,39 @@ user_health(struct app_req *req)
 	struct user_svc *us = req->r_ctx;
 
 	svc_health(req, us->us_db);
+}
+
+/* Adds the file name of stored URL cols[0] to the array <arg>. */
+static int
+user_ref_row(void *arg, const struct db_val *cols, size_t ncol)
+{
+	size_t n = sizeof(MEDIA_URL_PREFIX) - 1;
+
+	if (ncol == 1 && cols[0].dv_type == DB_T_STR &&
+	    strncmp(cols[0].dv_s, MEDIA_URL_PREFIX, n) == 0 &&
+	    media_name_ok(cols[0].dv_s + n))
+		json_array_append_new(arg, json_string(cols[0].dv_s + n));
+	return 0;
+}
+
+/*
+ * GET /internal/media-refs: the stored files profile pictures name, for
+ * the sweep of unreferenced files in elp-content. On the gateway's admin
+ * listener only.
+ * XXX the whole list in one answer: fine for thousands of users.
+ */
+static void
+user_media_refs(struct app_req *req)
+{
+	struct user_svc *us = req->r_ctx;
+	json_t *files = json_array();
+
+	if (db_exec(us->us_db, "SELECT DISTINCT image_url FROM `user` "
+	    "WHERE image_url IS NOT NULL", NULL, 0, user_ref_row, files) ==
+	    -1) {
+		json_decref(files);
+		user_db_fail(req, us, "media references");
+		return;
+	}
+	app_ok(req, 200, json_pack("{s:o}", "files", files));
 }
