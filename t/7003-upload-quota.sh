@@ -102,6 +102,15 @@ ONE=$(token one@example.com)
 TWO=$(token two@example.com)
 TOMORROW=$(date -u -d tomorrow +%Y-%m-%d)
 
+test_expect_success 'multipart without a boundary is 400 saying so' '
+	expect_eq "$(http POST "$A/content-management-api" -H "Authorization: Bearer $ONE" \
+	    -H "Content-Type: multipart/form-data" --data-binary x)" 400 &&
+	expect_eq "$(msg)" "Content-Type multipart/form-data has no boundary parameter: the parts cannot be found" &&
+	expect_eq "$(http POST "$A/content-management-api" -H "Authorization: Bearer $ONE" \
+	    -H "Content-Type: multipart/form-data; charset=utf-8" --data-binary x)" 400 &&
+	msg | grep -q "no boundary parameter"
+'
+
 test_expect_success 'count quota: three files a day, the fourth is 429 with limit and reset' '
 	n0=$(stored) &&
 	expect_eq "$(up "$ONE")" 200 && expect_eq "$(up "$ONE")" 200 &&
