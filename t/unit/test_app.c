@@ -402,6 +402,8 @@ static const struct app_route eroutes[] = {
 	{ "GET", "/double", h_double, APP_BODY_ANY },
 	{ "GET", "/slow", h_slow, APP_BODY_ANY },
 	{ "GET", "/hdr", h_hdr, APP_BODY_ANY },
+	{ "POST", "/json", h_echo, APP_BODY_JSON },
+	{ "POST", "/mp", h_hello, APP_BODY_MULTIPART },
 };
 static const struct app eapp = { eroutes, NITEMS(eroutes), 64, NULL };
 
@@ -649,6 +651,34 @@ do_req(int fd, const char *method, const char *target, const char *body,
 	fc_recv(fd, r);
 }
 
+/*
+ * Sends POST <target> with Content-Type <ctype> (NULL: none) and <body>;
+ * checks the status and the error message.
+ */
+static void
+expect_ct(int fd, const char *target, const char *ctype, const char *body,
+    int status, const char *msg)
+{
+	char clen[32];
+	const char *params[] = {
+		"REQUEST_METHOD", "POST", "SCRIPT_NAME", target,
+		"REQUEST_ID", "rid-1", "CONTENT_LENGTH", clen,
+		"CONTENT_TYPE", ctype, NULL, NULL,
+	};
+	struct resp r;
+
+	snprintf(clen, sizeof(clen), "%zu", strlen(body));
+	if (ctype == NULL)
+		params[8] = NULL;
+	fc_send(fd, params, body, strlen(body));
+	fc_recv(fd, &r);
+	if (r.status != status || strstr(resp_msg(&r), msg) == NULL)
+		fail_msg("%s %s: got %d %s, want %d %s", target,
+		    ctype != NULL ? ctype : "(none)", r.status, resp_msg(&r),
+		    status, msg);
+	resp_free(&r);
+}
+
 /* Sends a request and checks status and error message. */
 static void
 expect(int fd, const char *method, const char *target, const char *body,
@@ -774,6 +804,45 @@ test_e2e_errors(void **state)
 	expect(fd, "GET", "/items/%zz", NULL, 400, "Malformed request path");
 	expect(fd, "GET", "/double", NULL, 200, "");
 	expect(fd, "GET", "/hello", NULL, 200, "");
+	close(fd);
+}
+
+static void
+test_e2e_body_types(void **state)
+{
+	int fd = srv_connect(*state);
+
+	expect_ct(fd, "/json", "application/json", "{}", 200, "");
+	expect_ct(fd, "/json", "Application/JSON ; charset=UTF-8", "{}", 200,
+	    "");
+	expect_ct(fd, "/json", "application/json;charset=\"utf-8\"", "{}",
+	    200, "");
+	expect_ct(fd, "/json", "application/json; charset=utf-7", "{}", 415,
+	    "read as UTF-8");
+	expect_ct(fd, "/json", "application/json; charset=utf-16", "{}", 415,
+	    "read as UTF-8");
+	expect_ct(fd, "/json", "application/json; charset=\"utf-8", "{}", 415,
+	    "read as UTF-8");
+	expect_ct(fd, "/json", "application/json; boundary=x", "{}", 415,
+	    "read as UTF-8");
+	expect_ct(fd, "/json", "application/jsonx", "{}", 415,
+	    "Content-Type application/jsonx is not supported");
+	expect_ct(fd, "/json", "text/plain", "{}", 415,
+	    "Content-Type text/plain is not supported: send the body as "
+	    "application/json");
+	expect_ct(fd, "/json", NULL, "{}", 415, "Content-Type is missing");
+	expect_ct(fd, "/json", "", "{}", 415, "Content-Type is missing");
+	/* No body, no type: the handler decides. */
+	expect_ct(fd, "/json", NULL, "", 400, "Request body is missing");
+	expect_ct(fd, "/mp", "multipart/form-data; boundary=abc", "x", 200,
+	    "");
+	expect_ct(fd, "/mp", "Multipart/Form-Data", "x", 400,
+	    "has no boundary parameter");
+	expect_ct(fd, "/mp", "multipart/form-data; boundary=", "x", 400,
+	    "has no boundary parameter");
+	expect_ct(fd, "/mp", "multipart/form-data; xboundary=a", "x", 400,
+	    "has no boundary parameter");
+	expect_ct(fd, "/mp", "text/plain", "x", 200, "");
 	close(fd);
 }
 
@@ -934,6 +1003,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_e2e_keepalive, e2e_setup,
 		    e2e_teardown),
 		cmocka_unit_test_setup_teardown(test_e2e_errors, e2e_setup,
+		    e2e_teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_body_types, e2e_setup,
 		    e2e_teardown),
 		cmocka_unit_test_setup_teardown(test_e2e_405_and_headers,
 		    e2e_setup, e2e_teardown),
