@@ -187,9 +187,13 @@ app_path_len(const char *path)
 	return len;
 }
 
-/* The most specific route for <method> <path>, or NULL. */
+/*
+ * The most specific route for <method> <path>, or NULL; *<lits> gets its
+ * literal segment count (-1 with none). A NULL <method> takes any method.
+ */
 static const struct app_route *
-app_best(const struct app *app, const char *method, const char *path)
+app_best(const struct app *app, const char *method, const char *path,
+    int *lits)
 {
 	const struct app_route *rt, *best = NULL;
 	size_t i, len = app_path_len(path);
@@ -197,7 +201,7 @@ app_best(const struct app *app, const char *method, const char *path)
 
 	for (i = 0; i < app->a_nroutes; i++) {
 		rt = &app->a_routes[i];
-		if (strcmp(rt->ar_method, method) != 0)
+		if (method != NULL && strcmp(rt->ar_method, method) != 0)
 			continue;
 		n = app_pat_match(rt->ar_pattern, path, len, NULL);
 		if (n > bestn) {
@@ -205,41 +209,47 @@ app_best(const struct app *app, const char *method, const char *path)
 			bestn = n;
 		}
 	}
+	*lits = bestn;
 	return best;
 }
 
-/* Whether route <i> is the first in the table with its method for path. */
+/*
+ * Whether route <i> matches the path with <top> literal segments and is
+ * the first such route in the table with its method.
+ */
 static int
 app_allow_first(const struct app *app, size_t i, const char *path,
-    size_t len)
+    size_t len, int top)
 {
 	size_t j;
 
-	if (app_pat_match(app->a_routes[i].ar_pattern, path, len, NULL) < 0)
+	if (app_pat_match(app->a_routes[i].ar_pattern, path, len, NULL) !=
+	    top)
 		return 0;
 	for (j = 0; j < i; j++)
 		if (strcmp(app->a_routes[j].ar_method,
 		    app->a_routes[i].ar_method) == 0 &&
 		    app_pat_match(app->a_routes[j].ar_pattern, path, len,
-		    NULL) >= 0)
+		    NULL) == top)
 			return 0;
 	return 1;
 }
 
 /*
- * Writes the methods that have a route for <path> to <allow> (may be
- * NULL) as "GET, HEAD, POST". Returns how many routes match the path.
+ * Writes the methods of the routes that match <path> with <top> literal
+ * segments to <allow> (may be NULL) as "GET, HEAD, POST". Returns how
+ * many there are.
  */
 static int
-app_allow(const struct app *app, const char *path, char *allow,
+app_allow(const struct app *app, const char *path, int top, char *allow,
     size_t allowlen)
 {
 	struct buf b = BUF_INIT;
 	size_t i, len = app_path_len(path);
 	int n = 0, get = 0, head = 0;
 
-	for (i = 0; i < app->a_nroutes; i++) {
-		if (!app_allow_first(app, i, path, len))
+	for (i = 0; top >= 0 && i < app->a_nroutes; i++) {
+		if (!app_allow_first(app, i, path, len, top))
 			continue;
 		buf_printf(&b, "%s%s", n++ ? ", " : "",
 		    app->a_routes[i].ar_method);
@@ -260,11 +270,15 @@ app_match(const struct app *app, const char *method, const char *path,
     struct app_req *req, int *path_known, char *allow, size_t allowlen)
 {
 	const struct app_route *rt;
-	int known;
+	int known, lits, top;
 
-	rt = app_best(app, method, path);
+	rt = app_best(app, method, path, &lits);
 	if (rt == NULL && strcmp(method, "HEAD") == 0)
-		rt = app_best(app, "GET", path);
+		rt = app_best(app, "GET", path, &lits);
+	(void)app_best(app, NULL, path, &top);
+	/* A more literal route of another method owns the path. */
+	if (rt != NULL && lits < top)
+		rt = NULL;
 	if (rt != NULL) {
 		if (req != NULL) {
 			app_caps_clear(req);
@@ -273,10 +287,152 @@ app_match(const struct app *app, const char *method, const char *path,
 		}
 		known = 1;
 	} else
-		known = app_allow(app, path, allow, allowlen) > 0;
+		known = app_allow(app, path, top, allow, allowlen) > 0;
 	if (path_known != NULL)
 		*path_known = known;
 	return rt;
+}
+
+const char *
+app_body_str(enum app_body body)
+{
+	static const char *const names[APP_BODY_COUNT] = {
+		"any", "json", "multipart"
+	};
+
+	return (unsigned)body < APP_BODY_COUNT ? names[body] : "?";
+}
+
+/* Skips optional white space. */
+static const char *
+app_ows(const char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+/*
+ * Splits media type <ct> at its parameters: returns the length of the
+ * type (white space trimmed) and sets *<params> to the first ';' or the
+ * end.
+ */
+static size_t
+app_mtype(const char *ct, const char **params)
+{
+	const char *p = app_ows(ct);
+	size_t n = strcspn(p, ";");
+
+	*params = p + n;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	return n;
+}
+
+/*
+ * Whether the parameters at <p> (each "; name=value", value maybe quoted)
+ * are at most one charset, and that utf-8, case-insensitive.
+ */
+static int
+app_json_params(const char *p)
+{
+	size_t n;
+
+	while (*(p = app_ows(p)) == ';') {
+		p = app_ows(p + 1);
+		if (*p == '\0')
+			break;
+		if (strncasecmp(p, "charset=", 8) != 0)
+			return 0;
+		p += 8;
+		n = *p == '"' ? 1 : 0;
+		if (strncasecmp(p + n, "utf-8", 5) != 0 ||
+		    (n == 1 && p[6] != '"'))
+			return 0;
+		p += 5 + 2 * n;
+	}
+	return *p == '\0';
+}
+
+/*
+ * Whether the request has no body: CONTENT_LENGTH absent (the gateway
+ * sends none for a request without a body), empty or 0.
+ * XXX a chunked body on a route without request buffering comes without
+ * CONTENT_LENGTH too, so there a body without a type is not refused; a
+ * type, when sent, is still checked.
+ */
+static int
+app_body_empty(struct app_req *req)
+{
+	const char *cl = app_param(req, "CONTENT_LENGTH");
+
+	return cl == NULL || strcmp(cl, "") == 0 || strcmp(cl, "0") == 0;
+}
+
+static int
+app_check_json(struct app_req *req, const char *ct)
+{
+	const char *params;
+	size_t n;
+
+	if (ct == NULL || *app_ows(ct) == '\0') {
+		if (app_body_empty(req))
+			return 0;
+		app_fail(req, 415, "Content-Type is missing: send the body as "
+		    "application/json");
+		return -1;
+	}
+	n = app_mtype(ct, &params);
+	if (n != 16 || strncasecmp(app_ows(ct), "application/json", 16) != 0) {
+		app_fail(req, 415, "Content-Type %.*s is not supported: send "
+		    "the body as application/json", (int)(n > 100 ? 100 : n),
+		    app_ows(ct));
+		return -1;
+	}
+	if (!app_json_params(params)) {
+		app_fail(req, 415, "Content-Type parameters \"%.100s\" are "
+		    "not supported: application/json is read as UTF-8 "
+		    "(charset=utf-8 or none)", params);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+app_check_multipart(struct app_req *req, const char *ct)
+{
+	const char *params, *p;
+	size_t n;
+
+	if (ct == NULL)
+		return 0;
+	n = app_mtype(ct, &params);
+	if (n != 19 || strncasecmp(app_ows(ct), "multipart/form-data", 19) !=
+	    0)
+		return 0;
+	for (p = params; *p != '\0'; p++)
+		if ((p == params || p[-1] == ';' || p[-1] == ' ' ||
+		    p[-1] == '\t') && strncasecmp(p, "boundary=", 9) == 0 &&
+		    p[9] != '\0' && p[9] != ';')
+			return 0;
+	app_fail(req, 400, "Content-Type multipart/form-data has no boundary "
+	    "parameter: the parts cannot be found");
+	return -1;
+}
+
+int
+app_body_check(struct app_req *req, enum app_body body)
+{
+	const char *ct = app_param(req, "CONTENT_TYPE");
+
+	switch (body) {
+	case APP_BODY_JSON:
+		return app_check_json(req, ct);
+	case APP_BODY_MULTIPART:
+		return app_check_multipart(req, ct);
+	default:
+		return 0;
+	}
 }
 
 const char *
@@ -775,7 +931,8 @@ app_serve(const struct app *app, FCGX_Request *fx)
 		if ((sp = pool_status_path()) != NULL &&
 		    strcmp(req.r_path, sp) == 0)
 			app_pool_status(&req);
-		else if ((rt = app_route(&req)) != NULL)
+		else if ((rt = app_route(&req)) != NULL &&
+		    app_body_check(&req, rt->ar_body) == 0)
 			rt->ar_handler(&req);
 	}
 	if (!req.r_responded) {

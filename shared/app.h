@@ -29,6 +29,20 @@
 
 struct app_req;
 
+/*
+ * What a route accepts as a request body; app_serve() checks it before the
+ * handler runs (docs/contract/api.md 2.4).
+ */
+enum app_body {
+	APP_BODY_ANY = 0,	/* not checked: the handler decides */
+	APP_BODY_JSON,		/* application/json, charset utf-8 only:
+				   else 415; no type with a body is 415 */
+	APP_BODY_MULTIPART,	/* multipart/form-data without a boundary
+				   parameter is 400; other types go on to
+				   the handler */
+	APP_BODY_COUNT
+};
+
 /* A handler writes its response with app_ok/app_fail/app_send_*. If it
  * returns without responding, the framework sends a 500 envelope. */
 typedef void (*app_handler)(struct app_req *);
@@ -37,6 +51,7 @@ struct app_route {
 	const char	*ar_method;	/* "GET", "POST", ... */
 	const char	*ar_pattern;	/* "/course/{courseId}" */
 	app_handler	 ar_handler;
+	enum app_body	 ar_body;	/* request body it accepts */
 };
 
 struct app {
@@ -87,7 +102,12 @@ void	 app_serve(const struct app *, FCGX_Request *fx);
  * escape or %00 makes the pattern not match). One trailing '/' on <path>
  * is ignored ("/a/b/" routes like "/a/b"; "/a/b//" does not). Among the
  * routes whose method and pattern match, the one with more literal
- * segments wins, ties going to table order. HEAD falls back to the GET
+ * segments wins, ties going to table order. Routing is method-aware: when
+ * a route of another method matches the path with more literal segments
+ * than the best one of <method> ("GET /course/update" with the routes
+ * "POST /course/update" and "GET /course/{id}"), the path is that literal
+ * route's and the answer is NULL with *<path_known> set (405); Allow then
+ * lists the methods of the most literal routes only. HEAD falls back to the GET
  * route when the table has no HEAD route for the path; the Allow list
  * names methods in table order, plus HEAD at the end when GET is there.
  * A pattern with more than APP_MAX_CAPS captures, or a capture name over
@@ -103,6 +123,18 @@ const struct app_route	*app_match(const struct app *, const char *method,
  * app_match() with a request call it too.
  */
 void	 app_req_release(struct app_req *);
+
+/* The name of <body> ("json"), for messages and tests. */
+const char	*app_body_str(enum app_body body);
+
+/*
+ * Checks the request's CONTENT_TYPE against <body>. Returns 0 when the
+ * handler may run, or -1 after responding 415 (JSON route: a type other
+ * than application/json, a charset other than utf-8, or no type with a
+ * non-empty body) or 400 (multipart/form-data without a boundary).
+ * app_serve() calls it; exposed for unit tests.
+ */
+int	 app_body_check(struct app_req *, enum app_body body);
 
 /* FastCGI param <name> or NULL. */
 const char	*app_param(struct app_req *, const char *name);

@@ -285,6 +285,26 @@ svc_serve(struct svc_state *ss)
 	return rc;
 }
 
+/*
+ * Whether command <name> is a word of the synopsis sd_operands (NULL:
+ * any), so that an unknown one gets the usage before the configuration
+ * is loaded.
+ */
+static int
+svc_command_named(const struct svc_def *def, const char *name)
+{
+	const char *p = def->sd_operands;
+	size_t n = strlen(name);
+
+	if (p == NULL)
+		return 1;
+	for (; n > 0 && (p = strstr(p, name)) != NULL; p++)
+		if ((p == def->sd_operands || strchr("[ |", p[-1]) != NULL) &&
+		    strchr("] |", p[n]) != NULL)
+			return 1;
+	return 0;
+}
+
 int
 svc_main(const struct svc_def *def, int argc, char *argv[])
 {
@@ -309,7 +329,8 @@ svc_main(const struct svc_def *def, int argc, char *argv[])
 		else
 			svc_usage(def, 0);
 	}
-	if (optind != argc && (def->sd_command == NULL || test))
+	if (optind != argc && (def->sd_command == NULL || test ||
+	    !svc_command_named(def, argv[optind])))
 		svc_usage(def, 0);
 	rc = svc_load(def, ss.ss_path, ss.ss_cfg);
 	if (test)

@@ -243,14 +243,16 @@ test_expect_success 'content add: sequence defaults to max+1, 200 at the gateway
 	expect_eq "$(json "j[\"httpStatus\"]")" OK &&
 	expect_eq "$(post "$TA" "$CC" "{\"courseId\":\"$C\",\"contentTitle\":\"L5\",\"contentSequence\":\"5\",\"contentUrl\":\"file-system-storage/a5.mp4\"}")" 200 &&
 	expect_eq "$(post "$TA" "$CC" "{\"courseId\":\"$C\",\"contentTitle\":\"L6\",\"contentUrl\":\"file-system-storage/a6.mp4\"}")" 200 &&
-	expect_eq "$(post "$TA" "$CC" "{\"courseId\":\"$C\",\"contentTitle\":\"L0\",\"contentSequence\":0}")" 200 &&
+	expect_eq "$(post "$TA" "$CC" "{\"courseId\":\"$C\",\"contentTitle\":\"L0\",\"contentSequence\":0}")" 400 &&
+	expect_eq "$(msg)" "Failed to add course content! Reason: contentSequence must be between 1 and 2147483647" &&
+	expect_eq "$(post "$TA" "$CC" "{\"courseId\":\"$C\",\"contentTitle\":\"L0\",\"contentSequence\":1}")" 200 &&
 	expect_eq "$(call "$TA" GET "$CC/$C")" 200 &&
 	expect_eq "$(json "[(c[\"contentTitle\"], c[\"contentSequence\"]) for c in j[\"responseBody\"][\"courseContents\"]]")" \
-	    "[[\"L0\", 0], [\"L1\", 1], [\"L5\", 5], [\"L6\", 6]]" &&
-	expect_eq "$(json "sorted(j[\"responseBody\"][\"courseContents\"][1].keys())")" \
+	    "[[\"L1\", 1], [\"L0\", 1], [\"L5\", 5], [\"L6\", 6]]" &&
+	expect_eq "$(json "sorted(j[\"responseBody\"][\"courseContents\"][0].keys())")" \
 	    "[\"contentId\", \"contentSequence\", \"contentTitle\", \"contentType\", \"contentUrl\", \"courseId\"]" &&
-	test "$(json "j[\"responseBody\"][\"courseContents\"][1][\"contentId\"]")" != "$NOPE" &&
-	expect_eq "$(json "j[\"responseBody\"][\"courseContents\"][1][\"contentUrl\"]")" "file-system-storage/a1.mp4"
+	test "$(json "j[\"responseBody\"][\"courseContents\"][0][\"contentId\"]")" != "$NOPE" &&
+	expect_eq "$(json "j[\"responseBody\"][\"courseContents\"][0][\"contentUrl\"]")" "file-system-storage/a1.mp4"
 '
 
 test_expect_success 'content add: unknown course, bad url, bad fields are 400' '
@@ -299,7 +301,7 @@ test_expect_success 'preview: public, media hidden, same order' '
 
 test_expect_success 'content delete: 200, then 417 not found; bad id 400' '
 	call "$TA" GET "$CC/$C" >/dev/null &&
-	id=$(json "j[\"responseBody\"][\"courseContents\"][0][\"contentId\"]") &&
+	id=$(json "[c[\"contentId\"] for c in j[\"responseBody\"][\"courseContents\"] if c[\"contentTitle\"] == \"L0\"][0]") &&
 	expect_eq "$(call "$TA" DELETE "$CC/$id")" 200 &&
 	expect_eq "$(json "j[\"responseBody\"][\"message\"]")" "Successfully deleted course content" &&
 	expect_eq "$(call "$TA" DELETE "$CC/$id")" 417 &&

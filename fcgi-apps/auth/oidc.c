@@ -23,50 +23,61 @@ static void	oidc_userinfo(struct app_req *);
 static void	oidc_revoke(struct app_req *);
 static void	oidc_introspect(struct app_req *);
 static void	oidc_health(struct app_req *);
+static void	oidc_logout(struct app_req *);
+
+/* Double-submit cookie of the logout confirmation form. */
+#define LOGOUT_COOKIE	"ELP_LOGOUT_CSRF"
+#define LOGOUT_TTL	600	/* seconds the form stays usable */
 
 const struct app_route oidc_routes[] = {
 	{ "GET", "/realms/{realm}/.well-known/openid-configuration",
-	    oidc_discovery },
-	{ "GET", OIDC_P "/certs", oidc_jwks },
-	{ "GET", OIDC_P "/auth", login_auth },
-	{ "POST", "/realms/{realm}/login-actions/authenticate", login_submit },
-	{ "POST", OIDC_P "/token", tok_endpoint },
-	{ "POST", OIDC_P "/token/introspect", oidc_introspect },
-	{ "POST", OIDC_P "/revoke", oidc_revoke },
-	{ "GET", OIDC_P "/userinfo", oidc_userinfo },
-	{ "POST", OIDC_P "/userinfo", oidc_userinfo },
-	{ "GET", OIDC_P "/logout", login_logout },
-	{ "POST", OIDC_P "/logout", login_logout },
-	{ "GET", ADM_P "/users", adm_list },
-	{ "POST", ADM_P "/users", adm_create },
-	{ "POST", ADM_P "/users/by-ids", adm_by_ids },
-	{ "GET", ADM_P "/users/{id}", adm_get },
-	{ "PUT", ADM_P "/users/{id}", adm_update },
-	{ "DELETE", ADM_P "/users/{id}", adm_delete },
-	{ "PUT", ADM_P "/users/{id}/reset-password", adm_password },
-	{ "GET", ADM_P "/roles/{role}/users", adm_role_users },
-	{ "POST", ADM_P "/users/{id}/logout", adm_logout },
-	{ "GET", ADM_P "/users/{id}/role-mappings/realm", adm_roles_get },
-	{ "POST", ADM_P "/users/{id}/role-mappings/realm", adm_roles_add },
-	{ "DELETE", ADM_P "/users/{id}/role-mappings/realm", adm_roles_del },
-	{ "GET", ADM_P "/audit", adt_list },
-	{ "GET", ADM_P "/admin-events", adt_list },
-	{ "GET", ADM_P "/events", adt_events },
-	{ "GET", "/health", oidc_health },
+	    oidc_discovery, APP_BODY_ANY },
+	{ "GET", OIDC_P "/certs", oidc_jwks, APP_BODY_ANY },
+	{ "GET", OIDC_P "/auth", login_auth, APP_BODY_ANY },
+	{ "POST", "/realms/{realm}/login-actions/authenticate",
+	    login_submit, APP_BODY_ANY },
+	{ "POST", OIDC_P "/token", tok_endpoint, APP_BODY_ANY },
+	{ "POST", OIDC_P "/token/introspect", oidc_introspect, APP_BODY_ANY },
+	{ "POST", OIDC_P "/revoke", oidc_revoke, APP_BODY_ANY },
+	{ "GET", OIDC_P "/userinfo", oidc_userinfo, APP_BODY_ANY },
+	{ "POST", OIDC_P "/userinfo", oidc_userinfo, APP_BODY_ANY },
+	{ "GET", OIDC_P "/logout", oidc_logout, APP_BODY_ANY },
+	{ "POST", OIDC_P "/logout", oidc_logout, APP_BODY_ANY },
+	{ "GET", ADM_P "/users", adm_list, APP_BODY_ANY },
+	{ "POST", ADM_P "/users", adm_create, APP_BODY_JSON },
+	{ "POST", ADM_P "/users/by-ids", adm_by_ids, APP_BODY_JSON },
+	{ "GET", ADM_P "/users/{id}", adm_get, APP_BODY_ANY },
+	{ "PUT", ADM_P "/users/{id}", adm_update, APP_BODY_JSON },
+	{ "DELETE", ADM_P "/users/{id}", adm_delete, APP_BODY_ANY },
+	{ "PUT", ADM_P "/users/{id}/reset-password",
+	    adm_password, APP_BODY_JSON },
+	{ "GET", ADM_P "/roles/{role}/users", adm_role_users, APP_BODY_ANY },
+	{ "POST", ADM_P "/users/{id}/logout", adm_logout, APP_BODY_ANY },
+	{ "GET", ADM_P "/users/{id}/role-mappings/realm",
+	    adm_roles_get, APP_BODY_ANY },
+	{ "POST", ADM_P "/users/{id}/role-mappings/realm",
+	    adm_roles_add, APP_BODY_JSON },
+	{ "DELETE", ADM_P "/users/{id}/role-mappings/realm",
+	    adm_roles_del, APP_BODY_JSON },
+	{ "GET", ADM_P "/audit", adt_list, APP_BODY_ANY },
+	{ "GET", ADM_P "/admin-events", adt_list, APP_BODY_ANY },
+	{ "GET", ADM_P "/events", adt_events, APP_BODY_ANY },
+	{ "GET", "/health", oidc_health, APP_BODY_ANY },
 	/* Account pages (action.c, account.c). */
 	{ "GET", "/realms/{realm}/login-actions/reset-credentials",
-	    act_reset_form },
+	    act_reset_form, APP_BODY_ANY },
 	{ "POST", "/realms/{realm}/login-actions/reset-credentials",
-	    act_reset_post },
-	{ "GET", "/realms/{realm}/login-actions/action-token", act_token_get },
+	    act_reset_post, APP_BODY_ANY },
+	{ "GET", "/realms/{realm}/login-actions/action-token",
+	    act_token_get, APP_BODY_ANY },
 	{ "POST", "/realms/{realm}/login-actions/action-token",
-	    act_token_post },
+	    act_token_post, APP_BODY_ANY },
 	{ "GET", "/realms/{realm}/login-actions/verify-email",
-	    act_verify_form },
+	    act_verify_form, APP_BODY_ANY },
 	{ "POST", "/realms/{realm}/login-actions/verify-email",
-	    act_verify_post },
-	{ "GET", "/realms/{realm}/account", acct_page },
-	{ "POST", "/realms/{realm}/account", acct_post },
+	    act_verify_post, APP_BODY_ANY },
+	{ "GET", "/realms/{realm}/account", acct_page, APP_BODY_ANY },
+	{ "POST", "/realms/{realm}/account", acct_post, APP_BODY_ANY },
 };
 const size_t oidc_nroutes = NITEMS(oidc_routes);
 
@@ -117,11 +128,12 @@ oidc_discovery(struct app_req *req)
 
 	if (!oidc_realm_ok(req))
 		return;
-	d = json_pack("{s:s, s:[s], s:[s,s,s], s:[s,s,s,s], s:[s], s:[s,s,"
+	d = json_pack("{s:s, s:[s], s:[s], s:[s,s,s,s], s:[s], s:[s,s,"
 	    "s,s,s,s], s:[s], s:[s], s:[s,s,s], s:b, s:b, s:b, s:b}",
 	    "issuer", iss,
 	    "response_types_supported", "code",
-	    "response_modes_supported", "query", "fragment", "form_post",
+	    /* login_back() only ever answers in the query. */
+	    "response_modes_supported", "query",
 	    "grant_types_supported", "authorization_code", "refresh_token",
 	    "password", "client_credentials",
 	    "code_challenge_methods_supported", "S256",
@@ -293,4 +305,104 @@ oidc_health(struct app_req *req)
 	struct auth_svc *as = req->r_ctx;
 
 	svc_health(req, as->as_db);
+}
+
+/* Whether <src> (query or form) carries an ID token hint we issued. */
+static int
+oidc_logout_hint_ok(struct app_req *req, const char *src)
+{
+	struct auth_svc *as = req->r_ctx;
+	char tok[JWT_MAX_LEN + 1];
+	json_t *hint;
+
+	if (web_field(src, "id_token_hint", tok, sizeof(tok)) != 1)
+		return 0;
+	/* The leeway of login_logout(): an old ID token still names us. */
+	hint = oidc_verify(as, tok, INT64_C(31536000));
+	json_decref(hint);
+	return hint != NULL;
+}
+
+/* Appends a hidden input <name> with the value of field <name> of <src>. */
+static void
+oidc_logout_hidden(struct buf *b, const char *src, const char *name)
+{
+	char v[AUTH_PARAM_MAX];
+
+	if (web_field(src, name, v, sizeof(v)) != 1 || v[0] == '\0')
+		return;
+	buf_printf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
+	web_html(b, v);
+	buf_append_str(b, "\">");
+}
+
+/*
+ * The confirmation page: a POST form back to this endpoint with a fresh
+ * CSRF token, also set as a cookie, and the redirect parameters of <src>.
+ */
+static void
+oidc_logout_confirm(struct app_req *req, const char *src)
+{
+	struct auth_svc *as = req->r_ctx;
+	char csrf[AUTH_SECRET_LEN + 1];
+	struct buf b = BUF_INIT;
+
+	if (web_random(csrf) == -1) {
+		web_message(req, 500, "Error", "Please try again later.");
+		return;
+	}
+	web_set_cookie(req, as->as_cfg, LOGOUT_COOKIE, csrf, LOGOUT_TTL);
+	buf_append_str(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
+	    "content=\"width=device-width, initial-scale=1\"><title>Log out"
+	    "</title><style>body{font-family:system-ui,sans-serif;"
+	    "max-width:28rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}"
+	    "</style></head><body><main><h1>Log out</h1><p>Do you want to "
+	    "log out?</p><form method=\"post\" action=\"logout\">");
+	buf_printf(&b, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">",
+	    csrf);
+	oidc_logout_hidden(&b, src, "post_logout_redirect_uri");
+	oidc_logout_hidden(&b, src, "client_id");
+	oidc_logout_hidden(&b, src, "state");
+	buf_append_str(&b, "<button type=\"submit\">Log out</button></form>"
+	    "</main></body></html>\n");
+	web_page(req, 200, buf_data(&b), buf_avail(&b));
+	buf_release(&b);
+}
+
+/*
+ * GET and POST .../logout, the end-session endpoint (docs/contract/auth.md
+ * step 9). A request with a valid id_token_hint (the relying party's
+ * logout), or a POST of the confirmation form whose CSRF token matches
+ * its cookie, goes on to login_logout(). Anything else, which any page on
+ * the web can make a browser send, gets the confirmation page and ends
+ * no session.
+ */
+static void
+oidc_logout(struct app_req *req)
+{
+	struct auth_svc *as = req->r_ctx;
+	char csrf[64], cookie[64];
+	const char *src = req->r_query;
+	int ok;
+
+	if (!oidc_realm_ok(req))
+		return;
+	if (strcmp(req->r_method, "POST") == 0) {
+		if (web_form_body(req) == -1)
+			return;
+		src = req->r_body;
+	}
+	ok = oidc_logout_hint_ok(req, src);
+	if (!ok && src == req->r_body &&
+	    web_field(src, "csrf", csrf, sizeof(csrf)) == 1 &&
+	    web_cookie(req, LOGOUT_COOKIE, cookie, sizeof(cookie)) == 1 &&
+	    cookie[0] != '\0' && web_ct_eq(cookie, csrf)) {
+		ok = 1;
+		web_set_cookie(req, as->as_cfg, LOGOUT_COOKIE, "", 0);
+	}
+	if (ok)
+		login_logout(req);
+	else
+		oidc_logout_confirm(req, src);
 }

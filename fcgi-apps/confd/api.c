@@ -395,13 +395,15 @@ api_drain(struct app_req *req)
 }
 
 const struct app_route api_routes[] = {
-	{ "GET", "/health", api_health },
-	{ "GET", "/config/status", api_status },
-	{ "GET", "/config/{service}/{profile}", api_config },
-	{ "GET", "/registry", api_registry_list },
-	{ "POST", "/registry/{service}", api_register },
-	{ "PUT", "/registry/{service}/{leaseId}", api_renew },
-	{ "DELETE", "/registry/{service}/{leaseId}", api_deregister },
-	{ "POST", "/registry/{service}/{leaseId}/drain", api_drain },
+	{ "GET", "/health", api_health, APP_BODY_ANY },
+	{ "GET", "/config/status", api_status, APP_BODY_ANY },
+	{ "GET", "/config/{service}/{profile}", api_config, APP_BODY_ANY },
+	{ "GET", "/registry", api_registry_list, APP_BODY_ANY },
+	{ "POST", "/registry/{service}", api_register, APP_BODY_ANY },
+	{ "PUT", "/registry/{service}/{leaseId}", api_renew, APP_BODY_ANY },
+	{ "DELETE", "/registry/{service}/{leaseId}",
+	    api_deregister, APP_BODY_ANY },
+	{ "POST", "/registry/{service}/{leaseId}/drain",
+	    api_drain, APP_BODY_ANY },
 };
 const size_t api_nroutes = NITEMS(api_routes);

@@ -38,6 +38,12 @@ struct content_cfg {
 	uint64_t	 cc_ma_timeout;	/* ms */
 	uint64_t	 cc_ma_cache;	/* ms */
 	char		*cc_ma_ca_file;	/* <media-access ca-file>, "": system */
+	int64_t		 cc_quota_files; /* <quota files-per-day>, 0: none */
+	uint64_t	 cc_quota_bytes; /* <quota bytes-per-day>, 0: none */
+	uint64_t	 cc_sw_grace;	/* <sweep grace>, ms */
+	uint64_t	 cc_sw_timeout;	/* <sweep timeout>, ms */
+	char		*cc_sw_manifest; /* <sweep manifest>, "": none */
+	char		*cc_sw_refs;	/* <sweep refs>: URLs, "": none */
 	/* Derived when loaded: the accepted types. */
 	const struct media_type *cc_allowed[16];
 	size_t		 cc_nallowed;
@@ -99,5 +105,31 @@ void		 access_free(struct access *);
 enum access_verdict	 access_check(struct access *, const char *name,
 			    const char *authz, const char *sub);
 const char		*access_verdict_str(enum access_verdict);
+
+/* quota.c */
+/*
+ * Before reading an upload: answers 429 and returns -1 when user <sub>
+ * has used the whole of a daily quota already; else 0 (also when the
+ * database cannot say: quota_take() decides).
+ */
+int	 quota_precheck(struct content_svc *, struct app_req *,
+	    const char *sub);
+/*
+ * Inside the transaction that records an upload: adds <files> and
+ * <bytes> to user <sub>'s count of the day under a row lock. Returns 0,
+ * 1 after answering 429 (over a quota: the caller rolls back), or -1 on a
+ * database failure (db_error() set, nothing answered).
+ */
+int	 quota_take(struct content_svc *, struct app_req *, const char *sub,
+	    uint64_t files, uint64_t bytes);
+
+/* sweep.c */
+/*
+ * The sweep command: removes the stored files no reference list names,
+ * that are not in the manifest and are older than the grace period.
+ * Removes nothing when a list or the manifest cannot be read. Returns the
+ * exit status (0, or 1 after logging why).
+ */
+int	 sweep_run(const struct content_cfg *);
 
 #endif

@@ -61,8 +61,25 @@ static const struct cfg_key access_keys[] = {
 	K("ca-file", CFG_T_PATH, "", 0, 0, cc_ma_ca_file),
 };
 
+static const struct cfg_key quota_keys[] = {
+	K("files-per-day", CFG_T_INT, "1000", 0, INT64_C(1000000000),
+	    cc_quota_files),
+	K("bytes-per-day", CFG_T_SIZE, "20g", 0, INT64_C(1) << 50,
+	    cc_quota_bytes),
+};
+
+static const struct cfg_key sweep_keys[] = {
+	K("grace", CFG_T_DURATION, "24h", 1000, INT64_C(31536000000),
+	    cc_sw_grace),
+	K("timeout", CFG_T_DURATION, "10s", 1, 600000, cc_sw_timeout),
+	K("manifest", CFG_T_PATH, "", 0, 0, cc_sw_manifest),
+	K("refs", CFG_T_STR, "", 0, 0, cc_sw_refs),
+};
+
 #undef K
 
+static const size_t sweep_nkeys = NITEMS(sweep_keys);
+static const size_t quota_nkeys = NITEMS(quota_keys);
 static const size_t service_nkeys = NITEMS(service_keys);
 static const size_t log_nkeys = NITEMS(log_keys);
 static const size_t storage_nkeys = NITEMS(storage_keys);
@@ -78,18 +95,22 @@ static const struct svc_section content_sections[] = {
 	{ "auth", authz_cfg_keys, &authz_cfg_nkeys,
 	    offsetof(struct content_cfg, cc_auth), -1 },
 	{ "storage", storage_keys, &storage_nkeys, 0, 1 },
+	{ "quota", quota_keys, &quota_nkeys, 0, 0 },
+	{ "sweep", sweep_keys, &sweep_nkeys, 0, 0 },
 	{ "media-access", access_keys, &access_nkeys, 0, -1 },
 };
 
 static void	content_health(struct app_req *);
 
 const struct app_route content_routes[] = {
-	{ "POST", "/content", upload_post },
-	{ "GET", "/content/file-system-storage/{fileName}", serve_static },
+	{ "POST", "/content", upload_post, APP_BODY_MULTIPART },
+	{ "GET", "/content/file-system-storage/{fileName}",
+	    serve_static, APP_BODY_ANY },
 	{ "GET", "/content/stream/file-system-storage/{fileName}",
-	    serve_stream },
-	{ "GET", "/file-system-storage/{fileName}", serve_static },
-	{ "GET", "/health", content_health },
+	    serve_stream, APP_BODY_ANY },
+	{ "GET", "/file-system-storage/{fileName}",
+	    serve_static, APP_BODY_ANY },
+	{ "GET", "/health", content_health, APP_BODY_ANY },
 };
 const size_t content_nroutes = NITEMS(content_routes);
 
@@ -155,6 +176,10 @@ content_cfg_read(struct cfg_doc *cd, void *arg)
 	    && strncmp(cc->cc_ma_url, "https://", 8) != 0)
 		cfg_error(cd, cfg_next(cfg_root(cd), NULL, "media-access"),
 		    "media-access url must be http:// or https://");
+	if (cc->cc_ma_url == NULL)
+		log_warnx("%s: no <media-access>: lecture media cannot be "
+		    "told from other files, so downloads are refused except "
+		    "to ADMINs", cd->cd_path);
 }
 
 static void
@@ -216,8 +241,10 @@ content_prepare(void *arg)
 		log_info("%s: no O_TMPFILE here; uploads use named temporary "
 		    "files (removed at start when a worker was killed)",
 		    cc->cc_root);
+	/* Fail closed: without the rule, a paid video is never public. */
 	if (cc->cc_ma_url == NULL)
-		log_warnx("no <media-access>: every file is public");
+		log_warnx("no <media-access>: the media rule cannot be asked; "
+		    "every download is refused (401/403) except to ADMINs");
 	close(fd);
 	return 0;
 }
@@ -268,9 +295,21 @@ content_worker(int fd, void *arg)
 	return rc == 0 ? 0 : 1;
 }
 
+/* Runs command <argv[0]> with the loaded configuration (sd_command). */
+static int
+content_command(void *arg, int argc, char *argv[])
+{
+	if (strcmp(argv[0], "sweep") == 0 && argc == 1)
+		return sweep_run(arg);
+	fprintf(stderr, "%s: unknown command %s\n", CONTENT_PROG, argv[0]);
+	return 1;
+}
+
 static const struct svc_def content_def = {
 	.sd_prog = CONTENT_PROG,
 	.sd_conf = CONTENT_CONF,
+	.sd_command = content_command,
+	.sd_operands = "[sweep]",
 	.sd_size = sizeof(struct content_cfg),
 	.sd_read = content_cfg_read,
 	.sd_release = content_cfg_release,

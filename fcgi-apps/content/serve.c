@@ -122,6 +122,20 @@ serve_token(struct app_req *req, char *buf, size_t len, int *fromq)
 }
 
 /*
+ * The media rule's verdict on <name> for the caller <sub> ("" when
+ * anonymous). Without <media-access> the rule fails closed: nothing is
+ * public, a caller without a token must log in, anyone else is denied.
+ */
+static enum access_verdict
+serve_rule(struct content_svc *cs, const char *name, const char *hdr,
+    const char *sub)
+{
+	if (cs->cs_access == NULL)
+		return sub[0] == '\0' ? ACCESS_TOKEN : ACCESS_DENIED;
+	return access_check(cs->cs_access, name, hdr, sub);
+}
+
+/*
  * Applies the media rule to <name>. Returns the verdict (PUBLIC or
  * GRANTED) to go on with, or -1 after responding.
  */
@@ -136,8 +150,6 @@ serve_access(struct app_req *req, struct content_svc *cs, const char *name)
 	char sub[sizeof(id.ai_sub)] = "";
 	int fromq, rc;
 
-	if (cs->cs_access == NULL)
-		return ACCESS_PUBLIC;
 	memset(&id, 0, sizeof(id));
 	hdr = serve_token(req, qbuf, sizeof(qbuf), &fromq);
 	if (cs->cs_az != NULL && hdr != NULL)
@@ -146,9 +158,9 @@ serve_access(struct app_req *req, struct content_svc *cs, const char *name)
 	if (res == AUTHZ_OK) {
 		snprintf(sub, sizeof(sub), "%s", id.ai_sub);
 		v = authz_has_role(&id, "ADMIN") ? ACCESS_GRANTED :
-		    access_check(cs->cs_access, name, hdr, sub);
+		    serve_rule(cs, name, hdr, sub);
 	} else
-		v = access_check(cs->cs_access, name, hdr, sub);
+		v = serve_rule(cs, name, hdr, sub);
 	explicit_bzero(qbuf, sizeof(qbuf));
 	rc = -1;
 	switch (v) {

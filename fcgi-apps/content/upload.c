@@ -395,19 +395,39 @@ up_link(struct upload *u, struct up_file *f)
 	return -1;
 }
 
-/* The metadata rows, all or none. 0, or -1 after responding. */
+/* Bytes of all the files of <u>. */
+static uint64_t
+up_bytes(const struct upload *u)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < u->u_nfiles; i++)
+		n += u->u_files[i].f_size;
+	return n;
+}
+
+/*
+ * The metadata rows and the day's quota, all or none. 0, or -1 after
+ * responding.
+ */
 static int
 up_rows(struct upload *u)
 {
 	struct db *db = u->u_cs->cs_db;
 	struct db_val p[6];
-	size_t i;
-	int tries;
+	size_t i = 0;
+	int tries, q;
 
 	for (tries = 0; tries < 3; tries++) {
 		if (db_begin(db) == -1)
 			break;
-		for (i = 0; i < u->u_nfiles; i++) {
+		if ((q = quota_take(u->u_cs, u->u_req, u->u_id.ai_sub,
+		    u->u_nfiles, up_bytes(u))) == 1) {
+			db_rollback(db);
+			return -1;
+		}
+		for (i = 0; q == 0 && i < u->u_nfiles; i++) {
 			struct up_file *f = &u->u_files[i];
 
 			p[0] = DB_STR(f->f_name);
@@ -420,7 +440,7 @@ up_rows(struct upload *u)
 			    NULL) == -1)
 				break;
 		}
-		if (i == u->u_nfiles && db_commit(db) == 0)
+		if (q == 0 && i == u->u_nfiles && db_commit(db) == 0)
 			return 0;
 		db_rollback(db);
 		if (db_error(db) != DB_E_LOCK)
@@ -604,6 +624,8 @@ upload_post(struct app_req *req)
 		    (unsigned long long)cc->cc_max_request);
 		goto out;
 	}
+	if (quota_precheck(cs, req, u.u_id.ai_sub) == -1)
+		goto out;
 	if (ct == NULL || mpart_boundary((struct str){ ct, strlen(ct) },
 	    boundary, sizeof(boundary)) == -1) {
 		app_fail(req, 400, UP_INVALID);

@@ -41,7 +41,7 @@
 	"AND status = 'APPROVED'"
 #define SQL_NEXT							\
 	"SELECT COALESCE(MAX(content_sequence), 0) + 1 "		\
-	"FROM course_content WHERE course_id = ?"
+	"FROM course_content WHERE course_id = ? LOCK IN SHARE MODE"
 #define SQL_INSERT							\
 	"INSERT INTO course_content (course_id, content_title, "	\
 	"content_type, content_url, content_sequence, content_id) "	\
@@ -86,7 +86,7 @@ static const struct fld_spec content_fields[TF_ID] = {
 	[TF_TITLE] = { "contentTitle", FLD_STR, 0, 0, 255 },
 	[TF_TYPE] = { "contentType", FLD_STR, 0, 0, 50 },
 	[TF_URL] = { "contentUrl", FLD_STR, 0, 0, 255 },
-	[TF_SEQ] = { "contentSequence", FLD_INT, 0, INT32_MIN, INT32_MAX },
+	[TF_SEQ] = { "contentSequence", FLD_INT, 0, 1, INT32_MAX },
 };
 
 /* A list request: which keys, and where the items go. */
@@ -295,8 +295,13 @@ content_add_tx(struct course_svc *cs, void *arg)
 	json_t *row = NULL;
 	int rc;
 
-	/* The shared lock on the course serialises numbering per course. */
-	if ((rc = course_exists(cs, f->fo_id[TF_COURSE], 1)) != 1)
+	/*
+	 * The exclusive lock on the course row serialises numbering per
+	 * course: two shared locks would let concurrent adds read the same
+	 * MAX and store one number twice.
+	 */
+	if ((rc = course_exists(cs, f->fo_id[TF_COURSE],
+	    COURSE_LOCK_UPDATE)) != 1)
 		return rc == 0 ? CR_NO_COURSE : -1;
 	if (!cn->cn_seq_set) {
 		if (db_exec(cs->cs_db, SQL_NEXT, &f->fo_v[TF_COURSE], 1,

@@ -37,6 +37,8 @@
 #define SQL_EXISTS	"SELECT 1 FROM course WHERE course_id = ?"
 #define SQL_EXISTS_LOCK							\
 	"SELECT 1 FROM course WHERE course_id = ? LOCK IN SHARE MODE"
+#define SQL_EXISTS_UPDATE						\
+	"SELECT 1 FROM course WHERE course_id = ? FOR UPDATE"
 #define SQL_INSERT							\
 	"INSERT INTO course (course_name, description, image_url, "	\
 	"is_enrollment_enabled, course_fee, discount, course_id) "	\
@@ -53,22 +55,26 @@ static void	course_update(struct app_req *);
 static void	course_health(struct app_req *);
 
 const struct app_route course_routes[] = {
-	{ "GET", "/course", course_list },
-	{ "POST", "/course", course_add },
-	{ "POST", "/course/update", course_update },
-	{ "GET", "/course/enrollment/{userId}", enroll_courses },
-	{ "GET", "/course/enrollment/{courseId}/{userId}", enroll_status },
-	{ "GET", "/course/audit", audit_list },
-	{ "GET", "/course/{courseId}", course_get },
-	{ "GET", "/course-content/{courseId}", content_list },
-	{ "GET", "/course-content/{courseId}/preview", content_preview },
-	{ "POST", "/course-content", content_add },
-	{ "DELETE", "/course-content/{contentId}", content_delete },
-	{ "GET", "/payment", payment_list },
-	{ "POST", "/payment", payment_submit },
-	{ "POST", "/payment/approval", payment_approve },
-	{ "GET", "/internal/media/{fileName}", media_access },
-	{ "GET", "/health", course_health },
+	{ "GET", "/course", course_list, APP_BODY_ANY },
+	{ "POST", "/course", course_add, APP_BODY_JSON },
+	{ "POST", "/course/update", course_update, APP_BODY_JSON },
+	{ "GET", "/course/enrollment/{userId}", enroll_courses, APP_BODY_ANY },
+	{ "GET", "/course/enrollment/{courseId}/{userId}",
+	    enroll_status, APP_BODY_ANY },
+	{ "GET", "/course/audit", audit_list, APP_BODY_ANY },
+	{ "GET", "/course/{courseId}", course_get, APP_BODY_ANY },
+	{ "GET", "/course-content/{courseId}", content_list, APP_BODY_ANY },
+	{ "GET", "/course-content/{courseId}/preview",
+	    content_preview, APP_BODY_ANY },
+	{ "POST", "/course-content", content_add, APP_BODY_JSON },
+	{ "DELETE", "/course-content/{contentId}",
+	    content_delete, APP_BODY_ANY },
+	{ "GET", "/payment", payment_list, APP_BODY_ANY },
+	{ "POST", "/payment", payment_submit, APP_BODY_JSON },
+	{ "POST", "/payment/approval", payment_approve, APP_BODY_JSON },
+	{ "GET", "/internal/media/{fileName}", media_access, APP_BODY_ANY },
+	{ "GET", "/health", course_health, APP_BODY_ANY },
+	{ "GET", "/internal/media-refs", media_refs, APP_BODY_ANY },
 };
 const size_t course_nroutes = NITEMS(course_routes);
 
@@ -317,8 +323,8 @@ course_exists(struct course_svc *cs, const char *id, int lock)
 	long long n;
 
 	p[0] = DB_STR(id);
-	n = db_exec(cs->cs_db, lock ? SQL_EXISTS_LOCK : SQL_EXISTS, p,
-	    NITEMS(p), NULL, NULL);
+	n = db_exec(cs->cs_db, lock == COURSE_LOCK_UPDATE ? SQL_EXISTS_UPDATE :
+	    lock ? SQL_EXISTS_LOCK : SQL_EXISTS, p, NITEMS(p), NULL, NULL);
 	if (n == -1)
 		return -1;
 	return n > 0;

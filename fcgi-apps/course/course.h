@@ -158,9 +158,14 @@ int	 course_deny(struct app_req *req, struct authz_id *id);
 
 /*
  * Checks that course <id> (canonical UUID) exists. Returns 1 or 0, or -1
- * on a database failure (db_error() set). <lock> takes a shared lock on
- * the row (inside a transaction) so it cannot go away meanwhile.
+ * on a database failure (db_error() set). <lock> (inside a transaction)
+ * is COURSE_LOCK_SHARE, a shared lock on the row so it cannot go away
+ * meanwhile, or COURSE_LOCK_UPDATE, an exclusive one that also
+ * serialises the writers of the course's rows (lecture numbering);
+ * 0 takes none.
  */
+#define COURSE_LOCK_SHARE	1
+#define COURSE_LOCK_UPDATE	2
 int	 course_exists(struct course_svc *cs, const char *id, int lock);
 
 /*
@@ -236,5 +241,8 @@ void	 audit_list(struct app_req *req);
 /* media.c: GET /internal/media/{fileName}, the media rule for elp-content
  * (docs/contract/api.md 4.6.2). */
 void	 media_access(struct app_req *req);
+/* GET /internal/media-refs: {"files":[name, ...]} of every stored file
+ * a course or a lecture names (for the sweep in elp-content). */
+void	 media_refs(struct app_req *req);
 
 #endif

@@ -23,6 +23,7 @@ enum fld_res {
 	FR_NULL,	/* absent, null, or "" where that means null */
 	FR_TYPE,	/* wrong JSON type or unparsable text */
 	FR_RANGE,	/* too long or out of range */
+	FR_BLANK,	/* required string of white space only */
 	FR_COUNT
 };
 
@@ -83,6 +84,11 @@ fld_string(const struct fld_spec *fs, json_t *j, struct db_val *v)
 	len = json_string_length(j);
 	if (len == 0 && fs->fs_required)
 		return FR_NULL;
+	/* "   " names nothing: a required string needs a visible character
+	 * (docs/contract/api.md 4.2.1); the value is stored untrimmed. */
+	if (fs->fs_required && json_string_value(j)[strspn(
+	    json_string_value(j), " \t\r\n\f\v")] == '\0')
+		return FR_BLANK;
 	if ((fs->fs_type == FLD_STR ? fld_chars(json_string_value(j), len) :
 	    len) > (size_t)fs->fs_max)
 		return FR_RANGE;
@@ -222,6 +228,9 @@ fld_refuse(struct app_req *req, const char *fail, json_t *obj,
 
 	if (r == FR_NULL)
 		app_fail(req, 400, "%s%s is required", fail, fs->fs_key);
+	else if (r == FR_BLANK)
+		app_fail(req, 400, "%s%s must not be blank: send at least one "
+		    "character other than white space", fail, fs->fs_key);
 	else if (r == FR_TYPE && fs->fs_type == FLD_UUID && json_is_string(j))
 		app_fail(req, 400, "%sInvalid UUID for %s: %.*s", fail,
 		    fs->fs_key, FLD_QUOTE, json_string_value(j));

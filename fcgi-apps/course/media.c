@@ -29,6 +29,10 @@
 
 #define SQL_REFERENCED							\
 	"SELECT 1 FROM course_content WHERE content_url = ? LIMIT 1"
+#define SQL_REFS							\
+	"SELECT image_url FROM course WHERE image_url IS NOT NULL "	\
+	"UNION SELECT content_url FROM course_content "		\
+	"WHERE content_url IS NOT NULL"
 #define SQL_ENROLLED							\
 	"SELECT 1 FROM course_content c JOIN enrollment e "		\
 	"ON e.course_id = c.course_id WHERE c.content_url = ? "		\
@@ -113,4 +117,37 @@ media_access(struct app_req *req)
 		course_db_fail(req, cs, "media rule");
 	else
 		media_answer(req, 1, r ? "granted" : "denied");
+}
+
+/* Adds the file name of stored URL cols[0] to the array <arg>. */
+static int
+media_ref_row(void *arg, const struct db_val *cols, size_t ncol)
+{
+	size_t n = sizeof(MEDIA_URL_PREFIX) - 1;
+
+	if (ncol == 1 && cols[0].dv_type == DB_T_STR &&
+	    strncmp(cols[0].dv_s, MEDIA_URL_PREFIX, n) == 0 &&
+	    media_name_ok(cols[0].dv_s + n))
+		json_array_append_new(arg, json_string(cols[0].dv_s + n));
+	return 0;
+}
+
+/*
+ * GET /internal/media-refs: the stored files this service's rows name
+ * (course banners and lecture media), for the sweep of unreferenced files in elp-content. On the
+ * gateway's admin listener only, like /internal/media.
+ * XXX the whole list in one answer: fine for thousands of rows.
+ */
+void
+media_refs(struct app_req *req)
+{
+	struct course_svc *s = req->r_ctx;
+	json_t *files = json_array();
+
+	if (db_exec(s->cs_db, SQL_REFS, NULL, 0, media_ref_row, files) == -1) {
+		json_decref(files);
+		course_db_fail(req, s, "media references");
+		return;
+	}
+	app_ok(req, 200, json_pack("{s:o}", "files", files));
 }

@@ -85,7 +85,7 @@ static const struct fld_spec payment_fields[PF_ID] = {
 	[PF_TRX] = { "trxId", FLD_STR, 1, 0, 100 },
 	[PF_VENDOR] = { "paymentVendor", FLD_STR, 0, 0, 100 },
 	[PF_ACCOUNT] = { "senderAccount", FLD_STR, 0, 0, 100 },
-	[PF_AMOUNT] = { "amount", FLD_INT, 0, INT32_MIN, INT32_MAX },
+	[PF_AMOUNT] = { "amount", FLD_INT, 0, 0, INT32_MAX },
 };
 
 /* A decision. */
@@ -238,7 +238,7 @@ payment_submit_tx(struct course_svc *cs, void *arg)
 	struct fld_out *f = arg;
 	int rc, approved = 0;
 
-	if ((rc = course_exists(cs, f->fo_id[PF_COURSE], 1)) != 1)
+	if ((rc = course_exists(cs, f->fo_id[PF_COURSE], COURSE_LOCK_SHARE)) != 1)
 		return rc == 0 ? PR_NO_COURSE : -1;
 	if (db_exec(cs->cs_db, SQL_ENROLLED, f->fo_v, 2,
 	    payment_enrolled_row, &approved) == -1)

@@ -54,12 +54,15 @@ static void	msg_read_all(struct app_req *);
 static void	msg_health(struct app_req *);
 
 const struct app_route msg_routes[] = {
-	{ "GET", "/messaging/notifications", msg_list },
-	{ "GET", "/messaging/notifications/unread-count", msg_unread },
-	{ "POST", "/messaging/notifications/read-all", msg_read_all },
-	{ "POST", "/messaging/notifications/{id}/read", msg_read_one },
-	{ "POST", "/internal/events", event_post },
-	{ "GET", "/health", msg_health },
+	{ "GET", "/messaging/notifications", msg_list, APP_BODY_ANY },
+	{ "GET", "/messaging/notifications/unread-count",
+	    msg_unread, APP_BODY_ANY },
+	{ "POST", "/messaging/notifications/read-all",
+	    msg_read_all, APP_BODY_JSON },
+	{ "POST", "/messaging/notifications/{id}/read",
+	    msg_read_one, APP_BODY_JSON },
+	{ "POST", "/internal/events", event_post, APP_BODY_JSON },
+	{ "GET", "/health", msg_health, APP_BODY_ANY },
 };
 const size_t msg_nroutes = NITEMS(msg_routes);
 

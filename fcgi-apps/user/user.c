@@ -19,6 +19,7 @@
 #include "db.h"
 #include "log.h"
 #include "evq.h"
+#include "media.h"
 #include "pwrule.h"
 #include "svc.h"
 #include "user.h"
@@ -78,19 +79,21 @@ static void	user_profile(struct app_req *);
 static void	user_image(struct app_req *);
 static void	user_password(struct app_req *);
 static void	user_health(struct app_req *);
+static void	user_media_refs(struct app_req *);
 
 const struct app_route user_routes[] = {
-	{ "POST", "/user/register", user_register },
-	{ "POST", "/user/register/admin", user_register_admin },
-	{ "POST", "/user/init", user_init },
-	{ "GET", "/user", user_list_users },
-	{ "GET", "/user/admin", user_list_admins },
-	{ "POST", "/user/list", user_list_ids },
-	{ "POST", "/user/profile", user_profile },
-	{ "POST", "/user/image", user_image },
-	{ "POST", "/user/password", user_password },
-	{ "GET", "/user/{userId}", user_get },
-	{ "GET", "/health", user_health },
+	{ "POST", "/user/register", user_register, APP_BODY_JSON },
+	{ "POST", "/user/register/admin", user_register_admin, APP_BODY_JSON },
+	{ "POST", "/user/init", user_init, APP_BODY_JSON },
+	{ "GET", "/user", user_list_users, APP_BODY_ANY },
+	{ "GET", "/user/admin", user_list_admins, APP_BODY_ANY },
+	{ "POST", "/user/list", user_list_ids, APP_BODY_JSON },
+	{ "POST", "/user/profile", user_profile, APP_BODY_JSON },
+	{ "POST", "/user/image", user_image, APP_BODY_JSON },
+	{ "POST", "/user/password", user_password, APP_BODY_JSON },
+	{ "GET", "/user/{userId}", user_get, APP_BODY_ANY },
+	{ "GET", "/health", user_health, APP_BODY_ANY },
+	{ "GET", "/internal/media-refs", user_media_refs, APP_BODY_ANY },
 };
 const size_t user_nroutes = NITEMS(user_routes);
 
@@ -658,29 +661,6 @@ done:
 }
 
 /*
- * Whether <seg> names a POST-only literal route: routing is method-aware
- * (docs/contract/api.md 4.1.8), so GET /user/profile is 405, not a {userId}.
- * Answers 405 with Allow when it does.
- */
-static int
-user_post_only(struct app_req *req, const char *seg)
-{
-	static const char *const lit[] = { "register", "init", "list",
-	    "profile", "image", "password" };
-	size_t i;
-
-	for (i = 0; i < NITEMS(lit); i++) {
-		if (seg != NULL && strcmp(seg, lit[i]) == 0) {
-			app_header(req, "Allow", "POST");
-			app_fail(req, 405, "Request method '%s' is not "
-			    "supported", req->r_method);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/*
  * GET /user/{userId}: one profile, ADMIN or self (docs/contract/api.md 4.1.3).
  */
 static void
@@ -692,8 +672,8 @@ user_get(struct app_req *req)
 	struct authz_id id;
 	json_t *u = NULL;
 
-	if (user_post_only(req, raw) ||
-	    authz_require_token(req, us->us_az, &id) == -1)
+	/* GET /user/profile and the like are 405 in app_match(). */
+	if (authz_require_token(req, us->us_az, &id) == -1)
 		return;
 	if (raw == NULL || uuid_parse(raw, strlen(raw), uid) == -1)
 		app_fail(req, 400, "Invalid UUID: %s", raw != NULL ? raw : "");
@@ -1077,4 +1057,39 @@ user_health(struct app_req *req)
 	struct user_svc *us = req->r_ctx;
 
 	svc_health(req, us->us_db);
+}
+
+/* Adds the file name of stored URL cols[0] to the array <arg>. */
+static int
+user_ref_row(void *arg, const struct db_val *cols, size_t ncol)
+{
+	size_t n = sizeof(MEDIA_URL_PREFIX) - 1;
+
+	if (ncol == 1 && cols[0].dv_type == DB_T_STR &&
+	    strncmp(cols[0].dv_s, MEDIA_URL_PREFIX, n) == 0 &&
+	    media_name_ok(cols[0].dv_s + n))
+		json_array_append_new(arg, json_string(cols[0].dv_s + n));
+	return 0;
+}
+
+/*
+ * GET /internal/media-refs: the stored files profile pictures name, for
+ * the sweep of unreferenced files in elp-content. On the gateway's admin
+ * listener only.
+ * XXX the whole list in one answer: fine for thousands of users.
+ */
+static void
+user_media_refs(struct app_req *req)
+{
+	struct user_svc *us = req->r_ctx;
+	json_t *files = json_array();
+
+	if (db_exec(us->us_db, "SELECT DISTINCT image_url FROM `user` "
+	    "WHERE image_url IS NOT NULL", NULL, 0, user_ref_row, files) ==
+	    -1) {
+		json_decref(files);
+		user_db_fail(req, us, "media references");
+		return;
+	}
+	app_ok(req, 200, json_pack("{s:o}", "files", files));
 }

@@ -219,18 +219,18 @@ echo_offload(struct app_req *r)
 }
 
 static const struct app_route echo_routes[] = {
-	{ "GET", "/small", echo_small },
-	{ "GET", "/bytes", echo_bytes },
-	{ "GET", "/sleep", echo_sleep },
-	{ "POST", "/echo", echo_echo },
-	{ "POST", "/count", echo_count },
-	{ "GET", "/health", echo_health },
-	{ "GET", "/stderr", echo_stderr },
-	{ "GET", "/whoami", echo_whoami },
-	{ "GET", "/fail", echo_fail },
-	{ "GET", "/offload", echo_offload },
-	{ "GET", "/param", echo_param },
-	{ "POST", "/param", echo_param },
+	{ "GET", "/small", echo_small, APP_BODY_ANY },
+	{ "GET", "/bytes", echo_bytes, APP_BODY_ANY },
+	{ "GET", "/sleep", echo_sleep, APP_BODY_ANY },
+	{ "POST", "/echo", echo_echo, APP_BODY_ANY },
+	{ "POST", "/count", echo_count, APP_BODY_ANY },
+	{ "GET", "/health", echo_health, APP_BODY_ANY },
+	{ "GET", "/stderr", echo_stderr, APP_BODY_ANY },
+	{ "GET", "/whoami", echo_whoami, APP_BODY_ANY },
+	{ "GET", "/fail", echo_fail, APP_BODY_ANY },
+	{ "GET", "/offload", echo_offload, APP_BODY_ANY },
+	{ "GET", "/param", echo_param, APP_BODY_ANY },
+	{ "POST", "/param", echo_param, APP_BODY_ANY },
 };
 
 static int

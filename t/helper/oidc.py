@@ -226,6 +226,19 @@ def main(argv):
             else:
                 pairs.append((k, v))
         out = token(issuer, pairs, hdr)
+    elif cmd == "submit":
+        # submit JAR URL: GETs the page at URL and posts its form back.
+        jar = Jar(args[0])
+        resp, data = request(args[1], jar=jar)
+        p = FormParser()
+        p.feed(data.decode("utf-8", "replace"))
+        target = urllib.parse.urljoin(args[1], p.action or "")
+        resp, data = request(target, "POST",
+                             urllib.parse.urlencode(p.fields),
+                             {"Content-Type":
+                              "application/x-www-form-urlencoded"}, jar)
+        out = {"status": resp.status, "location": resp.getheader("Location"),
+               "fields": p.fields, "body": data.decode("utf-8", "replace")}
     elif cmd == "get":
         resp, data = request(args[1], jar=Jar(args[0]))
         out = {"status": resp.status, "location": resp.getheader("Location"),

@@ -40,18 +40,20 @@ h_nop(struct app_req *r)
 }
 
 static const struct app_route mroutes[] = {
-	{ "GET", "/course/{courseId}", h_nop },			/* 0 */
-	{ "GET", "/course/enrollment/{userId}", h_nop },	/* 1 */
-	{ "GET", "/course/enrollment/{courseId}/{userId}", h_nop }, /* 2 */
-	{ "GET", "/course/enrollment", h_nop },			/* 3 */
-	{ "DELETE", "/course/{courseId}", h_nop },		/* 4 */
-	{ "GET", "/course", h_nop },				/* 5 */
-	{ "POST", "/course", h_nop },				/* 6 */
-	{ "PUT", "/t/{x}", h_nop },				/* 7 */
-	{ "PUT", "/{y}/u", h_nop },				/* 8 */
-	{ "HEAD", "/h", h_nop },				/* 9 */
-	{ "GET", "/h", h_nop },					/* 10 */
-	{ "GET", "/", h_nop },					/* 11 */
+	{ "GET", "/course/{courseId}", h_nop, APP_BODY_ANY },	/* 0 */
+	{ "GET", "/course/enrollment/{userId}", h_nop, APP_BODY_ANY }, /* 1 */
+	{ "GET", "/course/enrollment/{courseId}/{userId}", h_nop,
+	    APP_BODY_ANY },					/* 2 */
+	{ "GET", "/course/enrollment", h_nop, APP_BODY_ANY },	/* 3 */
+	{ "DELETE", "/course/{courseId}", h_nop, APP_BODY_ANY }, /* 4 */
+	{ "GET", "/course", h_nop, APP_BODY_ANY },		/* 5 */
+	{ "POST", "/course", h_nop, APP_BODY_JSON },		/* 6 */
+	{ "PUT", "/t/{x}", h_nop, APP_BODY_ANY },		/* 7 */
+	{ "PUT", "/{y}/u", h_nop, APP_BODY_ANY },		/* 8 */
+	{ "HEAD", "/h", h_nop, APP_BODY_ANY },			/* 9 */
+	{ "GET", "/h", h_nop, APP_BODY_ANY },			/* 10 */
+	{ "GET", "/", h_nop, APP_BODY_ANY },			/* 11 */
+	{ "POST", "/course/update", h_nop, APP_BODY_JSON },	/* 12 */
 };
 static const struct app mapp = { mroutes, NITEMS(mroutes), 0, NULL };
 
@@ -93,9 +95,9 @@ test_match_literal_beats_capture(void **state)
 	assert_string_equal(app_cap(&req, "courseId"), "c1");
 	assert_string_equal(app_cap(&req, "userId"), "u2");
 	/* Method first: DELETE has only the capture route. */
-	assert_int_equal(midx("DELETE", "/course/enrollment", &req, NULL,
-	    NULL, 0), 4);
-	assert_string_equal(app_cap(&req, "courseId"), "enrollment");
+	assert_int_equal(midx("DELETE", "/course/42", &req, NULL, NULL, 0),
+	    4);
+	assert_string_equal(app_cap(&req, "courseId"), "42");
 	/* Equal literal counts: table order. */
 	assert_int_equal(midx("PUT", "/t/u", &req, NULL, NULL, 0), 7);
 	assert_string_equal(app_cap(&req, "x"), "u");
@@ -131,6 +133,20 @@ test_match_404_405(void **state)
 	assert_int_equal(midx("PATCH", "/course/42", NULL, &known, allow, 5),
 	    -1);
 	assert_string_equal(allow, "GET,");
+	/* Method-aware: a literal route of another method owns the path,
+	 * however its capture routes would match (docs/contract/api.md
+	 * 4.1.8). */
+	assert_int_equal(midx("GET", "/course/update", NULL, &known, allow,
+	    sizeof(allow)), -1);
+	assert_int_equal(known, 1);
+	assert_string_equal(allow, "POST");
+	assert_int_equal(midx("DELETE", "/course/enrollment", NULL, &known,
+	    allow, sizeof(allow)), -1);
+	assert_string_equal(allow, "GET, HEAD");
+	assert_int_equal(midx("HEAD", "/course/update", NULL, &known, NULL,
+	    0), -1);
+	assert_int_equal(midx("POST", "/course/update", NULL, &known, NULL,
+	    0), 12);
 	/* A capture never matches an empty segment. */
 	assert_int_equal(midx("GET", "/course//x", NULL, &known, NULL, 0),
 	    -1);
@@ -197,10 +213,14 @@ static void
 test_match_limits(void **state)
 {
 	static const struct app_route lr[] = {
-		{ "GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", h_nop },
-		{ "GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}", h_nop },
-		{ "GET", "/x/{abcdefghijklmnopqrstuvwxyz012345}", h_nop },
-		{ "GET", "/y/{abcdefghijklmnopqrstuvwxyz01234}", h_nop },
+		{ "GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}",
+		    h_nop, APP_BODY_ANY },
+		{ "GET", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}",
+		    h_nop, APP_BODY_ANY },
+		{ "GET", "/x/{abcdefghijklmnopqrstuvwxyz012345}",
+		    h_nop, APP_BODY_ANY },
+		{ "GET", "/y/{abcdefghijklmnopqrstuvwxyz01234}",
+		    h_nop, APP_BODY_ANY },
 	};
 	static const struct app la = { lr, NITEMS(lr), 0, NULL };
 	struct app_req req;
@@ -375,13 +395,15 @@ h_hdr(struct app_req *r)
 }
 
 static const struct app_route eroutes[] = {
-	{ "GET", "/hello", h_hello },
-	{ "POST", "/echo", h_echo },
-	{ "GET", "/items/{id}", h_item },
-	{ "GET", "/noresp", h_nop },
-	{ "GET", "/double", h_double },
-	{ "GET", "/slow", h_slow },
-	{ "GET", "/hdr", h_hdr },
+	{ "GET", "/hello", h_hello, APP_BODY_ANY },
+	{ "POST", "/echo", h_echo, APP_BODY_ANY },
+	{ "GET", "/items/{id}", h_item, APP_BODY_ANY },
+	{ "GET", "/noresp", h_nop, APP_BODY_ANY },
+	{ "GET", "/double", h_double, APP_BODY_ANY },
+	{ "GET", "/slow", h_slow, APP_BODY_ANY },
+	{ "GET", "/hdr", h_hdr, APP_BODY_ANY },
+	{ "POST", "/json", h_echo, APP_BODY_JSON },
+	{ "POST", "/mp", h_hello, APP_BODY_MULTIPART },
 };
 static const struct app eapp = { eroutes, NITEMS(eroutes), 64, NULL };
 
@@ -629,6 +651,34 @@ do_req(int fd, const char *method, const char *target, const char *body,
 	fc_recv(fd, r);
 }
 
+/*
+ * Sends POST <target> with Content-Type <ctype> (NULL: none) and <body>;
+ * checks the status and the error message.
+ */
+static void
+expect_ct(int fd, const char *target, const char *ctype, const char *body,
+    int status, const char *msg)
+{
+	char clen[32];
+	const char *params[] = {
+		"REQUEST_METHOD", "POST", "SCRIPT_NAME", target,
+		"REQUEST_ID", "rid-1", "CONTENT_LENGTH", clen,
+		"CONTENT_TYPE", ctype, NULL, NULL,
+	};
+	struct resp r;
+
+	snprintf(clen, sizeof(clen), "%zu", strlen(body));
+	if (ctype == NULL)
+		params[8] = NULL;
+	fc_send(fd, params, body, strlen(body));
+	fc_recv(fd, &r);
+	if (r.status != status || strstr(resp_msg(&r), msg) == NULL)
+		fail_msg("%s %s: got %d %s, want %d %s", target,
+		    ctype != NULL ? ctype : "(none)", r.status, resp_msg(&r),
+		    status, msg);
+	resp_free(&r);
+}
+
 /* Sends a request and checks status and error message. */
 static void
 expect(int fd, const char *method, const char *target, const char *body,
@@ -754,6 +804,45 @@ test_e2e_errors(void **state)
 	expect(fd, "GET", "/items/%zz", NULL, 400, "Malformed request path");
 	expect(fd, "GET", "/double", NULL, 200, "");
 	expect(fd, "GET", "/hello", NULL, 200, "");
+	close(fd);
+}
+
+static void
+test_e2e_body_types(void **state)
+{
+	int fd = srv_connect(*state);
+
+	expect_ct(fd, "/json", "application/json", "{}", 200, "");
+	expect_ct(fd, "/json", "Application/JSON ; charset=UTF-8", "{}", 200,
+	    "");
+	expect_ct(fd, "/json", "application/json;charset=\"utf-8\"", "{}",
+	    200, "");
+	expect_ct(fd, "/json", "application/json; charset=utf-7", "{}", 415,
+	    "read as UTF-8");
+	expect_ct(fd, "/json", "application/json; charset=utf-16", "{}", 415,
+	    "read as UTF-8");
+	expect_ct(fd, "/json", "application/json; charset=\"utf-8", "{}", 415,
+	    "read as UTF-8");
+	expect_ct(fd, "/json", "application/json; boundary=x", "{}", 415,
+	    "read as UTF-8");
+	expect_ct(fd, "/json", "application/jsonx", "{}", 415,
+	    "Content-Type application/jsonx is not supported");
+	expect_ct(fd, "/json", "text/plain", "{}", 415,
+	    "Content-Type text/plain is not supported: send the body as "
+	    "application/json");
+	expect_ct(fd, "/json", NULL, "{}", 415, "Content-Type is missing");
+	expect_ct(fd, "/json", "", "{}", 415, "Content-Type is missing");
+	/* No body, no type: the handler decides. */
+	expect_ct(fd, "/json", NULL, "", 400, "Request body is missing");
+	expect_ct(fd, "/mp", "multipart/form-data; boundary=abc", "x", 200,
+	    "");
+	expect_ct(fd, "/mp", "Multipart/Form-Data", "x", 400,
+	    "has no boundary parameter");
+	expect_ct(fd, "/mp", "multipart/form-data; boundary=", "x", 400,
+	    "has no boundary parameter");
+	expect_ct(fd, "/mp", "multipart/form-data; xboundary=a", "x", 400,
+	    "has no boundary parameter");
+	expect_ct(fd, "/mp", "text/plain", "x", 200, "");
 	close(fd);
 }
 
@@ -914,6 +1003,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_e2e_keepalive, e2e_setup,
 		    e2e_teardown),
 		cmocka_unit_test_setup_teardown(test_e2e_errors, e2e_setup,
+		    e2e_teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_body_types, e2e_setup,
 		    e2e_teardown),
 		cmocka_unit_test_setup_teardown(test_e2e_405_and_headers,
 		    e2e_setup, e2e_teardown),
