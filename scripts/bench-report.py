@@ -22,9 +22,9 @@ runs the idle scenario only. It needs nginx (Debian nginx-light), HAProxy,
 wrk, curl, openssl, python3 and MariaDB (`scripts/install-deps`); the open
 files limit must allow 2 × `BENCH_IDLE_CONNS` + 400 descriptors. Run it on a
 quiet machine: other load on the cores moves every figure. With the defaults
-it takes about 25 minutes (10 scenarios; 3 rounds of 10 s per proxy; the
-stack scenario's MariaDB set-up; the idle scenario's 9000 connections per
-proxy).
+it takes about 20 to 25 minutes (10 scenarios; a 3 s warm-up and 3
+rounds of 10 s per proxy, each after a 1.5 s pause; the stack scenario's
+MariaDB set-up; the idle scenario's 9000 connections per proxy).
 
     make bench
     BENCH_SCENARIOS="c64 c1" BENCH_SECONDS=5 scripts/bench
