@@ -175,10 +175,6 @@ $(BUILD)/t/helper/%: $(BUILD)/t/helper/%.o $(LIBPROXY) $(LIBELP)
 # one. The directory is a prerequisite, so adding a file regenerates it.
 $(APP_BINS): $(BUILD)/bin/elp-%: $(BUILD)/gen/%/migrations.o
 
-# elp-auth sends its own mails (fcgi-apps/auth/mailq.c) with elp-messaging's
-# SMTP client.
-$(BUILD)/bin/elp-auth: $(BUILD)/fcgi-apps/messaging/smtp.o
-
 $(BUILD)/gen/%/migrations.c: $$(wildcard fcgi-apps/$$*/migrations \
     fcgi-apps/$$*/migrations/*.sql)
 	$(E) GEN $@

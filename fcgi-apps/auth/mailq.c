@@ -10,7 +10,7 @@
  * follows elp-messaging's outbox: a handler inserts a row (committed
  * before the page answers, so an accepted request is never lost); the
  * loop claims one due row with a lease (a claim id and claimed_until in
- * one UPDATE), sends it with messaging's SMTP client (smtp.c, linked in),
+ * one UPDATE), sends it with libelp's SMTP client (shared/smtp.c),
  * and records the outcome where the claim is still ours: sent, pending
  * again after an exponential backoff with jitter (temporary failure), or
  * failed (permanent, or out of attempts). The body is cleared once the
@@ -33,7 +33,7 @@
 #include "pool.h"
 #include "util.h"
 #include "uuid.h"
-#include "../messaging/messaging.h"
+#include "smtp.h"
 
 #define MQ_MARK_PAUSE	500	/* ms between tries to mark a sent row */
 
@@ -247,7 +247,7 @@ mq_deliver(struct db *db, const struct auth_cfg *cfg, char **c,
 	struct mail_msg m;
 	struct buf msg = BUF_INIT;
 	enum smtp_res res;
-	char why[MSG_ERROR_MAX];
+	char why[SMTP_WHY_MAX];
 
 	memset(&m, 0, sizeof(m));
 	m.mm_from = sc->sc_from;

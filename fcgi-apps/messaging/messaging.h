@@ -8,7 +8,7 @@
  * process of the pool (outbox.c) delivers the outbox by SMTP (smtp.c).
  * Recipients and their addresses come from elp-auth's admin API (rcpt.c).
  * Files and prefixes: api.c (msg_: routes, shared helpers, public API),
- * event.c (event_), rcpt.c (rcpt_), outbox.c (outbox_), smtp.c (smtp_),
+ * event.c (event_), rcpt.c (rcpt_), outbox.c (outbox_), libelp smtp.c (smtp_),
  * main.c (configuration, templates, pool).
  */
 #ifndef ELP_MESSAGING_H
@@ -26,6 +26,7 @@
 #include "db.h"
 #include "idpc.h"
 #include "pool.h"
+#include "smtp.h"
 #include "tmpl.h"
 #include "uuid.h"
 
@@ -56,20 +57,6 @@ struct events_cfg {
 	char		*ec_role;	/* realm role a caller must hold */
 	char		*ec_admin_role;	/* recipients of payment.submitted */
 	int64_t		 ec_max_rcpt;	/* recipients per event */
-};
-
-/* <smtp>: the mail server. */
-struct smtp_cfg {
-	char		*sc_url;	/* smtp://host:port[/ehlo-name] */
-	char		*sc_tls;	/* "none", "try", "required" */
-	char		*sc_ca_file;	/* "" = system store */
-	char		*sc_username;	/* "" = no AUTH */
-	char		*sc_password_file;
-	char		*sc_from;	/* envelope and From: address */
-	char		*sc_from_name;	/* From: display name, "" none */
-	char		*sc_msgid_domain; /* right side of Message-IDs */
-	uint64_t	 sc_connect_timeout; /* ms */
-	uint64_t	 sc_timeout;	/* ms, whole transaction */
 };
 
 /* <outbox>: the delivery loop. */
@@ -152,34 +139,6 @@ int	 rcpt_user(struct msg_svc *ms, const char *id, struct rcpt *out);
 int	 rcpt_role(struct msg_svc *ms, const char *role, size_t max,
 	    struct rcpt **out, size_t *n);
 void	 rcpt_release(struct rcpt *r);
-
-/* --- smtp.c --- */
-
-enum smtp_res {
-	SMTP_SENT = 0,	/* the server accepted the message */
-	SMTP_TEMP,	/* try again later: 4xx, no answer, timeout, TLS,
-			   authentication refused */
-	SMTP_PERM,	/* the server refused this message for good (5xx) */
-	SMTP_RES_COUNT
-};
-
-const char	*smtp_res_str(enum smtp_res);
-
-/* Key table of <smtp>; dst is struct smtp_cfg. */
-extern const struct cfg_key	smtp_cfg_keys[];
-extern const size_t		smtp_cfg_nkeys;
-
-/* Semantic checks of a read <smtp> at <node>, errors counted in <cd>. */
-void	 smtp_cfg_check(struct cfg_doc *cd, xmlNodePtr node,
-	    const struct smtp_cfg *sc);
-
-/*
- * Sends the formatted message <msg> to <rcpt> through the server of
- * <sc>. Returns the outcome; <why> (<whylen> bytes) receives the server's
- * code and libcurl's text on failure. Never logs the password.
- */
-enum smtp_res	 smtp_send(const struct smtp_cfg *sc, const char *rcpt,
-		    const struct buf *msg, char *why, size_t whylen);
 
 /* --- outbox.c --- */
 

@@ -17,7 +17,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "mail.h"
-#include "messaging.h"
+#include "smtp.h"
 #include "util.h"
 
 #define SMTP_SECRET_MAX	1024
