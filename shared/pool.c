@@ -1619,6 +1619,8 @@ pool_stop(struct pool *p, int sig)
 static void
 pool_reload(struct pool *p)
 {
+	size_t before, fresh;
+
 	if (p->p_stopping)
 		return;
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -1638,11 +1640,13 @@ pool_reload(struct pool *p)
 	p->p_pace.pp_streak = 0;
 	p->p_bg_pace.pp_restart_at = 0;
 	p->p_bg_pace.pp_streak = 0;
+	before = p->p_nlive;
 	pool_generation(p);
+	fresh = p->p_nlive - before;
 	pool_spawn_bg(p);
 	pool_signal_retiring(p, SIGTERM);
-	log_info("reloaded: pm %s, %zu process(es) alive",
-	    pool_mode_str(p->p_mode), p->p_nlive);
+	log_info("reloaded: %zu new workers (pm %s), %zu process(es) alive",
+	    fresh, pool_mode_str(p->p_mode), p->p_nlive);
 	sd_notify(0, "READY=1");
 }
 

@@ -434,7 +434,7 @@ test_pool_cfg_keys(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(pool_cfg_nkeys, 6);
+	assert_int_equal(pool_cfg_nkeys, 16);
 	for (i = 0; i < pool_cfg_nkeys; i++)
 		if (strcmp(pool_cfg_keys[i].ck_name, "listen") == 0)
 			assert_null(pool_cfg_keys[i].ck_def);
