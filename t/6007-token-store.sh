@@ -88,9 +88,9 @@ test_expect_success 'start MariaDB, elp-auth, elp-user and the gateway' '
 	ROUTES="$ROUTES
   <route listen=\"api\" prefix=\"/user-management-api\" service=\"user\" rewrite=\"/user\"/>" \
 	SERVICES_EXTRA="  <service name=\"auth\">
-    <instance address=\"unix:$T/run/auth.sock\" maxconn=\"4\"/>
+    <instance address=\"unix:$T/run/auth.sock\" maxconn=\"2\"/>
   </service>
-  <service name=\"user\"><instance address=\"unix:$T/run/user.sock\" maxconn=\"4\"/></service>" \
+  <service name=\"user\"><instance address=\"unix:$T/run/user.sock\" maxconn=\"2\"/></service>" \
 	GW_AUTH="<auth issuer=\"$ISS\" service=\"auth\" audience=\"elp-api\"/>" \
 	gateway_up &&
 	for u in ada:USER root:ADMIN; do
