@@ -1118,6 +1118,8 @@ pool_manage_dynamic(struct pool *p, int tick)
 {
 	const struct pool_cfg *cfg = p->p_cfg;
 	int idle, kept, total, max = (int)pool_cfg_max_children(cfg), n;
+	int burst = 0;
+	int64_t q;
 
 	pool_count(p, &idle, &kept, &total);
 	if (tick) {
@@ -1130,6 +1132,18 @@ pool_manage_dynamic(struct pool *p, int tick)
 	}
 	if (idle < cfg->pc_min_spare) {
 		n = (int)cfg->pc_min_spare - idle;
+		/*
+		 * Connections already wait in the backlog with no worker
+		 * in accept(): one worker each at once, whatever the rate
+		 * (max-children still bounds them), so that a burst (a
+		 * start of the stack, a client opening several
+		 * connections) waits a fork, not seconds of doubling.
+		 */
+		if (idle == 0 && (q = pool_listen_queue(p->p_fd)) > 0) {
+			if (q > n)
+				n = (int)q;
+			burst = 1;
+		}
 		if (n > max - total) {
 			n = max - total;
 			if (!p->p_at_max) {
@@ -1139,7 +1153,7 @@ pool_manage_dynamic(struct pool *p, int tick)
 				p->p_at_max = 1;
 			}
 		}
-		if (n > p->p_rate - p->p_spawned)
+		if (!burst && n > p->p_rate - p->p_spawned)
 			n = (int)(p->p_rate - p->p_spawned);
 		if (n > 0 && util_now_ms() >= p->p_pace.pp_restart_at)
 			p->p_spawned += pool_spawn_n(p, n);
