@@ -46,7 +46,7 @@
 
 #define LEASE_FILE	"leases.xml"
 #define LEASE_XSD	"leases.xsd"
-#define LEASE_POLL_MS	250
+#define LEASE_POLL_MS	50	/* a stat() of leases.xml: cheap */
 #define LEASE_MAX_INS	64	/* instances per service (up.c) */
 #define LEASE_SEQ_TRIES	64
 

@@ -2,7 +2,7 @@
 # The runtime registry on the gateway side: leases.xml beside services.xml
 # (written atomically, as elp-confd does) is picked up without a reload:
 # a leased instance gets traffic within seconds (the master looks every
-# 250 ms; the bound allows for a loaded machine), state="drain" and the
+# 50 ms; the bound allows for a loaded machine), state="drain" and the
 # admin drain stop new requests, an instance that leaves gets none, one
 # killed with kill -9 and then removed costs no request; an invalid file
 # is refused with file:line and the previous set stays. A load loop on
