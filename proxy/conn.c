@@ -465,6 +465,18 @@ conn_out_append(struct conn *c, const char *p, size_t len)
 		buf_append(&c->c_out, p, len);
 		return 0;
 	}
+	/*
+	 * Before a byte goes to the file, what the client can take now
+	 * leaves memory: a response a little larger than the memory size,
+	 * to a client that reads, is never written to disk.
+	 */
+	if (c->c_r->r_rf_off == c->c_r->r_rf_len &&
+	    (c->c_flags & CONN_F_WR) && buf_avail(&c->c_out) > 0 &&
+	    conn_flush(c) == 0 &&
+	    buf_avail(&c->c_out) + len <= bu->bu_response_memory) {
+		buf_append(&c->c_out, p, len);
+		return 0;
+	}
 	if (c->c_r->r_rf_fd == -1 &&
 	    (c->c_r->r_rf_fd = spool_tmpfile(bu->bu_temp_dir)) == -1) {
 		/* Nothing in a file yet: go on with backpressure. */
