@@ -1066,11 +1066,11 @@ pool_retire(struct pool *p, size_t i, uint64_t deadline, int sig)
 
 /*
  * Retires idle workers of the current generation: with <timeout> 0 the
- * one idle the longest (one in accept() only when <accepting_spare>, so
- * that no spawn follows), else every one idle for <timeout> ms.
+ * one in accept() idle the longest (a spare too many), else every one
+ * idle for <timeout> ms, on a kept connection too (ondemand).
  */
 static void
-pool_reap_idle(struct pool *p, uint64_t timeout, int accepting_spare)
+pool_reap_idle(struct pool *p, uint64_t timeout)
 {
 	uint64_t now = util_now_ms(), since, oldest = UINT64_MAX;
 	size_t i, pick = SIZE_MAX;
@@ -1081,13 +1081,12 @@ pool_reap_idle(struct pool *p, uint64_t timeout, int accepting_spare)
 			continue;
 		st = atomic_load(&pool_sb->sb_proc[i].sp_state);
 		/*
-		 * A worker on a kept connection takes no new one, but it is
-		 * idle all the same: its client (the gateway) reconnects.
+		 * A worker on a kept connection takes no new one, but after
+		 * idle-timeout it is idle all the same: its client (the
+		 * gateway) reconnects when it needs one.
 		 */
 		if (st != POOL_SB_IDLE && st != POOL_SB_STARTING &&
-		    st != POOL_SB_KEPT)
-			continue;
-		if (timeout == 0 && st != POOL_SB_KEPT && !accepting_spare)
+		    (st != POOL_SB_KEPT || timeout == 0))
 			continue;
 		since = atomic_load(&pool_sb->sb_proc[i].sp_idle_since);
 		if (timeout > 0 && now - since >= timeout) {
@@ -1117,11 +1116,11 @@ static void
 pool_manage_dynamic(struct pool *p, int tick)
 {
 	const struct pool_cfg *cfg = p->p_cfg;
-	int idle, kept, total, max = (int)pool_cfg_max_children(cfg), n;
+	int idle, total, max = (int)pool_cfg_max_children(cfg), n;
 	int burst = 0;
 	int64_t q;
 
-	pool_count(p, &idle, &kept, &total);
+	pool_count(p, &idle, NULL, &total);
 	if (tick) {
 		if (idle < cfg->pc_min_spare && p->p_spawned >= p->p_rate)
 			p->p_rate = p->p_rate * 2 > cfg->pc_spawn_rate ?
@@ -1159,8 +1158,10 @@ pool_manage_dynamic(struct pool *p, int tick)
 			p->p_spawned += pool_spawn_n(p, n);
 	} else
 		p->p_at_max = 0;
-	if (tick && idle + kept > cfg->pc_max_spare)
-		pool_reap_idle(p, 0, idle > cfg->pc_min_spare);
+	/* Spares are the workers in accept(): one on a kept connection
+	 * serves its client, which closes it when idle (backend-idle). */
+	if (tick && idle > cfg->pc_max_spare)
+		pool_reap_idle(p, 0);
 }
 
 /* Logs each request running longer than slow-log, once. */
@@ -1220,7 +1221,7 @@ pool_manage(struct pool *p, int tick)
 		break;
 	case POOL_PM_ONDEMAND:
 		if (tick)
-			pool_reap_idle(p, p->p_cfg->pc_idle_timeout, 1);
+			pool_reap_idle(p, p->p_cfg->pc_idle_timeout);
 		break;
 	default:
 		pool_count(p, &idle, NULL, &total);
@@ -1232,15 +1233,17 @@ pool_manage(struct pool *p, int tick)
 }
 
 /*
- * ondemand: whether the master should watch the listening socket, i.e.
- * no worker is idle and another may start.
+ * ondemand and dynamic: whether the master should watch the listening
+ * socket, i.e. no worker is in accept() and another may start (a
+ * dynamic pool short of spares then starts one per waiting connection
+ * at once, as ondemand does).
  */
 static int
 pool_watch_listen(struct pool *p)
 {
 	int idle, total;
 
-	if (p->p_stopping || p->p_mode != POOL_PM_ONDEMAND ||
+	if (p->p_stopping || p->p_mode == POOL_PM_STATIC ||
 	    util_now_ms() < p->p_pace.pp_restart_at)
 		return 0;
 	pool_count(p, &idle, NULL, &total);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The pool's process manager (shared/pool.c, php-fpm's pm), on three
 # fcgi-echo pools behind a real gateway:
-#  - dynamic (max-children 6, start-servers 1, spares 1..2, slow-log 1s):
+#  - dynamic (max-children 6, start-servers 1, spares 1..2, slow-log 1s;
+#    the gateway closes backend connections idle for 1 s):
 #    one worker at start; a burst of slow requests gets a new worker within
 #    100 ms of the request that left no worker idle (start times from the
 #    scoreboard); the status page counts the active workers, the accepted
@@ -57,6 +58,7 @@ test_expect_success 'start dynamic, ondemand and recycling pools and a gateway' 
 	SERVICES_EXTRA="  <service name=\"dyn\"><health enabled=\"no\"/><instance address=\"unix:$T/run/dyn.sock\" maxconn=\"6\"/></service>
   <service name=\"od\"><health enabled=\"no\"/><instance address=\"unix:$T/run/od.sock\" maxconn=\"3\"/></service>
   <service name=\"rec\"><health enabled=\"no\"/><instance address=\"unix:$T/run/rec.sock\" maxconn=\"1\"/></service>" \
+	GW_TIMEOUTS="header=\"5s\" body-idle=\"5s\" keepalive=\"30s\" connect=\"1s\" response=\"10s\" drain=\"5s\" queue=\"5s\" backend-idle=\"1s\"" \
 	gateway_up
 '
 
