@@ -45,7 +45,12 @@ def wait(cond):
 
 
 def submit(form):
+    """Posts <form> and waits until the page it was on is gone, so that
+    what is looked up next is on the answer, not on the old page (the
+    notes of the last answer would match at once)."""
+    old = drv.find_element(By.TAG_NAME, "html")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(EC.staleness_of(old))
 
 
 def rows():
