@@ -108,12 +108,14 @@ def one():
         print("error: %r" % e, file=sys.stderr)
 
 
-def worker(todo):
+def worker(left):
+    """Sends requests until the shared count <left> (a one-item list) is
+    spent."""
     while True:
         with lock:
-            if todo[0] == 0:
+            if left[0] == 0:
                 return
-            todo[0] -= 1
+            left[0] -= 1
         one()
 
 
@@ -141,8 +143,8 @@ def timed():
 if a.duration > 0:
     timed()
 else:
-    todo = [a.count]
-    threads = [threading.Thread(target=worker, args=(todo,))
+    left = [a.count]
+    threads = [threading.Thread(target=worker, args=(left,))
                for _ in range(max(1, a.conns))]
     for t in threads:
         t.start()
