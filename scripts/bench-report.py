@@ -563,11 +563,14 @@ w("- **Connection limits** high enough for 1000 and %s connections: "
   "1000 requests, which the other two never do." %
   (E["IDLE_N"], E["CONN_LIMIT"], E["CONN_LIMIT"], E["NGX_NOFILE"],
    E["HAP_MAXCONN"], E["NOFILE_LIM"], E["KEEP_S"]))
-w("- **Idle backend connections** are closed after %s s by all three "
-  "(`<timeouts backend-idle>`, nginx upstream `keepalive_timeout`, HAProxy "
-  "`pool-purge-delay`) and every run starts %s s after the previous one, "
-  "so connections another proxy kept alive never hold workers of the "
-  "shared pool." % (E["IDLE_S"], E["SETTLE"]))
+w("- **Idle backend connections** are closed after %s s by the gateway "
+  "(`<timeouts backend-idle>`) and nginx (upstream `keepalive_timeout`); "
+  "HAProxy closes half of its idle ones every `pool-purge-delay` (%s s), so "
+  "its last one goes some 8 s after its run. Every run starts %s s after "
+  "the previous one and, past that, only once no connection to the shared "
+  "pool is left (`ss -x`), so connections another proxy kept alive never "
+  "hold workers of the pool during a run." %
+  (E["IDLE_S"], E["IDLE_S"], E["SETTLE"]))
 w("- HAProxy as its manual (section 10, FastCGI applications) sets up a "
   "FastCGI backend: `fcgi-app` with `option keep-conn`, `use-fcgi-app`, "
   "`proto fcgi` on the server, `pool-max-conn %s`; `http-reuse always`, as "
