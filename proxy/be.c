@@ -38,8 +38,11 @@ be_state_str(enum be_state st)
 static void
 be_set_state(struct bconn *b, enum be_state st)
 {
-	log_debug("%s: %s fd %d: %s -> %s", __func__, b->b_ins->ins_name,
-	    b->b_fd, be_state_str(b->b_state), be_state_str(st));
+	/* Several times per request: skip the call unless it logs. */
+	if (log_get_level() >= LOG_LVL_DEBUG)
+		log_debug("%s: %s fd %d: %s -> %s", __func__,
+		    b->b_ins->ins_name, b->b_fd, be_state_str(b->b_state),
+		    be_state_str(st));
 	b->b_state = st;
 }
 
@@ -135,7 +138,14 @@ be_idle_dead(struct bconn *b)
 	return !(n == -1 && (errno == EAGAIN || errno == EINTR));
 }
 
-/* The first live idle pooled connection of <ins>, or NULL. */
+/*
+ * The first live idle pooled connection of <ins>, or NULL. One that was
+ * idle when the last epoll_wait() returned needs no look: a close before
+ * then came with that batch, whose events of idle connections run first
+ * (ev_set_early), so it is gone from the list already. One that went idle
+ * in this batch is looked at, as its close may not have been reported;
+ * so is every one when the batch was full (events may wait for the next).
+ */
 static struct bconn *
 be_take_idle(struct instance *ins)
 {
@@ -144,7 +154,9 @@ be_take_idle(struct instance *ins)
 	while ((b = ins->ins_idle) != NULL) {
 		ins->ins_idle = b->b_next;
 		b->b_next = NULL;
-		if (!be_idle_dead(b))
+		ev_set_early(&gw->w_ev, b->b_fd, 0);
+		if ((b->b_idle_gen != gw->w_ev.ev_gen &&
+		    !gw->w_ev.ev_partial) || !be_idle_dead(b))
 			return b;
 		be_close(b);
 	}
@@ -178,7 +190,7 @@ be_start(struct conn *c, struct instance *ins)
 	buf_reset(&c->c_r->r_rhead);
 	c->c_r->r_be = b;
 	c->c_r->r_ins = ins;
-	c->c_r->r_t_be = util_now_ms();
+	c->c_r->r_t_be = gw_now_ms();
 	ins->ins_outstanding++;
 	if (shm != NULL)
 		atomic_fetch_add(&shm->sh_ins[ins->ins_slot].si_inflight, 1);
@@ -203,7 +215,7 @@ be_release(struct bconn *b, int reuse)
 		 */
 		if (b->b_state != BE_ST_DONE && (b->b_flags & BE_F_HEADDONE)) {
 			metrics_exchange(ins, c->c_r->r_status,
-			    util_now_ms() - c->c_r->r_t_be);
+			    gw_now_ms() - c->c_r->r_t_be);
 			up_report(ins, c->c_r->r_status < 500);
 		}
 		c->c_r->r_be = NULL;
@@ -223,7 +235,9 @@ be_release(struct bconn *b, int reuse)
 		buf_reset(&b->b_out);
 		b->b_flags &= ~BE_F_RD;
 		be_set_state(b, BE_ST_IDLE);
-		b->b_idle_since = util_now_ms();
+		b->b_idle_since = gw_now_ms();
+		b->b_idle_gen = gw->w_ev.ev_gen;
+		ev_set_early(&gw->w_ev, b->b_fd, 1);
 		b->b_next = ins->ins_idle;
 		ins->ins_idle = b;
 	} else
@@ -246,7 +260,7 @@ be_flush(struct bconn *b)
 			b->b_conn->c_flags |= CONN_F_SENT_BE;
 		/* The response timeout runs between bytes moved, both
 		 * ways: a long upload is not a backend slow to answer. */
-		b->b_deadline = util_now_ms() + gw->w_conf->gc_to.to_response;
+		b->b_deadline = gw_now_ms() + gw->w_conf->gc_to.to_response;
 	}
 	if (r == FCX_AGAIN)
 		b->b_flags &= ~BE_F_WR;
@@ -297,7 +311,7 @@ be_fail(struct bconn *b, int status, const char *why)
 		b->b_ins->ins_outstanding--;
 		be_inflight_done(b->b_ins);
 		metrics_exchange(
-		    b->b_ins, status, util_now_ms() - c->c_r->r_t_be);
+		    b->b_ins, status, gw_now_ms() - c->c_r->r_t_be);
 	}
 	up_report(b->b_ins, 0);
 	be_close(b);
@@ -441,7 +455,7 @@ be_done(struct bconn *b, int complete)
 	struct conn *c = b->b_conn;
 
 	metrics_exchange(
-	    b->b_ins, c->c_r->r_status, util_now_ms() - c->c_r->r_t_be);
+	    b->b_ins, c->c_r->r_status, gw_now_ms() - c->c_r->r_t_be);
 	up_report(b->b_ins, complete && c->c_r->r_status < 500);
 	conn_resp_done(c, complete);
 }
@@ -562,7 +576,7 @@ be_read(struct bconn *b)
 		if (got < BE_READ_CHUNK && !(b->b_flags & BE_F_RDHUP))
 			b->b_flags &= ~BE_F_RD;
 		b->b_flags |= BE_F_GOTBYTE;
-		b->b_deadline = util_now_ms() + gw->w_conf->gc_to.to_response;
+		b->b_deadline = gw_now_ms() + gw->w_conf->gc_to.to_response;
 		if (fcx_decode(&b->b_dec, &b->b_in, be_event, b) == -1)
 			return;
 		buf_compact(&b->b_in);
@@ -626,7 +640,7 @@ be_connected(struct bconn *b)
 		return -1;
 	}
 	be_set_state(b, BE_ST_SEND);
-	b->b_deadline = util_now_ms() + gw->w_conf->gc_to.to_response;
+	b->b_deadline = gw_now_ms() + gw->w_conf->gc_to.to_response;
 	return 0;
 }
 

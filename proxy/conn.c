@@ -78,8 +78,10 @@ conn_state_str(enum conn_state st)
 void
 conn_set_state(struct conn *c, enum conn_state st)
 {
-	log_debug("%s: fd %d: %s -> %s", __func__, c->c_fd,
-	    conn_state_str(c->c_state), conn_state_str(st));
+	/* Several times per request: skip the call unless it logs. */
+	if (log_get_level() >= LOG_LVL_DEBUG)
+		log_debug("%s: fd %d: %s -> %s", __func__, c->c_fd,
+		    conn_state_str(c->c_state), conn_state_str(st));
 	c->c_state = st;
 }
 
@@ -141,7 +143,7 @@ conn_new(struct listener *l, int fd, const struct sockaddr_storage *ss)
 	gw->w_conns = c;
 	gw->w_nconns++;
 	metrics_conns(1);
-	c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_header;
+	c->c_deadline = gw_now_ms() + gw->w_conf->gc_to.to_header;
 	c->c_state = CONN_ST_HEAD;
 }
 
@@ -337,7 +339,7 @@ conn_flush_file(struct conn *c)
 		c->c_r->r_rf_off += (uint64_t)n;
 		c->c_r->r_sent += (uint64_t)n;
 		sent += (size_t)n;
-		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
+		c->c_deadline = gw_now_ms() + gw->w_conf->gc_to.to_send;
 	}
 	/* Caught up: the file starts over, so it never grows beyond what
 	 * the client is behind by. */
@@ -377,7 +379,7 @@ conn_flush(struct conn *c)
 		buf_consume(&c->c_out, (size_t)n);
 		if (c->c_r != NULL)
 			c->c_r->r_sent += (uint64_t)n;
-		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
+		c->c_deadline = gw_now_ms() + gw->w_conf->gc_to.to_send;
 	}
 	if (buf_avail(&c->c_out) == 0) {
 		buf_reset(&c->c_out);
@@ -387,7 +389,7 @@ conn_flush(struct conn *c)
 	/* A client that takes nothing at all still gets the send timeout. */
 	if (conn_out_pending(c) && !(c->c_flags & CONN_F_WR) &&
 	    c->c_deadline == 0)
-		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_send;
+		c->c_deadline = gw_now_ms() + gw->w_conf->gc_to.to_send;
 	return 0;
 }
 
@@ -587,6 +589,33 @@ conn_reqid_ok(struct str s)
 	return 1;
 }
 
+/* Writes 8 lowercase hex digits of <v> at <p>. */
+static char *
+conn_hex8(char *p, uint32_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = hex[v & 0xf];
+		v >>= 4;
+	}
+	return p + 8;
+}
+
+/* A fresh request id for <c>'s request: worker seed, time, sequence, as
+ * 24 hex digits (what "%08x%08x%08x" would print, without printf). */
+static void
+conn_reqid_new(struct conn *c)
+{
+	char *p = c->c_r->r_reqid;
+
+	p = conn_hex8(p, gw->w_idseed);
+	p = conn_hex8(p, (uint32_t)gw_now_ms());
+	p = conn_hex8(p, ++gw->w_reqseq);
+	*p = '\0';
+}
+
 static void
 conn_reqid(struct conn *c, const struct h1_req *req)
 {
@@ -598,8 +627,7 @@ conn_reqid(struct conn *c, const struct h1_req *req)
 		c->c_r->r_reqid[h->value.len] = '\0';
 		return;
 	}
-	snprintf(c->c_r->r_reqid, sizeof(c->c_r->r_reqid), "%08x%08x%08x",
-	    gw->w_idseed, (unsigned)util_now_ms(), ++gw->w_reqseq);
+	conn_reqid_new(c);
 }
 
 /* Appends the X-Forwarded-For fields of <req> to <out>, joined with
@@ -635,7 +663,9 @@ conn_note_client(struct conn *c, const struct h1_req *req)
 	struct str cl, peer = str_make(c->c_peer, strlen(c->c_peer));
 
 	c->c_r->r_scheme = c->c_ssl != NULL ? "https" : "http";
-	snprintf(c->c_r->r_client, sizeof(c->c_r->r_client), "%s", c->c_peer);
+	_Static_assert(sizeof(c->c_r->r_client) == sizeof(c->c_peer),
+	    "r_client holds any c_peer");
+	memcpy(c->c_r->r_client, c->c_peer, sizeof(c->c_r->r_client));
 	if (gc->gc_nrealip == 0 ||
 	    !realip_trusted(gc->gc_realip, gc->gc_nrealip, peer))
 		return;
@@ -748,7 +778,7 @@ conn_note_request(struct conn *c, const struct h1_req *req)
 	c->c_r->r_a_ua = conn_keep(c, h != NULL ? h->value : STR_NULL);
 	h = h1_header_find(req, "Referer", 7);
 	c->c_r->r_a_ref = conn_keep(c, h != NULL ? h->value : STR_NULL);
-	c->c_r->r_t_start = util_now_ms();
+	c->c_r->r_t_start = gw_now_ms();
 	conn_note_client(c, req);
 }
 
@@ -848,7 +878,7 @@ conn_auth(struct conn *c)
 		    c->c_r->r_token_len), &claims, &err);
 		if (r == TOK_WAIT) {
 			conn_set_state(c, CONN_ST_AUTH);
-			c->c_deadline = util_now_ms() +
+			c->c_deadline = gw_now_ms() +
 			    gw->w_conf->gc_auth.au_timeout + 500;
 			return;
 		}
@@ -886,7 +916,7 @@ conn_auth(struct conn *c)
 	}
 	/* The token was good: now the body, whole, before a backend. */
 	conn_set_state(c, CONN_ST_BODY);
-	c->c_r->r_t_body = util_now_ms();
+	c->c_r->r_t_body = gw_now_ms();
 	c->c_deadline = c->c_r->r_t_body + gw->w_conf->gc_to.to_body_idle;
 	if (c->c_flags & CONN_F_CONTINUE) {
 		conn_out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -949,7 +979,7 @@ conn_body_take(struct conn *c)
 		}
 		buf_consume(&c->c_in, (size_t)n);
 		c->c_r->r_body_got += data.len;
-		c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_body_idle;
+		c->c_deadline = gw_now_ms() + gw->w_conf->gc_to.to_body_idle;
 		if ((c->c_flags & CONN_F_REQBODY)
 			? h1_chunk_done(&c->c_r->r_chunk)
 			: c->c_r->r_body_left == 0)
@@ -1088,7 +1118,7 @@ static void
 conn_queue(struct conn *c)
 {
 	conn_set_state(c, CONN_ST_QUEUED);
-	c->c_deadline = util_now_ms() + gw->w_conf->gc_to.to_queue;
+	c->c_deadline = gw_now_ms() + gw->w_conf->gc_to.to_queue;
 	if (up_enqueue(c->c_r->r_route->rt_svc, c) == 0)
 		return;
 	c->c_r->r_retry_after = 1;
@@ -1247,7 +1277,7 @@ conn_pump_body(struct conn *c)
 	}
 	got = c->c_deadline == 0;	/* first pump: start the clock */
 	if (c->c_r->r_t_body == 0)
-		c->c_r->r_t_body = util_now_ms();
+		c->c_r->r_t_body = gw_now_ms();
 	while (!(c->c_flags & CONN_F_BODYDONE) && be_out_room(b)) {
 		conn_pump_length(c, b);
 		if (c->c_flags & CONN_F_BODYDONE)
@@ -1265,7 +1295,7 @@ conn_pump_body(struct conn *c)
 			conn_fail(c, 400, "Client closed before sending the "
 			    "whole request body");
 		else if (got)	/* idle time counts from the last byte */
-			c->c_deadline = util_now_ms() +
+			c->c_deadline = gw_now_ms() +
 			    gw->w_conf->gc_to.to_body_idle;
 	} else if (!conn_out_pending(c))
 		c->c_deadline = 0;
@@ -1282,6 +1312,17 @@ conn_pump_body(struct conn *c)
 
 
 
+
+/* Appends the header field "<name>: <value>" to <c>'s response head. */
+static void
+conn_head_field(struct conn *c, struct str name, struct str value)
+{
+	buf_reserve(&c->c_out, name.len + value.len + 4);
+	buf_append(&c->c_out, name.p, name.len);
+	buf_append(&c->c_out, ": ", 2);
+	buf_append(&c->c_out, value.p, value.len);
+	buf_append(&c->c_out, "\r\n", 2);
+}
 
 int
 conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
@@ -1300,18 +1341,17 @@ conn_resp_head(struct conn *c, const struct fcgi_cgi_head *h)
 	for (i = 0; i < h->ch_nhdrs; i++)
 		if (!reply_header_dropped(h->ch_hdrs[i].name) &&
 		    !reply_hsts_dropped(c, h->ch_hdrs[i].name))
-			buf_printf(&c->c_out, "%.*s: %.*s\r\n",
-			    (int)h->ch_hdrs[i].name.len, h->ch_hdrs[i].name.p,
-			    (int)h->ch_hdrs[i].value.len,
-			    h->ch_hdrs[i].value.p);
+			conn_head_field(c, h->ch_hdrs[i].name,
+			    h->ch_hdrs[i].value);
 	if (h->ch_location.len > 0)
-		buf_printf(&c->c_out, "Location: %.*s\r\n",
-		    (int)h->ch_location.len, h->ch_location.p);
+		conn_head_field(c, str_make("Location", 8), h->ch_location);
 	c->c_r->r_resp_left = h->ch_content_length;
 	c->c_r->r_resp_bytes = 0;
-	if (h->ch_content_length >= 0)
-		buf_printf(&c->c_out, "Content-Length: %lld\r\n",
-		    (long long)h->ch_content_length);
+	if (h->ch_content_length >= 0) {
+		buf_append(&c->c_out, "Content-Length: ", 16);
+		buf_append_u64(&c->c_out, (uint64_t)h->ch_content_length);
+		buf_append(&c->c_out, "\r\n", 2);
+	}
 	else if (!reply_bodiless(c, h->ch_status)) {
 		if (c->c_r->r_minor >= 1) {
 			c->c_flags |= CONN_F_CHUNKED;
@@ -1406,7 +1446,7 @@ conn_request_end(struct conn *c)
 	alog_write(c);
 	metrics_request(c->c_r->r_route, c->c_r->r_status);
 	conn_req_free(c);
-	gw->w_last_end = util_now_ms();
+	gw->w_last_end = gw_now_ms();
 	gw->w_trim_due = 1;
 	if (c->c_flags & CONN_F_CLOSE) {
 		/* Lingering close: send the FIN but keep reading for a
@@ -1415,7 +1455,7 @@ conn_request_end(struct conn *c)
 		tls_shutdown(c);
 		(void)shutdown(c->c_fd, SHUT_WR);
 		buf_reset(&c->c_in);
-		c->c_deadline = util_now_ms() + CONN_LINGER_MS;
+		c->c_deadline = gw_now_ms() + CONN_LINGER_MS;
 		conn_set_state(c, CONN_ST_LINGER);
 		return;
 	}
@@ -1427,13 +1467,13 @@ conn_request_end(struct conn *c)
 		buf_release(&c->c_in);
 	else
 		buf_compact(&c->c_in);
-	c->c_deadline = util_now_ms() + (buf_avail(&c->c_in) > 0 ?
+	c->c_deadline = gw_now_ms() + (buf_avail(&c->c_in) > 0 ?
 	    gw->w_conf->gc_to.to_header : gw->w_conf->gc_to.to_keepalive);
 	/* Draining, yet the head promised keep-alive (it went out before
 	 * the drain began): the client may already be sending its next
 	 * request, which is answered with "Connection: close". */
 	if (gw->w_draining && buf_avail(&c->c_in) == 0)
-		c->c_deadline = util_now_ms() + CONN_DRAIN_GRACE_MS;
+		c->c_deadline = gw_now_ms() + CONN_DRAIN_GRACE_MS;
 	conn_set_state(c, CONN_ST_HEAD);
 }
 
@@ -1457,9 +1497,8 @@ conn_fail_head(struct conn *c, int status, const char *why)
 	conn_req_new(c);
 	c->c_r->r_minor = 1;
 	buf_reset(&c->c_r->r_arena);
-	snprintf(c->c_r->r_reqid, sizeof(c->c_r->r_reqid), "%08x%08x%08x",
-	    gw->w_idseed, (unsigned)util_now_ms(), ++gw->w_reqseq);
-	c->c_r->r_t_start = util_now_ms();
+	conn_reqid_new(c);
+	c->c_r->r_t_start = gw_now_ms();
 	c->c_flags |= CONN_F_CLOSE;
 	conn_fail(c, status, why);
 }
@@ -1495,7 +1534,7 @@ conn_step_head(struct conn *c)
 			c->c_req = xmalloc(sizeof(*c->c_req));
 			memcpy(c->c_req, req, sizeof(*req));
 		}
-		c->c_deadline = c->c_deadline ? c->c_deadline : util_now_ms() +
+		c->c_deadline = c->c_deadline ? c->c_deadline : gw_now_ms() +
 		    gw->w_conf->gc_to.to_header;
 		if (c->c_flags & CONN_F_EOF) {
 			conn_close(c);
@@ -1791,7 +1830,7 @@ void
 conn_drain(void)
 {
 	struct conn *c;
-	uint64_t grace = util_now_ms() + CONN_DRAIN_GRACE_MS;
+	uint64_t grace = gw_now_ms() + CONN_DRAIN_GRACE_MS;
 
 	for (c = gw->w_conns; c != NULL; c = c->c_next) {
 		if (c->c_state == CONN_ST_HEAD && buf_avail(&c->c_in) == 0 &&

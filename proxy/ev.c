@@ -30,6 +30,7 @@ ev_init(struct ev *ev, int maxfds)
 	ev->ev_maxfds = maxfds;
 	ev->ev_fds = xcalloc((size_t)maxfds, sizeof(*ev->ev_fds));
 	ev->ev_events = xcalloc(EV_BATCH, sizeof(*ev->ev_events));
+	ev->ev_now = util_now_ms();
 	return 0;
 }
 
@@ -95,6 +96,14 @@ ev_del(struct ev *ev, int fd)
 	(void)ev_ctl(ev, EPOLL_CTL_DEL, fd, 0);
 	ev->ev_fds[fd].ef_cb = NULL;
 	ev->ev_fds[fd].ef_arg = NULL;
+	ev->ev_fds[fd].ef_early = 0;
+}
+
+void
+ev_set_early(struct ev *ev, int fd, int on)
+{
+	if (fd >= 0 && fd < ev->ev_maxfds)
+		ev->ev_fds[fd].ef_early = on;
 }
 
 void
@@ -148,6 +157,7 @@ ev_run_timers(struct ev *ev)
 	struct ev_timer *t;
 	size_t i;
 
+	ev->ev_now = now;
 	for (i = 0; i < ev->ev_ntimers; i++) {
 		t = ev->ev_timers[i];
 		if (t == NULL || t->et_at > now)
@@ -175,9 +185,23 @@ ev_run(struct ev *ev)
 				log_warn("epoll_wait");
 			n = 0;
 		}
+		ev->ev_gen++;
+		ev->ev_now = util_now_ms();
+		ev->ev_partial = n == EV_BATCH;
+		/* The early ones first; a handled event gets fd -1. */
 		for (i = 0; i < n; i++) {
 			ee = &ev->ev_events[i];
 			fd = ee->data.fd;
+			ef = &ev->ev_fds[fd];
+			if (ef->ef_early && ef->ef_cb != NULL) {
+				ee->data.fd = -1;
+				ef->ef_cb(ev, fd, ef->ef_arg, ee->events);
+			}
+		}
+		for (i = 0; i < n; i++) {
+			ee = &ev->ev_events[i];
+			if ((fd = ee->data.fd) == -1)
+				continue;
 			ef = &ev->ev_fds[fd];
 			if (ef->ef_cb != NULL)
 				ef->ef_cb(ev, fd, ef->ef_arg, ee->events);

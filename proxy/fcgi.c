@@ -267,7 +267,26 @@ fcgi_params_add(struct fcgi_params *w, struct str name, struct str value)
 	size_t		plen, n;
 
 	plen = fcgi_pair_len(name.len, value.len);
-	if (plen == 0 || params_need(w, plen) > w->pw_room - w->pw_len)
+	if (plen == 0)
+		return -1;
+	/* The common case: the open record takes the pair whole, and the
+	 * room left still closes it (padding < 8) and ends the stream. */
+	if (w->pw_open && plen <= FCGI_MAX_CONTENT - w->pw_content &&
+	    plen + FCGI_ALIGN + 2 * FCGI_HEADER_LEN <= w->pw_room - w->pw_len) {
+		n = pair_put_len((unsigned char *)w->pw_out + w->pw_len,
+		    name.len);
+		n += pair_put_len((unsigned char *)w->pw_out + w->pw_len + n,
+		    value.len);
+		if (name.len > 0)
+			memcpy(w->pw_out + w->pw_len + n, name.p, name.len);
+		if (value.len > 0)
+			memcpy(w->pw_out + w->pw_len + n + name.len, value.p,
+			    value.len);
+		w->pw_len += plen;
+		w->pw_content += plen;
+		return 0;
+	}
+	if (params_need(w, plen) > w->pw_room - w->pw_len)
 		return -1;
 	n = pair_put_len(lens, name.len);
 	n += pair_put_len(lens + n, value.len);

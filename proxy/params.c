@@ -56,9 +56,10 @@ params_close(struct params_ctx *x, int last)
 static void
 params_add(struct params_ctx *x, struct str name, struct str value)
 {
-	size_t need = fcgi_params_need(name.len, value.len);
+	size_t need;
 
-	if (need == 0 || fcgi_params_add(&x->px_w, name, value) == 0)
+	if (fcgi_params_add(&x->px_w, name, value) == 0 ||
+	    (need = fcgi_params_need(name.len, value.len)) == 0)
 		return;
 	params_close(x, 0);
 	/* A fresh span of <need> bytes takes the pair, by contract. */

@@ -36,6 +36,7 @@ typedef void (*ev_hook)(struct ev *, void *arg);
 struct ev_fd {
 	ev_cb	 ef_cb;
 	void	*ef_arg;
+	int	 ef_early;	/* handled before the other events of a batch */
 };
 
 struct ev_timer {
@@ -55,6 +56,11 @@ struct ev {
 	size_t			  ev_ntimers;
 	ev_hook			  ev_before_sleep;
 	void			 *ev_before_arg;
+	uint64_t		  ev_gen;	/* epoll_wait calls returned */
+	uint64_t		  ev_now;	/* util_now_ms() when the batch
+						 * came (or the timers ran) */
+	int			  ev_partial;	/* the last batch was full:
+						 * events may be left */
 };
 
 int	 ev_init(struct ev *, int maxfds);
@@ -64,6 +70,13 @@ int	 ev_add(struct ev *, int fd, ev_cb, void *arg);
 /* Registers listening <fd> level-triggered, exclusive wakeup. 0 or -1. */
 int	 ev_add_listener(struct ev *, int fd, ev_cb, void *arg);
 void	 ev_del(struct ev *, int fd);
+/*
+ * Marks registered <fd> (<on> 1) to have its events handled before all
+ * others of the batch they come in, or unmarks it (0): an idle pooled
+ * backend connection, whose close must be seen before a request in the
+ * same batch could take it.
+ */
+void	 ev_set_early(struct ev *, int fd, int on);
 /* (Re)arms <t> to fire once after <after_ms>. */
 void	 ev_timer_set(struct ev *, struct ev_timer *t, uint64_t after_ms);
 void	 ev_timer_del(struct ev *, struct ev_timer *t);
@@ -741,6 +754,7 @@ struct bconn {
 	struct fcgi_dec		 b_dec;
 	uint64_t		 b_deadline;
 	uint64_t		 b_idle_since;
+	uint64_t		 b_idle_gen;	/* ev_gen when it went idle */
 	uint16_t		 b_reqid;
 	struct bconn		*b_next;	/* idle list / closing list */
 };
@@ -1290,6 +1304,15 @@ struct gw_worker {
 };
 
 extern struct gw_worker	*gw;
+
+/*
+ * The time of the event batch being handled, in monotonic ms: what the
+ * per-request paths (deadlines, request times, the balancer) read, as a
+ * clock read per use cost more than the rest of a small request's work.
+ * It lags the clock by the batch's own duration at most, as nginx's
+ * ngx_current_msec does; sweeps and timers read the clock itself.
+ */
+#define gw_now_ms()	(gw->w_ev.ev_now)
 
 
 /* worker.c ------------------------------------------------------------ */

@@ -33,18 +33,33 @@ void
 reply_head_start(struct conn *c, int status, struct str reason)
 {
 	static char date[64];
+	static size_t date_len;
 	static time_t date_at;
 	time_t now = time(NULL);
+	struct buf *o = &c->c_out;
+	size_t idlen = strlen(c->c_r->r_reqid);
 	struct tm tm;
 
 	if (now != date_at) {
 		gmtime_r(&now, &tm);
-		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		date_len = strftime(date, sizeof(date),
+		    "%a, %d %b %Y %H:%M:%S GMT", &tm);
 		date_at = now;
 	}
-	buf_printf(&c->c_out, "HTTP/1.%d %d %.*s\r\nDate: %s\r\n"
-	    "X-Request-Id: %s\r\n", c->c_r->r_minor, status, (int)reason.len,
-	    reason.p, date, c->c_r->r_reqid);
+	/* Appended piece by piece: this runs for every response, and
+	 * printf's format walk cost more than the rest of it. */
+	buf_reserve(o, 64 + reason.len + date_len + idlen);
+	buf_append(o, "HTTP/1.", 7);
+	buf_append_u64(o, (uint64_t)c->c_r->r_minor);
+	buf_append(o, " ", 1);
+	buf_append_u64(o, (uint64_t)status);
+	buf_append(o, " ", 1);
+	buf_append(o, reason.p, reason.len);
+	buf_append(o, "\r\nDate: ", 8);
+	buf_append(o, date, date_len);
+	buf_append(o, "\r\nX-Request-Id: ", 16);
+	buf_append(o, c->c_r->r_reqid, idlen);
+	buf_append(o, "\r\n", 2);
 	/* RFC 6797 7.2: only over TLS, on every response. */
 	if (c->c_ssl != NULL && c->c_listener->l_hsts != NULL)
 		buf_printf(&c->c_out, "Strict-Transport-Security: %s\r\n",

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -52,6 +53,31 @@ struct shm_keys {
 
 struct shm_area		*shm;
 static struct shm_keys	 shm_keys[SHM_K_COUNT];
+static pid_t		 shm_pid;	/* ours, 0 until asked (and in a child) */
+
+/* A forked child asks the kernel again. */
+static void
+shm_forked(void)
+{
+	shm_pid = 0;
+}
+
+/* Our PID, the holder mark of the spin locks: asked once per process,
+ * not on every lock (a system call, and the locks are taken per request). */
+static pid_t
+shm_self(void)
+{
+	static int hooked;
+
+	if (shm_pid == 0) {
+		if (!hooked && pthread_atfork(NULL, NULL, shm_forked) == 0)
+			hooked = 1;
+		if (!hooked)
+			return getpid();	/* no hook: no cache */
+		shm_pid = getpid();
+	}
+	return shm_pid;
+}
 
 int
 shm_init(void)
@@ -266,7 +292,7 @@ shm_proc_give_back(struct shm_proc *sp)
 struct shm_proc *
 shm_proc_claim(void)
 {
-	int32_t zero, me = (int32_t)getpid();
+	int32_t zero, me = (int32_t)shm_self();
 	size_t i;
 
 	for (i = 0; i < SHM_MAX_PROCS; i++) {
@@ -319,7 +345,7 @@ shm_proc_gone(pid_t pid)
 static void
 shm_spin_lock(_Atomic uint32_t *lock)
 {
-	uint32_t me = (uint32_t)getpid(), cur;
+	uint32_t me = (uint32_t)shm_self(), cur;
 	unsigned int spins = 0;
 
 	for (;;) {
@@ -448,7 +474,7 @@ shm_jwks_lease(uint64_t until)
 
 	shm_spin_lock(&sj->sj_lock);
 	if (!shm_jwks_held(sj, util_now_ms())) {
-		atomic_store_explicit(&sj->sj_lease, (uint32_t)getpid(), RLX);
+		atomic_store_explicit(&sj->sj_lease, (uint32_t)shm_self(), RLX);
 		atomic_store_explicit(&sj->sj_lease_until, until, RLX);
 		got = 1;
 	}
@@ -474,7 +500,7 @@ shm_jwks_unlease(void)
 	struct shm_jwks *sj = &shm->sh_jwks;
 
 	shm_spin_lock(&sj->sj_lock);
-	if (atomic_load_explicit(&sj->sj_lease, RLX) == (uint32_t)getpid())
+	if (atomic_load_explicit(&sj->sj_lease, RLX) == (uint32_t)shm_self())
 		atomic_store_explicit(&sj->sj_lease, 0, RLX);
 	shm_spin_unlock(&sj->sj_lock);
 }

@@ -197,7 +197,7 @@ up_sweep(void)
 		if (gw->w_draining || up_others_waiting(svc))
 			be_trim_idle(svc);	/* down to the fair share */
 		if (svc->svc_waitq != NULL &&
-		    !up_any_usable(svc, util_now_ms())) {
+		    !up_any_usable(svc, gw_now_ms())) {
 			up_fail_waiting(svc);
 			continue;
 		}
@@ -349,7 +349,7 @@ struct instance *
 up_pick(struct service *svc, uint64_t avoid, int *busy)
 {
 	struct instance *ins;
-	uint64_t now = util_now_ms();
+	uint64_t now = gw_now_ms();
 
 	*busy = 0;
 	if (svc->svc_nins == 0)
@@ -413,7 +413,7 @@ up_slot_freed(struct instance *ins)
 {
 	struct service *svc = ins->ins_svc;
 	struct conn *c;
-	uint64_t now = util_now_ms(), bit;
+	uint64_t now = gw_now_ms(), bit;
 
 	/* Dispatched from the loop, not from here: this runs deep inside
 	 * another exchange's completion. A slot on an instance that went
@@ -452,7 +452,7 @@ up_outage_check(struct service *svc)
 	if (shm == NULL)
 		return;
 	ss = &shm->sh_svc[svc->svc_slot];
-	any = up_any_usable(svc, util_now_ms());
+	any = up_any_usable(svc, gw_now_ms());
 	/* The exchange makes it once per outage across all workers. */
 	if (!any && atomic_exchange(&ss->ss_outage, 1) == 0)
 		log_warnx("no healthy instance for %s", svc->svc_name);
@@ -467,7 +467,7 @@ up_report(struct instance *ins, int ok)
 	const struct brk_conf *bc = &ins->ins_svc->svc_brk;
 	struct shm_ins *si;
 	enum brk_state before, after;
-	uint64_t now = util_now_ms(), opens;
+	uint64_t now = gw_now_ms(), opens;
 
 	if (shm == NULL)
 		return;
@@ -503,7 +503,7 @@ up_unavailable(struct service *svc)
 {
 	const struct brk_conf *bc = &svc->svc_brk;
 	struct shm_ins *si;
-	uint64_t now = util_now_ms(), at = 0, t;
+	uint64_t now = gw_now_ms(), at = 0, t;
 	size_t i;
 
 	if (shm == NULL)

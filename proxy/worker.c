@@ -22,6 +22,7 @@
 
 #define WORKER_SWEEP_MS	250
 #define WORKER_TRIM_QUIET_MS 500 /* no request ended for this long: trim */
+#define WORKER_BUF_CACHE 64	/* freed buffer blocks kept per size class */
 
 struct gw_worker	*gw;
 static struct gw_worker	 worker;
@@ -61,6 +62,7 @@ worker_trim(uint64_t now)
 	if (!gw->w_trim_due || now - gw->w_last_end < WORKER_TRIM_QUIET_MS)
 		return;
 	gw->w_trim_due = 0;
+	buf_cache_drop();
 	(void)malloc_trim(0);
 }
 
@@ -150,6 +152,8 @@ worker_setup(struct gw_conf *gc)
 	gw->w_access_fd = -1;
 	if (getrandom(&gw->w_idseed, sizeof(gw->w_idseed), 0) == -1)
 		gw->w_idseed = (uint32_t)getpid();
+	/* Buffers come and go with every request: reuse their blocks. */
+	buf_cache_enable(WORKER_BUF_CACHE);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur > 1048576)
 		rl.rlim_cur = 65536;
 	if (ev_init(&gw->w_ev, (int)rl.rlim_cur) == -1)

@@ -18,6 +18,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 struct buf {
@@ -38,6 +39,13 @@ struct str {
 #define STR_LIT(s)	((struct str){ (s), sizeof(s) - 1 })
 
 void	 buf_init(struct buf *);
+/*
+ * Keeps up to <per_class> freed blocks of each size from 256 B to 16 KiB
+ * for reuse by later buffers of this process (0: none, the default).
+ * Single-threaded programs only. buf_cache_drop() frees the kept blocks.
+ */
+void	 buf_cache_enable(size_t per_class);
+void	 buf_cache_drop(void);
 /* Frees the storage; <b> is empty and reusable afterwards. */
 void	 buf_release(struct buf *);
 /* Ensures <n> free bytes at the tail. May move memory. */
@@ -47,6 +55,8 @@ void	 buf_commit(struct buf *, size_t n);
 /* Appends <n> bytes. May move memory. */
 void	 buf_append(struct buf *, const void *, size_t n);
 void	 buf_append_str(struct buf *, const char *);
+/* Appends <v> in decimal, without printf. May move memory. */
+void	 buf_append_u64(struct buf *, uint64_t);
 /* Appends formatted text (no NUL counted in len). May move memory. */
 void	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

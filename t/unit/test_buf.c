@@ -116,6 +116,85 @@ test_str(void **state)
 }
 
 static void
+test_str_caseeq_ascii(void **state)
+{
+	(void)state;
+	assert_true(str_caseeq(str_make("", 0), ""));
+	assert_false(str_caseeq(str_make("", 0), "a"));
+	assert_false(str_caseeq(str_make("a", 1), ""));
+	assert_true(str_caseeq(str_make("X-Request-Id", 12), "x-request-ID"));
+	/* ASCII only: bytes above 127 and '@' vs '`' never fold. */
+	assert_false(str_caseeq(str_make("\xc4", 1), "\xe4"));
+	assert_false(str_caseeq(str_make("@", 1), "`"));
+	/* A view stops where its length says, NUL or not. */
+	assert_false(str_caseeq(str_make("ab\0", 3), "ab"));
+	assert_true(str_caseeq(str_make("abc", 2), "AB"));
+}
+
+static void
+test_buf_append_u64(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	buf_append_u64(&b, 0);
+	buf_append(&b, " ", 1);
+	buf_append_u64(&b, 200);
+	buf_append(&b, " ", 1);
+	buf_append_u64(&b, UINT64_MAX);
+	assert_int_equal(buf_avail(&b), strlen("0 200 18446744073709551615"));
+	assert_memory_equal(buf_data(&b), "0 200 18446744073709551615",
+	    buf_avail(&b));
+	buf_release(&b);
+}
+
+static void
+test_buf_cache(void **state)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT, c = BUF_INIT, d = BUF_INIT;
+	char *pa, *pb;
+	size_t i;
+
+	(void)state;
+	buf_cache_enable(1);
+	buf_reserve(&a, 10);		/* 256 bytes */
+	assert_int_equal(a.cap, 256);
+	pa = a.ptr;
+	buf_release(&a);
+	assert_null(a.ptr);
+	/* The next buffer of that class gets the kept block. */
+	buf_reserve(&b, 100);
+	assert_ptr_equal(b.ptr, pa);
+	/* Growth keeps the bytes, and the old block is kept in turn. */
+	for (i = 0; i < 1000; i++)
+		buf_append(&b, "x", 1);
+	assert_int_equal(b.cap, 1024);
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(b.ptr[i], 'x');
+	buf_reserve(&c, 1);
+	assert_ptr_equal(c.ptr, pa);
+	/* One per class: a second freed 1 KiB block goes to free(). */
+	pb = b.ptr;
+	buf_reserve(&d, 1000);
+	assert_int_equal(d.cap, 1024);
+	buf_release(&b);
+	buf_release(&d);
+	buf_reserve(&a, 600);
+	assert_ptr_equal(a.ptr, pb);
+	/* Beyond 16 KiB nothing is kept; a drop empties the cache. */
+	buf_release(&a);
+	buf_release(&c);
+	buf_cache_drop();
+	buf_reserve(&a, 40000);
+	assert_int_equal(a.cap, 65536);
+	buf_release(&a);
+	buf_cache_enable(0);
+	buf_reserve(&a, 10);
+	buf_release(&a);
+	assert_null(a.ptr);
+}
+
+static void
 test_util_duration(void **state)
 {
 	uint64_t v;
@@ -211,6 +290,9 @@ main(void)
 		cmocka_unit_test(test_buf_reserve_reclaims_consumed),
 		cmocka_unit_test(test_buf_printf),
 		cmocka_unit_test(test_str),
+		cmocka_unit_test(test_str_caseeq_ascii),
+		cmocka_unit_test(test_buf_append_u64),
+		cmocka_unit_test(test_buf_cache),
 		cmocka_unit_test(test_util_duration),
 		cmocka_unit_test(test_util_size),
 		cmocka_unit_test(test_util_read_file),

@@ -243,6 +243,54 @@ walk_params(const char *p, size_t n, uint16_t reqid, char *content,
 	return records;
 }
 
+/*
+ * Pairs of every length class into rooms of every size around the exact
+ * need: the writer fills the room to the byte or refuses the whole, and
+ * what it writes decodes to the same pairs, whichever path wrote them.
+ */
+static void
+test_params_room_sweep(void **state)
+{
+	static char out[2048], content[2048], val[300];
+	struct fcgi_pair kv[6];
+	struct str name, v;
+	size_t n, room, clen, off, i;
+
+	(void)state;
+	memset(val, 'v', sizeof(val));
+	kv[0] = (struct fcgi_pair){ STR_LIT("A"), STR_LIT("") };
+	kv[1] = (struct fcgi_pair){ STR_LIT("REQUEST_METHOD"), STR_LIT("GET") };
+	kv[2] = (struct fcgi_pair){ STR_LIT("LONG"), str_make(val, 127) };
+	kv[3] = (struct fcgi_pair){ STR_LIT("LONGER"), str_make(val, 128) };
+	kv[4] = (struct fcgi_pair){ STR_LIT("HTTP_X"), str_make(val, 300) };
+	kv[5] = (struct fcgi_pair){ STR_LIT("Z"), STR_LIT("z") };
+	n = fcgi_put_params(out, sizeof(out), 3, kv, 6);
+	assert_true(n > 0);
+	for (room = 0; room < n + 40; room++) {
+		memset(out, 0x55, sizeof(out));
+		if (room < n) {
+			assert_int_equal(fcgi_put_params(out, room, 3, kv, 6),
+			    0);
+			continue;
+		}
+		assert_int_equal(fcgi_put_params(out, room, 3, kv, 6), n);
+		walk_params(out, n, 3, content, &clen);
+		for (off = 0, i = 0; i < 6; i++) {
+			assert_int_equal(fcgi_parse_pair(content + off,
+			    clen - off, &name, &v),
+			    (ssize_t)fcgi_pair_len(kv[i].name.len,
+			    kv[i].value.len));
+			assert_int_equal(name.len, kv[i].name.len);
+			assert_memory_equal(name.p, kv[i].name.p, name.len);
+			assert_int_equal(v.len, kv[i].value.len);
+			if (v.len > 0)
+				assert_memory_equal(v.p, kv[i].value.p, v.len);
+			off += fcgi_pair_len(kv[i].name.len, kv[i].value.len);
+		}
+		assert_int_equal(off, clen);
+	}
+}
+
 static void
 test_params_huge_pair(void **state)
 {
@@ -1012,6 +1060,7 @@ main(void)
 		cmocka_unit_test(test_pair_short),
 		cmocka_unit_test(test_pair_long),
 		cmocka_unit_test(test_params_exact),
+		cmocka_unit_test(test_params_room_sweep),
 		cmocka_unit_test(test_params_huge_pair),
 		cmocka_unit_test(test_params_many),
 		cmocka_unit_test(test_params_full),
