@@ -1029,9 +1029,12 @@ jwt_has_role(const json_t *claims, const char *role)
 /* --- cache of verified tokens --- */
 
 /*
- * Entries live in one array of c_cap slots. A used slot is on its hash
- * bucket's chain (ce_hnext) and on the insertion-order list (ce_older,
- * ce_newer); a free slot is on the free list through ce_hnext.
+ * Entries live in one array of c_alloc slots, grown by doubling up to
+ * c_cap as tokens arrive, so an idle worker holds a few slots rather than
+ * the whole configured capacity (10,000 slots and their buckets are about
+ * 900 KiB a process). A used slot is on its hash bucket's chain
+ * (ce_hnext) and on the insertion-order list (ce_older, ce_newer); a free
+ * slot is on the free list through ce_hnext.
  */
 struct jwt_centry {
 	unsigned char	 ce_md[JWT_SHA256_LEN];	/* SHA-256 of the token */
@@ -1044,10 +1047,11 @@ struct jwt_centry {
 };
 
 struct jwt_cache {
-	struct jwt_centry	*c_ent;		/* c_cap slots */
+	struct jwt_centry	*c_ent;		/* c_alloc slots */
 	size_t			*c_bucket;	/* c_nbucket chain heads */
-	size_t			 c_cap;
-	size_t			 c_nbucket;	/* power of two >= c_cap */
+	size_t			 c_cap;		/* most slots ever held */
+	size_t			 c_alloc;	/* slots held now */
+	size_t			 c_nbucket;	/* power of two >= c_alloc */
 	size_t			 c_n;		/* slots in use */
 	size_t			 c_free;	/* free list head */
 	size_t			 c_oldest;
@@ -1057,25 +1061,16 @@ struct jwt_cache {
 	EVP_MD			*c_md;		/* SHA-256, fetched once */
 };
 
+#define JWT_CACHE_MIN	16	/* slots of the first allocation */
+
 struct jwt_cache *
 jwt_cache_new(size_t cap)
 {
 	struct jwt_cache *c;
-	size_t i;
 
 	c = xcalloc(1, sizeof(*c));
 	c->c_cap = cap;
-	c->c_nbucket = 1;
-	while (c->c_nbucket < cap && c->c_nbucket <= SIZE_MAX / 4)
-		c->c_nbucket <<= 1;
-	c->c_ent = xcalloc(cap, sizeof(*c->c_ent));
-	c->c_bucket = xcalloc(c->c_nbucket, sizeof(*c->c_bucket));
-	for (i = 0; i < c->c_nbucket; i++)
-		c->c_bucket[i] = JWT_NIL;
-	for (i = 0; i < cap; i++)
-		c->c_ent[i].ce_hnext = i + 1 < cap ? i + 1 : JWT_NIL;
-	c->c_free = cap > 0 ? 0 : JWT_NIL;
-	c->c_oldest = c->c_newest = JWT_NIL;
+	c->c_free = c->c_oldest = c->c_newest = JWT_NIL;
 	c->c_now = c->c_swept = INT64_MIN;
 	if ((c->c_md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		jwt_ssl_log(LOG_LVL_WARN, "EVP_MD_fetch SHA256");
@@ -1112,6 +1107,8 @@ jwt_cache_find(const struct jwt_cache *c, const unsigned char *md,
 {
 	size_t i;
 
+	if (c->c_n == 0)
+		return JWT_NIL;
 	for (i = *jwt_cache_bucket(c, md); i != JWT_NIL;
 	    i = c->c_ent[i].ce_hnext)
 		if (c->c_ent[i].ce_len == len &&
@@ -1169,6 +1166,42 @@ jwt_cache_link(struct jwt_cache *c)
 	c->c_n++;
 }
 
+/*
+ * Makes room for more slots in a cache whose slots are all in use but
+ * fewer than c_cap: doubles c_ent (at least JWT_CACHE_MIN, at most c_cap
+ * slots), puts the new slots on the free list and, when the bucket array
+ * must grow with it, rehashes the entries in use.
+ */
+static void
+jwt_cache_grow(struct jwt_cache *c)
+{
+	size_t i, n, nb;
+
+	n = c->c_alloc < JWT_CACHE_MIN / 2 ? JWT_CACHE_MIN : c->c_alloc * 2;
+	if (n > c->c_cap || n < c->c_alloc)
+		n = c->c_cap;
+	c->c_ent = xrealloc(c->c_ent, n * sizeof(*c->c_ent));
+	for (i = n; i > c->c_alloc; i--) {
+		c->c_ent[i - 1].ce_hnext = c->c_free;
+		c->c_free = i - 1;
+	}
+	c->c_alloc = n;
+	for (nb = c->c_nbucket > 0 ? c->c_nbucket : 1; nb < n &&
+	    nb <= SIZE_MAX / 4; nb <<= 1)
+		;
+	if (nb == c->c_nbucket)
+		return;
+	free(c->c_bucket);
+	c->c_bucket = xcalloc(nb, sizeof(*c->c_bucket));
+	c->c_nbucket = nb;
+	for (i = 0; i < nb; i++)
+		c->c_bucket[i] = JWT_NIL;
+	for (i = c->c_oldest; i != JWT_NIL; i = c->c_ent[i].ce_newer) {
+		c->c_ent[i].ce_hnext = *jwt_cache_bucket(c, c->c_ent[i].ce_md);
+		*jwt_cache_bucket(c, c->c_ent[i].ce_md) = i;
+	}
+}
+
 /* Frees one slot of a full cache: every expired entry goes (one sweep per
  * distinct c_now bounds the cost), else the oldest inserted. */
 static void
@@ -1221,6 +1254,8 @@ jwt_cache_put(struct jwt_cache *c, const char *tok, size_t len,
 		jwt_cache_drop(c, i);
 	if (c->c_n == c->c_cap)
 		jwt_cache_make_room(c);
+	else if (c->c_free == JWT_NIL)
+		jwt_cache_grow(c);
 	e = &c->c_ent[c->c_free];
 	memcpy(e->ce_md, md, sizeof(e->ce_md));
 	e->ce_len = len;

@@ -1304,6 +1304,44 @@ test_cache_many(void **state)
 	jwt_cache_free(zero);
 }
 
+/*
+ * The slots grow as tokens arrive (16, 32, 64, then the capacity of 100):
+ * every entry stays found across each growth and rehash, the order of
+ * eviction is kept, and a capacity that is not a power of two is the
+ * limit.
+ */
+static void
+test_cache_grows(void **state)
+{
+	struct jwt_cache *c;
+	int i;
+
+	(void)state;
+	c = jwt_cache_new(100);
+	for (i = 0; i < 100; i++) {
+		cache_put_i(c, i, NOW + 1000);
+		assert_int_equal(cache_get_i(c, 0, NOW), 0);
+		assert_int_equal(cache_get_i(c, i, NOW), i);
+	}
+	for (i = 0; i < 100; i++)
+		assert_int_equal(cache_get_i(c, i, NOW), i);
+	cache_put_i(c, 100, NOW + 1000);	/* full: 0 goes */
+	assert_int_equal(cache_get_i(c, 0, NOW), -1);
+	for (i = 1; i <= 100; i++)
+		assert_int_equal(cache_get_i(c, i, NOW), i);
+	cache_put_i(c, 50, NOW + 2000);		/* replaced, not added */
+	cache_put_i(c, 101, NOW + 1000);	/* full again: 1 goes */
+	assert_int_equal(cache_get_i(c, 1, NOW), -1);
+	assert_int_equal(cache_get_i(c, 2, NOW), 2);
+	assert_int_equal(cache_get_i(c, 50, NOW + 1500), 50);
+	jwt_cache_clear(c);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(cache_get_i(c, i, NOW), -1);
+	cache_put_i(c, 7, NOW + 10);
+	assert_int_equal(cache_get_i(c, 7, NOW), 7);
+	jwt_cache_free(c);
+}
+
 /* --- small helpers --- */
 
 static void
@@ -1442,6 +1480,7 @@ main(void)
 		cmocka_unit_test(test_cache_hit_miss_expiry),
 		cmocka_unit_test(test_cache_eviction),
 		cmocka_unit_test(test_cache_many),
+		cmocka_unit_test(test_cache_grows),
 		cmocka_unit_test(test_has_role),
 		cmocka_unit_test(test_err_str),
 	};
