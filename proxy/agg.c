@@ -448,45 +448,6 @@ agg_conf_free(struct gw_conf *gc)
 
 /* Counters ----------------------------------------------------------- */
 
-/* The master's keys of the shm->sh_agg records ("listen path"). */
-static char	*agg_keys_held[SHM_MAX_AGGS];
-
-void
-agg_shm_assign(struct gw_conf *gc)
-{
-	struct aggregate *ag;
-	char *key;
-	size_t i, k, fresh;
-
-	for (i = 0; i < gc->gc_naggs; i++) {
-		ag = &gc->gc_aggs[i];
-		key = xasprintf("%s %s", ag->ag_listen, ag->ag_path);
-		ag->ag_slot = -1;
-		fresh = SHM_MAX_AGGS;
-		for (k = 0; k < SHM_MAX_AGGS && ag->ag_slot == -1; k++) {
-			if (agg_keys_held[k] == NULL && fresh == SHM_MAX_AGGS)
-				fresh = k;
-			else if (agg_keys_held[k] != NULL &&
-			    strcmp(agg_keys_held[k], key) == 0)
-				ag->ag_slot = (int)k;
-		}
-		if (ag->ag_slot == -1 && fresh < SHM_MAX_AGGS) {
-			/* XXX records of aggregates that left are kept: a
-			 * reload never reuses them, 64 keys in all. */
-			agg_keys_held[fresh] = key;
-			key = NULL;
-			ag->ag_slot = (int)fresh;
-			if (shm != NULL)
-				memset(&shm->sh_agg[fresh], 0,
-				    sizeof(shm->sh_agg[fresh]));
-		}
-		if (ag->ag_slot == -1)
-			log_warnx("aggregate %s: no counters left (%d)",
-			    ag->ag_path, SHM_MAX_AGGS);
-		free(key);
-	}
-}
-
 static size_t
 agg_class(int status)
 {

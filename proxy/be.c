@@ -149,14 +149,23 @@ be_idle_dead(struct bconn *b)
 static struct bconn *
 be_take_idle(struct instance *ins)
 {
-	struct bconn *b;
+	struct bconn *b, **pp;
 
+	/* The newest of those idle before the batch: no look needed. */
+	if (!gw->w_ev.ev_partial)
+		for (pp = &ins->ins_idle; (b = *pp) != NULL;
+		    pp = &b->b_next)
+			if (b->b_idle_gen != gw->w_ev.ev_gen) {
+				*pp = b->b_next;
+				b->b_next = NULL;
+				ev_set_early(&gw->w_ev, b->b_fd, 0);
+				return b;
+			}
 	while ((b = ins->ins_idle) != NULL) {
 		ins->ins_idle = b->b_next;
 		b->b_next = NULL;
 		ev_set_early(&gw->w_ev, b->b_fd, 0);
-		if ((b->b_idle_gen != gw->w_ev.ev_gen &&
-		    !gw->w_ev.ev_partial) || !be_idle_dead(b))
+		if (!be_idle_dead(b))
 			return b;
 		be_close(b);
 	}

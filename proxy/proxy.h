@@ -1592,8 +1592,6 @@ void	 agg_conf_read(struct cfg_doc *cd, struct _xmlNode *root,
 /* Binds the parts to the registry's services; logs file:line. 0 or -1. */
 int	 agg_conf_link(struct gw_conf *gc);
 void	 agg_conf_free(struct gw_conf *gc);
-/* Master: gives every aggregate its counters record (by listen+path). */
-void	 agg_shm_assign(struct gw_conf *gc);
 /*
  * A request head that matched no route: when an aggregate of the
  * listener matches it, checks it and returns 1 (authenticate, then

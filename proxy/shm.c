@@ -1,14 +1,14 @@
 /*
  * shm: the state all worker processes share: one fixed array of
- * pointer-free records per kind (instances, services, routes, processes),
- * and the identity provider's JWKS, mapped MAP_SHARED by the master before
- * it forks, so every generation of workers sees the same records. Counters
- * and flags are C11 atomics; the breaker, which changes several fields at
- * once, sits under a per-record lock; the JWKS body under a lock for its
- * writers and a sequence count for its readers.
+ * pointer-free records per kind (instances, services, routes, aggregates,
+ * processes), and the identity provider's JWKS, mapped MAP_SHARED by the
+ * master before it forks, so every generation of workers sees the same
+ * records. Counters and flags are C11 atomics; the breaker, which changes
+ * several fields at once, sits under a per-record lock; the JWKS body
+ * under a lock for its writers and a sequence count for its readers.
  *
- * Records are found by index (ins_slot, svc_slot, rt_slot). Only the
- * master assigns them, by key, so health and breaker state and the
+ * Records are found by index (ins_slot, svc_slot, rt_slot, ag_slot). Only
+ * the master assigns them, by key, so health and breaker state and the
  * counters carry over a reload for an instance that stays: the key table
  * lives in the master's private memory. Each key counts the configurations
  * that hold it (shm_assign() to shm_release()); the master holds a
@@ -40,6 +40,7 @@ enum shm_kind {
 	SHM_K_INS = 0,
 	SHM_K_SVC,
 	SHM_K_ROUTE,
+	SHM_K_AGG,
 	SHM_K_COUNT
 };
 
@@ -84,6 +85,7 @@ shm_init(void)
 {
 	static const size_t cap[SHM_K_COUNT] = {
 		SHM_MAX_INSTANCES, SHM_MAX_SERVICES, SHM_MAX_ROUTES,
+		SHM_MAX_AGGS,
 	};
 	void *p;
 	size_t k;
@@ -127,6 +129,9 @@ shm_fresh(enum shm_kind kind, size_t slot)
 		break;
 	case SHM_K_SVC:
 		memset(&shm->sh_svc[slot], 0, sizeof(shm->sh_svc[slot]));
+		break;
+	case SHM_K_AGG:
+		memset(&shm->sh_agg[slot], 0, sizeof(shm->sh_agg[slot]));
 		break;
 	default:
 		memset(&shm->sh_route[slot], 0, sizeof(shm->sh_route[slot]));
@@ -238,7 +243,15 @@ shm_assign(struct gw_conf *gc)
 		shm_release(gc);
 		return -1;
 	}
-	agg_shm_assign(gc);
+	/* Aggregates beyond the records only go uncounted. */
+	for (i = 0; i < gc->gc_naggs; i++) {
+		key = xasprintf("%s %s", gc->gc_aggs[i].ag_listen,
+		    gc->gc_aggs[i].ag_path);
+		if ((gc->gc_aggs[i].ag_slot = shm_slot(SHM_K_AGG, key)) == -1)
+			log_warnx("aggregate %s: no counters left (%d)",
+			    gc->gc_aggs[i].ag_path, SHM_MAX_AGGS);
+		free(key);
+	}
 	return 0;
 }
 
@@ -253,6 +266,8 @@ shm_release(const struct gw_conf *gc)
 		shm_unref(SHM_K_SVC, gc->gc_services[i].svc_slot);
 	for (i = 0; i < gc->gc_nroutes; i++)
 		shm_unref(SHM_K_ROUTE, gc->gc_routes[i].rt_slot);
+	for (i = 0; i < gc->gc_naggs; i++)
+		shm_unref(SHM_K_AGG, gc->gc_aggs[i].ag_slot);
 	rl_release(gc);
 }
 

@@ -3,7 +3,8 @@
  * only when the body or its source changes), reads of an empty slot, the
  * size bound, the fetch lease (held, expired, given back, taken over from
  * a dead process), and a writer process replacing the body while this one
- * reads: every read is one whole body, never a mix.
+ * reads: every read is one whole body, never a mix. And the records of
+ * aggregate counters across reloads.
  */
 #include <sys/wait.h>
 
@@ -12,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -182,6 +184,57 @@ test_size_bound(void **state)
 	free(out);
 }
 
+/*
+ * Aggregate counters follow their key over reloads: a configuration that
+ * keeps an aggregate keeps its counts, one that drops it frees the record
+ * once the last configuration holding it is released, so any number of
+ * reloads with changing aggregates never runs out of records.
+ */
+static void
+test_agg_records(void **state)
+{
+	struct aggregate a1, a2;
+	struct gw_conf g1, g2;
+	char path[32];
+	int slot;
+	size_t i;
+
+	(void)state;
+	memset(&g1, 0, sizeof(g1));
+	memset(&g2, 0, sizeof(g2));
+	memset(&a1, 0, sizeof(a1));
+	memset(&a2, 0, sizeof(a2));
+	g1.gc_path = g2.gc_path = "test";
+	g1.gc_aggs = &a1;
+	g1.gc_naggs = 1;
+	g2.gc_aggs = &a2;
+	g2.gc_naggs = 1;
+	a1.ag_listen = a2.ag_listen = "api";
+	a1.ag_path = a2.ag_path = "/agg/same";
+	assert_int_equal(shm_assign(&g1), 0);
+	assert_true(a1.ag_slot >= 0 && a1.ag_slot < SHM_MAX_AGGS);
+	slot = a1.ag_slot;
+	atomic_store(&shm->sh_agg[slot].sa_req[2], 7);
+	/* A reload keeping it: same record, counts kept. */
+	assert_int_equal(shm_assign(&g2), 0);
+	assert_int_equal(a2.ag_slot, slot);
+	assert_int_equal(atomic_load(&shm->sh_agg[slot].sa_req[2]), 7);
+	shm_release(&g1);
+	shm_release(&g2);
+	/* Four times as many reloads as records, each with a new path. */
+	for (i = 0; i < 4 * SHM_MAX_AGGS; i++) {
+		snprintf(path, sizeof(path), "/agg/%zu", i);
+		a1.ag_path = path;
+		assert_int_equal(shm_assign(&g1), 0);
+		assert_true(a1.ag_slot >= 0);
+		/* A fresh key starts from zero. */
+		assert_int_equal(atomic_load(&shm->sh_agg[a1.ag_slot].
+		    sa_req[2]), 0);
+		atomic_store(&shm->sh_agg[a1.ag_slot].sa_req[2], 1);
+		shm_release(&g1);
+	}
+}
+
 int
 main(void)
 {
@@ -191,6 +244,7 @@ main(void)
 		cmocka_unit_test_setup(test_lease, reset_jwks),
 		cmocka_unit_test_setup(test_torn_reads, reset_jwks),
 		cmocka_unit_test_setup(test_size_bound, reset_jwks),
+		cmocka_unit_test(test_agg_records),
 	};
 
 	return cmocka_run_group_tests(tests, setup_shm, NULL);
