@@ -356,10 +356,9 @@ app_json_params(const char *p)
 
 /*
  * Whether the request has no body: CONTENT_LENGTH absent (the gateway
- * sends none for a request without a body), empty or 0.
- * XXX a chunked body on a route without request buffering comes without
- * CONTENT_LENGTH too, so there a body without a type is not refused; a
- * type, when sent, is still checked.
+ * sends none for a request without a body), empty or 0. A body always
+ * comes with its length, as CGI/1.1 (RFC 3875 4.1.2) wants: the gateway
+ * reads a chunked one whole before it forwards it, on every route.
  */
 static int
 app_body_empty(struct app_req *req)

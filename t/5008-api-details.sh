@@ -108,6 +108,17 @@ test_expect_success '415: JSON endpoints refuse other types and charsets' '
 	expect_eq "$(send "$TA" POST "$CC" "text/plain" "{}")" 415
 '
 
+test_expect_success '415 for a chunked body too: the gateway buffers it and sends its length' '
+	B="{\"courseName\":\"Chunked\"}" &&
+	expect_eq "$(http POST "$CM" -H "Authorization: Bearer $TA" \
+	    -H "Content-Type:" -H "Transfer-Encoding: chunked" \
+	    --data-binary "$B")" 415 &&
+	expect_eq "$(msg)" "Content-Type is missing: send the body as application/json" &&
+	expect_eq "$(http POST "$CM" -H "Authorization: Bearer $TA" \
+	    -H "Content-Type: application/json" -H "Transfer-Encoding: chunked" \
+	    --data-binary "$B")" 201
+'
+
 test_expect_success 'accepted: application/json in any case, with or without charset=utf-8' '
 	expect_eq "$(send "$TA" POST "$CM" "Application/JSON; Charset=\"UTF-8\"" "{\"courseName\":\"A\"}")" 201 &&
 	expect_eq "$(send "$TA" POST "$CM" "application/json;charset=utf-8" "{\"courseName\":\"B\"}")" 201 &&
