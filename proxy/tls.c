@@ -118,6 +118,10 @@ tls_ctx_policy(SSL_CTX *ctx, const char *ciphers, char *err, size_t len)
 	 * give their record buffers back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	/* A record in one read() instead of its header and then its body;
+	 * what the read brings beyond it waits in OpenSSL's buffer, and
+	 * conn_read() reads until WANT_READ, so nothing is left unseen. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	/* Resumption: tickets, whose key the workers share (made here, in
 	 * the master, before they fork), and each worker's session cache. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
