@@ -29,8 +29,10 @@
 
 /* Catalogue order: oldest first, ties by insertion order, then id. */
 #define SQL_COUNT	"SELECT COUNT(*) FROM course"
+/* The page and, in a last column of every row, the count of all courses:
+ * one round trip and one snapshot for both. */
 #define SQL_PAGE							\
-	"SELECT " COURSE_COLS " FROM course "				\
+	"SELECT " COURSE_COLS ", (" SQL_COUNT ") FROM course "		\
 	"ORDER BY published_at, seq, course_id LIMIT ? OFFSET ?"
 #define SQL_ONE								\
 	"SELECT " COURSE_COLS " FROM course WHERE course_id = ?"
@@ -385,6 +387,28 @@ course_append_row(void *arg, const struct db_val *cols, size_t ncol)
 	return 0;
 }
 
+/* A page of the catalogue being read, for course_page_row(). */
+struct course_list {
+	json_t		*cl_list;	/* the Courses */
+	long long	 cl_total;	/* COUNT(*) of the last row */
+};
+
+/*
+ * Row callback of SQL_PAGE: the Course of the first COURSE_NCOLS columns
+ * goes to the list, the count of all courses in the last column to
+ * cl_total.
+ */
+static int
+course_page_row(void *arg, const struct db_val *cols, size_t ncol)
+{
+	struct course_list *cl = arg;
+
+	if (ncol != COURSE_NCOLS + 1 ||
+	    course_count_row(&cl->cl_total, cols + COURSE_NCOLS, 1) == -1)
+		return -1;
+	return course_append_row(cl->cl_list, cols, COURSE_NCOLS);
+}
+
 /* Row callback: keeps the Course in the json_t * at <arg>. */
 static int
 course_one_row(void *arg, const struct db_val *cols, size_t ncol)
@@ -400,23 +424,30 @@ course_one_row(void *arg, const struct db_val *cols, size_t ncol)
 }
 
 /*
- * Appends page <pg> of the courses to <list>, knowing there are <total>.
- * A page past the end is empty without a query. Returns 0 or -1
+ * Reads page <pg> of the courses into <cl>: one statement, SQL_PAGE, that
+ * also counts them all. A page past the end has no row to carry the
+ * count, so then (and only then) COUNT(*) runs alone. Returns 0 or -1
  * (db_error() set).
  */
 static int
 course_page_fetch(struct course_svc *cs, const struct course_page *pg,
-    long long total, json_t *list)
+    struct course_list *cl)
 {
 	struct db_val p[2];
-	long long off;
+	long long off, n;
 
-	if (course_page_offset(pg, &off) == -1 || off >= total)
-		return 0;
+	cl->cl_total = 0;
+	/* Beyond any possible row count: no row, no page query. */
+	if (course_page_offset(pg, &off) == -1)
+		return db_exec(cs->cs_db, SQL_COUNT, NULL, 0, course_count_row,
+		    &cl->cl_total) == -1 ? -1 : 0;
 	p[0] = DB_INT(pg->cp_limit);
 	p[1] = DB_INT(off);
-	if (db_exec(cs->cs_db, SQL_PAGE, p, NITEMS(p), course_append_row,
-	    list) == -1)
+	if ((n = db_exec(cs->cs_db, SQL_PAGE, p, NITEMS(p), course_page_row,
+	    cl)) == -1)
+		return -1;
+	if (n == 0 && off > 0 && db_exec(cs->cs_db, SQL_COUNT, NULL, 0,
+	    course_count_row, &cl->cl_total) == -1)
 		return -1;
 	return 0;
 }
@@ -427,22 +458,19 @@ course_list(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
 	struct course_page pg = { 0, DEF_LIMIT };
-	long long total = 0;
-	json_t *list = NULL;
+	struct course_list cl = { NULL, 0 };
 
 	if (course_page_parse(req, cs, LIST_FAIL, &pg) == -1)
 		goto done;
-	list = json_array();
-	if (db_exec(cs->cs_db, SQL_COUNT, NULL, 0, course_count_row,
-	    &total) == -1 ||
-	    course_page_fetch(cs, &pg, total, list) == -1) {
+	cl.cl_list = json_array();
+	if (course_page_fetch(cs, &pg, &cl) == -1) {
 		course_db_fail(req, cs, "course list");
 		goto done;
 	}
 	app_ok(req, 200, json_pack("{s:I, s:O}", "totalCount",
-	    (json_int_t)total, "courseList", list));
+	    (json_int_t)cl.cl_total, "courseList", cl.cl_list));
 done:
-	json_decref(list);
+	json_decref(cl.cl_list);
 }
 
 /*
