@@ -851,6 +851,19 @@ app_route(struct app_req *req)
 }
 
 /*
+ * Whether the request may come with a body: a CONTENT_LENGTH other than
+ * 0, or none with a Transfer-Encoding (a frontend that streams a chunked
+ * body unbuffered). The gateway always sends CONTENT_LENGTH with a body.
+ */
+static int
+app_has_body(struct app_req *req)
+{
+	return !app_body_empty(req) ||
+	    (app_param(req, "CONTENT_LENGTH") == NULL &&
+	    app_param(req, "HTTP_TRANSFER_ENCODING") != NULL);
+}
+
+/*
  * Skips what the handler left of STDIN, so that the next request on a
  * kept connection starts at a record boundary. Past APP_DRAIN_MAX, or on
  * a stream error, the connection is closed after this request instead.
@@ -864,8 +877,12 @@ app_drain(struct app_req *req)
 	int n;
 
 	/* The response goes out first: a client still sending a body the
-	 * handler refused (413, 415) gets its answer now, not after it. */
-	FCGX_FFlush(fx->out);
+	 * handler refused (413, 415) gets its answer now, not after it.
+	 * Without a body, STDIN holds just its end, which the frontend
+	 * sends with the request: then the response and FCGI_END_REQUEST
+	 * leave together in one write from FCGX_Finish_r. */
+	if (app_has_body(req))
+		FCGX_FFlush(fx->out);
 	do {
 		n = FCGX_GetStr(trash, sizeof(trash), fx->in);
 		total += n > 0 ? (size_t)n : 0;
@@ -1030,7 +1047,9 @@ app_accept(FCGX_Request *fx, const struct app_masks *m)
 
 	if ((mask = app_accept_mask(fx, m)) == NULL)
 		return 1;
-	sigprocmask(SIG_SETMASK, mask, NULL);
+	/* On a kept connection the mask is already the busy one. */
+	if (mask != &m->busy)
+		sigprocmask(SIG_SETMASK, mask, NULL);
 	/*
 	 * XXX a stop signal landing between this check and libfcgi's own
 	 * check right before accept() is missed when another worker took
@@ -1039,7 +1058,8 @@ app_accept(FCGX_Request *fx, const struct app_masks *m)
 	 * signals blocked. The master's drain timeout covers both.
 	 */
 	rc = pool_should_stop() ? 1 : FCGX_Accept_r(fx);
-	sigprocmask(SIG_SETMASK, &m->busy, NULL);
+	if (mask != &m->busy)
+		sigprocmask(SIG_SETMASK, &m->busy, NULL);
 	if (rc == 0)
 		return 0;
 	if (rc == 1 || pool_should_stop() || rc == -EINTR || rc == -EAGAIN ||
