@@ -46,6 +46,7 @@
 #include "app.h"
 #include "buf.h"
 #include "env.h"
+#include "jsonw.h"
 #include "log.h"
 #include "pool.h"
 #include "util.h"
@@ -772,6 +773,27 @@ void
 app_ok(struct app_req *req, int status, json_t *body)
 {
 	app_send_json(req, status, env_ok(status, body));
+}
+
+void
+app_ok_text(struct app_req *req, int status, const char *body, size_t len)
+{
+	const char *name = env_status_name(status);
+	struct buf b = BUF_INIT;
+
+	/* env_ok()'s envelope as json_dumps() writes it; a status name is
+	 * upper-case ASCII and '_', nothing to escape. */
+	buf_reserve(&b, len + strlen(name) + 32);
+	buf_append_str(&b, "{");
+	jsonw_key(&b, "httpStatus");
+	(void)jsonw_str(&b, name, strlen(name));
+	buf_append_str(&b, ",");
+	jsonw_key(&b, "responseBody");
+	buf_append(&b, body, len);
+	buf_append_str(&b, "}");
+	app_send_raw(req, status, "application/json", buf_data(&b),
+	    buf_avail(&b));
+	buf_release(&b);
 }
 
 void

@@ -13,9 +13,11 @@
 
 #include "app.h"
 #include "authz.h"
+#include "buf.h"
 #include "course.h"
 #include "db.h"
 #include "fld.h"
+#include "jsonw.h"
 #include "log.h"
 #include "page.h"
 #include "svc.h"
@@ -231,6 +233,69 @@ course_json(const struct db_val *cols, size_t ncol)
 	return o;
 }
 
+/*
+ * Writes one non-NULL column <v> of kind <kind> to <out>, as
+ * course_value() maps it. 0, or -1 on bad data.
+ */
+static int
+course_value_write(struct buf *out, const struct db_val *v,
+    enum course_kind kind)
+{
+	char when[COURSE_TIME_LEN + 1];
+	long long n;
+
+	switch (kind) {
+	case CK_STR:
+		return jsonw_str(out, v->dv_s, v->dv_len);
+	case CK_BOOL:
+	case CK_INT:
+		if (course_ll(v->dv_s, &n) == -1)
+			return -1;
+		if (kind == CK_BOOL)
+			jsonw_bool(out, n != 0);
+		else
+			jsonw_int(out, n);
+		return 0;
+	case CK_TIME:
+		if (course_time(v->dv_s, when) == -1)
+			return -1;
+		return jsonw_str(out, when, COURSE_TIME_LEN);
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Appends the Course that course_json() makes of the COURSE_NCOLS columns
+ * <cols>, without an enrollment status (null), to <out> as JSON text: the
+ * very bytes json_dumps() writes for that object. 0, or -1 (logged as
+ * course_row_json() logs it) when a value cannot be mapped; <out> then
+ * holds part of it.
+ */
+static int
+course_write(struct buf *out, const struct db_val *cols)
+{
+	size_t i;
+
+	for (i = 0; i < COURSE_NCOLS; i++) {
+		buf_append(out, i == 0 ? "{" : ",", 1);
+		jsonw_key(out, course_keys[i].ck_key);
+		if (cols[i].dv_type == DB_T_NULL)
+			jsonw_null(out);
+		else if (course_value_write(out, &cols[i],
+		    course_keys[i].ck_kind) == -1) {
+			log_warnx("column %s: unexpected value",
+			    course_keys[i].ck_key);
+			return -1;
+		}
+	}
+	buf_append_str(out, ",");
+	jsonw_key(out, "enrollmentStatus");
+	jsonw_null(out);
+	buf_append_str(out, "}");
+	return 0;
+}
+
 /* Answers database failure <e> of <what> (<msg> for the log). */
 static void
 course_db_answer(struct app_req *req, enum db_err e, const char *what,
@@ -375,21 +440,10 @@ course_count_row(void *arg, const struct db_val *cols, size_t ncol)
 	return course_ll(cols[0].dv_s, arg);
 }
 
-/* Row callback: appends the Course to the JSON array at <arg>. */
-static int
-course_append_row(void *arg, const struct db_val *cols, size_t ncol)
-{
-	json_t *c;
-
-	if ((c = course_json(cols, ncol)) == NULL)
-		return -1;
-	json_array_append_new(arg, c);
-	return 0;
-}
-
 /* A page of the catalogue being read, for course_page_row(). */
 struct course_list {
-	json_t		*cl_list;	/* the Courses */
+	struct buf	 cl_rows;	/* the Courses as JSON text, with
+					   commas between them */
 	long long	 cl_total;	/* COUNT(*) of the last row */
 };
 
@@ -406,7 +460,9 @@ course_page_row(void *arg, const struct db_val *cols, size_t ncol)
 	if (ncol != COURSE_NCOLS + 1 ||
 	    course_count_row(&cl->cl_total, cols + COURSE_NCOLS, 1) == -1)
 		return -1;
-	return course_append_row(cl->cl_list, cols, COURSE_NCOLS);
+	if (buf_avail(&cl->cl_rows) > 0)
+		buf_append(&cl->cl_rows, ",", 1);
+	return course_write(&cl->cl_rows, cols);
 }
 
 /* Row callback: keeps the Course in the json_t * at <arg>. */
@@ -452,25 +508,41 @@ course_page_fetch(struct course_svc *cs, const struct course_page *pg,
 	return 0;
 }
 
-/* GET /course?pageNumber=&limit=: one page of the catalogue. */
+/*
+ * GET /course?pageNumber=&limit=: one page of the catalogue, written as
+ * JSON text row by row (course_write()), without a jansson tree: this is
+ * the busiest public endpoint.
+ */
 static void
 course_list(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
 	struct course_page pg = { 0, DEF_LIMIT };
-	struct course_list cl = { NULL, 0 };
+	struct course_list cl = { BUF_INIT, 0 };
+	struct buf body = BUF_INIT;
 
 	if (course_page_parse(req, cs, LIST_FAIL, &pg) == -1)
 		goto done;
-	cl.cl_list = json_array();
 	if (course_page_fetch(cs, &pg, &cl) == -1) {
 		course_db_fail(req, cs, "course list");
 		goto done;
 	}
-	app_ok(req, 200, json_pack("{s:I, s:O}", "totalCount",
-	    (json_int_t)cl.cl_total, "courseList", cl.cl_list));
+	/* json_pack("{s:I, s:O}", "totalCount", ..., "courseList", ...) */
+	buf_reserve(&body, buf_avail(&cl.cl_rows) + 64);
+	buf_append_str(&body, "{");
+	jsonw_key(&body, "totalCount");
+	jsonw_int(&body, cl.cl_total);
+	buf_append_str(&body, ",");
+	jsonw_key(&body, "courseList");
+	buf_append_str(&body, "[");
+	if (buf_avail(&cl.cl_rows) > 0)
+		buf_append(&body, buf_data(&cl.cl_rows),
+		    buf_avail(&cl.cl_rows));
+	buf_append_str(&body, "]}");
+	app_ok_text(req, 200, buf_data(&body), buf_avail(&body));
 done:
-	json_decref(cl.cl_list);
+	buf_release(&body);
+	buf_release(&cl.cl_rows);
 }
 
 /*
