@@ -995,23 +995,27 @@ app_stop_hook(void)
 
 /*
  * Waits, with every signal unblocked, until the kept connection (or else
- * the listening socket <lfd>) is readable. Returns 0 when it is, 1 when a
- * signal interrupted the wait, -1 on error (logged).
+ * the listening socket <lfd>) is readable; its poll events go to
+ * *<revents>. Returns 0 when it is, 1 when a signal interrupted the wait,
+ * -1 on error (logged).
  */
 static int
-app_wait(const FCGX_Request *fx, int lfd, const sigset_t *mask)
+app_wait(const FCGX_Request *fx, int lfd, const sigset_t *mask,
+    short *revents)
 {
 	struct pollfd pfd;
 
 	pfd.fd = fx->ipcFd >= 0 ? fx->ipcFd : lfd;
-	pfd.events = POLLIN;
+	pfd.events = POLLIN | POLLRDHUP;
 	pfd.revents = 0;
+	*revents = 0;
 	if (ppoll(&pfd, 1, NULL, mask) == -1) {
 		if (errno == EINTR)
 			return 1;
 		log_warn("ppoll");
 		return -1;
 	}
+	*revents = pfd.revents;
 	return 0;
 }
 
@@ -1035,20 +1039,25 @@ app_masks_init(struct app_masks *m)
 }
 
 /*
- * Picks the mask for FCGX_Accept_r once app_wait() saw the fd readable.
- * On a kept connection with data, a request has begun: nothing may
- * interrupt reading it. A kept connection at EOF is closed here, so that
- * libfcgi never falls back to accept() with stop signals blocked. Returns
- * the mask, or NULL to go round again.
+ * Picks the mask for FCGX_Accept_r once app_wait() saw the fd readable
+ * (<revents>). On a kept connection with data, a request has begun:
+ * nothing may interrupt reading it. When the peer may have closed it, a
+ * peek tells the data of a request from EOF; a kept connection at EOF is
+ * closed here, so that libfcgi never falls back to accept() with stop
+ * signals blocked. Returns the mask, or NULL to go round again.
  */
 static const sigset_t *
-app_accept_mask(FCGX_Request *fx, const struct app_masks *m)
+app_accept_mask(FCGX_Request *fx, const struct app_masks *m, short revents)
 {
 	ssize_t n;
 	char c;
 
 	if (fx->ipcFd < 0)
 		return &m->accepting;
+	/* Data and no end in sight: a request, without a peek to tell. */
+	if ((revents & POLLIN) != 0 &&
+	    (revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0)
+		return &m->busy;
 	n = recv(fx->ipcFd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == 1)
 		return &m->busy;
@@ -1062,12 +1071,12 @@ app_accept_mask(FCGX_Request *fx, const struct app_masks *m)
  * (interrupted, stopping, kept connection closed), -1 on error.
  */
 static int
-app_accept(FCGX_Request *fx, const struct app_masks *m)
+app_accept(FCGX_Request *fx, const struct app_masks *m, short revents)
 {
 	const sigset_t *mask;
 	int rc;
 
-	if ((mask = app_accept_mask(fx, m)) == NULL)
+	if ((mask = app_accept_mask(fx, m, revents)) == NULL)
 		return 1;
 	/* On a kept connection the mask is already the busy one. */
 	if (mask != &m->busy)
@@ -1110,6 +1119,7 @@ app_worker_loop(const struct app *app, int fd)
 	FCGX_Request fx;
 	struct app_masks m;
 	sigset_t omask;
+	short revents;
 	int rc = 0, w;
 
 	if (FCGX_Init() != 0) {
@@ -1124,11 +1134,11 @@ app_worker_loop(const struct app *app, int fd)
 	while (rc == 0 && !pool_should_stop()) {
 		pool_worker_idle();
 		pool_worker_wait(fx.ipcFd >= 0);
-		if ((w = app_wait(&fx, fd, &m.waiting)) != 0) {
+		if ((w = app_wait(&fx, fd, &m.waiting, &revents)) != 0) {
 			rc = w == -1 ? 1 : 0;
 			continue;
 		}
-		if ((w = app_accept(&fx, &m)) == -1) {
+		if ((w = app_accept(&fx, &m, revents)) == -1) {
 			log_warn("accepting a request");
 			rc = 1;
 		} else if (w == 0) {
