@@ -31,10 +31,15 @@
 
 /* Catalogue order: oldest first, ties by insertion order, then id. */
 #define SQL_COUNT	"SELECT COUNT(*) FROM course"
-/* The page and, in a last column of every row, the count of all courses:
- * one round trip and one snapshot for both. */
+/*
+ * The page and, in a last column of every row, the count of all courses:
+ * one round trip and one snapshot for both. SQL_CACHE: a server with
+ * query_cache_type=DEMAND (README.md, Database) answers a page it
+ * answered before from its query cache until the next write to course;
+ * any other server ignores it.
+ */
 #define SQL_PAGE							\
-	"SELECT " COURSE_COLS ", (" SQL_COUNT ") FROM course "		\
+	"SELECT SQL_CACHE " COURSE_COLS ", (" SQL_COUNT ") FROM course "	\
 	"ORDER BY published_at, seq, course_id LIMIT ? OFFSET ?"
 #define SQL_ONE								\
 	"SELECT " COURSE_COLS " FROM course WHERE course_id = ?"
