@@ -46,6 +46,7 @@
 #include "app.h"
 #include "buf.h"
 #include "env.h"
+#include "jsonw.h"
 #include "log.h"
 #include "pool.h"
 #include "util.h"
@@ -774,6 +775,27 @@ app_ok(struct app_req *req, int status, json_t *body)
 }
 
 void
+app_ok_text(struct app_req *req, int status, const char *body, size_t len)
+{
+	const char *name = env_status_name(status);
+	struct buf b = BUF_INIT;
+
+	/* env_ok()'s envelope as json_dumps() writes it; a status name is
+	 * upper-case ASCII and '_', nothing to escape. */
+	buf_reserve(&b, len + strlen(name) + 32);
+	buf_append_str(&b, "{");
+	jsonw_key(&b, "httpStatus");
+	(void)jsonw_str(&b, name, strlen(name));
+	buf_append_str(&b, ",");
+	jsonw_key(&b, "responseBody");
+	buf_append(&b, body, len);
+	buf_append_str(&b, "}");
+	app_send_raw(req, status, "application/json", buf_data(&b),
+	    buf_avail(&b));
+	buf_release(&b);
+}
+
+void
 app_fail(struct app_req *req, int status, const char *fmt, ...)
 {
 	char msg[APP_MSG_MAX];
@@ -850,6 +872,19 @@ app_route(struct app_req *req)
 }
 
 /*
+ * Whether the request may come with a body: a CONTENT_LENGTH other than
+ * 0, or none with a Transfer-Encoding (a frontend that streams a chunked
+ * body unbuffered). The gateway always sends CONTENT_LENGTH with a body.
+ */
+static int
+app_has_body(struct app_req *req)
+{
+	return !app_body_empty(req) ||
+	    (app_param(req, "CONTENT_LENGTH") == NULL &&
+	    app_param(req, "HTTP_TRANSFER_ENCODING") != NULL);
+}
+
+/*
  * Skips what the handler left of STDIN, so that the next request on a
  * kept connection starts at a record boundary. Past APP_DRAIN_MAX, or on
  * a stream error, the connection is closed after this request instead.
@@ -863,8 +898,12 @@ app_drain(struct app_req *req)
 	int n;
 
 	/* The response goes out first: a client still sending a body the
-	 * handler refused (413, 415) gets its answer now, not after it. */
-	FCGX_FFlush(fx->out);
+	 * handler refused (413, 415) gets its answer now, not after it.
+	 * Without a body, STDIN holds just its end, which the frontend
+	 * sends with the request: then the response and FCGI_END_REQUEST
+	 * leave together in one write from FCGX_Finish_r. */
+	if (app_has_body(req))
+		FCGX_FFlush(fx->out);
 	do {
 		n = FCGX_GetStr(trash, sizeof(trash), fx->in);
 		total += n > 0 ? (size_t)n : 0;
@@ -955,23 +994,27 @@ app_stop_hook(void)
 
 /*
  * Waits, with every signal unblocked, until the kept connection (or else
- * the listening socket <lfd>) is readable. Returns 0 when it is, 1 when a
- * signal interrupted the wait, -1 on error (logged).
+ * the listening socket <lfd>) is readable; its poll events go to
+ * *<revents>. Returns 0 when it is, 1 when a signal interrupted the wait,
+ * -1 on error (logged).
  */
 static int
-app_wait(const FCGX_Request *fx, int lfd, const sigset_t *mask)
+app_wait(const FCGX_Request *fx, int lfd, const sigset_t *mask,
+    short *revents)
 {
 	struct pollfd pfd;
 
 	pfd.fd = fx->ipcFd >= 0 ? fx->ipcFd : lfd;
-	pfd.events = POLLIN;
+	pfd.events = POLLIN | POLLRDHUP;
 	pfd.revents = 0;
+	*revents = 0;
 	if (ppoll(&pfd, 1, NULL, mask) == -1) {
 		if (errno == EINTR)
 			return 1;
 		log_warn("ppoll");
 		return -1;
 	}
+	*revents = pfd.revents;
 	return 0;
 }
 
@@ -995,20 +1038,25 @@ app_masks_init(struct app_masks *m)
 }
 
 /*
- * Picks the mask for FCGX_Accept_r once app_wait() saw the fd readable.
- * On a kept connection with data, a request has begun: nothing may
- * interrupt reading it. A kept connection at EOF is closed here, so that
- * libfcgi never falls back to accept() with stop signals blocked. Returns
- * the mask, or NULL to go round again.
+ * Picks the mask for FCGX_Accept_r once app_wait() saw the fd readable
+ * (<revents>). On a kept connection with data, a request has begun:
+ * nothing may interrupt reading it. When the peer may have closed it, a
+ * peek tells the data of a request from EOF; a kept connection at EOF is
+ * closed here, so that libfcgi never falls back to accept() with stop
+ * signals blocked. Returns the mask, or NULL to go round again.
  */
 static const sigset_t *
-app_accept_mask(FCGX_Request *fx, const struct app_masks *m)
+app_accept_mask(FCGX_Request *fx, const struct app_masks *m, short revents)
 {
 	ssize_t n;
 	char c;
 
 	if (fx->ipcFd < 0)
 		return &m->accepting;
+	/* Data and no end in sight: a request, without a peek to tell. */
+	if ((revents & POLLIN) != 0 &&
+	    (revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0)
+		return &m->busy;
 	n = recv(fx->ipcFd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == 1)
 		return &m->busy;
@@ -1022,14 +1070,16 @@ app_accept_mask(FCGX_Request *fx, const struct app_masks *m)
  * (interrupted, stopping, kept connection closed), -1 on error.
  */
 static int
-app_accept(FCGX_Request *fx, const struct app_masks *m)
+app_accept(FCGX_Request *fx, const struct app_masks *m, short revents)
 {
 	const sigset_t *mask;
 	int rc;
 
-	if ((mask = app_accept_mask(fx, m)) == NULL)
+	if ((mask = app_accept_mask(fx, m, revents)) == NULL)
 		return 1;
-	sigprocmask(SIG_SETMASK, mask, NULL);
+	/* On a kept connection the mask is already the busy one. */
+	if (mask != &m->busy)
+		sigprocmask(SIG_SETMASK, mask, NULL);
 	/*
 	 * XXX a stop signal landing between this check and libfcgi's own
 	 * check right before accept() is missed when another worker took
@@ -1038,7 +1088,8 @@ app_accept(FCGX_Request *fx, const struct app_masks *m)
 	 * signals blocked. The master's drain timeout covers both.
 	 */
 	rc = pool_should_stop() ? 1 : FCGX_Accept_r(fx);
-	sigprocmask(SIG_SETMASK, &m->busy, NULL);
+	if (mask != &m->busy)
+		sigprocmask(SIG_SETMASK, &m->busy, NULL);
 	if (rc == 0)
 		return 0;
 	if (rc == 1 || pool_should_stop() || rc == -EINTR || rc == -EAGAIN ||
@@ -1067,6 +1118,7 @@ app_worker_loop(const struct app *app, int fd)
 	FCGX_Request fx;
 	struct app_masks m;
 	sigset_t omask;
+	short revents;
 	int rc = 0, w;
 
 	if (FCGX_Init() != 0) {
@@ -1081,11 +1133,11 @@ app_worker_loop(const struct app *app, int fd)
 	while (rc == 0 && !pool_should_stop()) {
 		pool_worker_idle();
 		pool_worker_wait(fx.ipcFd >= 0);
-		if ((w = app_wait(&fx, fd, &m.waiting)) != 0) {
+		if ((w = app_wait(&fx, fd, &m.waiting, &revents)) != 0) {
 			rc = w == -1 ? 1 : 0;
 			continue;
 		}
-		if ((w = app_accept(&fx, &m)) == -1) {
+		if ((w = app_accept(&fx, &m, revents)) == -1) {
 			log_warn("accepting a request");
 			rc = 1;
 		} else if (w == 0) {

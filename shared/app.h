@@ -189,6 +189,14 @@ void	 app_header(struct app_req *, const char *name, const char *value);
 
 /* Sends <status> with the success envelope around <body> (stolen). */
 void	 app_ok(struct app_req *, int status, json_t *body);
+/*
+ * Sends <status> with the success envelope of app_ok() around the <len>
+ * bytes at <body>: JSON text the caller serialised (jsonw.h), byte for
+ * byte what app_ok() would send for the same value. <body> stays the
+ * caller's.
+ */
+void	 app_ok_text(struct app_req *, int status, const char *body,
+	    size_t len);
 /* Sends <status> with the failure envelope and a formatted message. */
 void	 app_fail(struct app_req *, int status, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));

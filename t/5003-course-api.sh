@@ -236,6 +236,32 @@ test_expect_success 'update: unknown, malformed or missing id and bad fields are
 	expect_eq "$(json "j[\"responseBody\"][\"course\"][\"courseName\"]")" "Go Basics 2"
 '
 
+# qc_hits: the server's query cache hits so far.
+qc_hits() {
+	if [ "$(id -u)" -eq 0 ]; then u=root; else u=$(id -un); fi
+	mariadb --no-defaults --socket="$T/var/mariadb/mysqld.sock" \
+	    --user="$u" -N -B -e "SHOW GLOBAL STATUS LIKE 'Qcache_hits'" |
+	    cut -f2
+}
+
+# names: the course names of the list page in the last response.
+names() {
+	json "[c[\"courseName\"] for c in j[\"responseBody\"][\"courseList\"]]"
+}
+
+test_expect_success 'list: a page repeated comes from the query cache, and an update shows at once' '
+	L="$CM?pageNumber=0&limit=1000" &&
+	call "" GET "$L" >/dev/null && h0=$(qc_hits) && first=$(cat "$T/body") &&
+	call "" GET "$L" >/dev/null && expect_eq "$(cat "$T/body")" "$first" &&
+	test "$(qc_hits)" -gt "$h0" &&
+	names | grep -q "Go Basics 2" &&
+	expect_eq "$(post "$TA" "$CM/update" "{\"courseId\":\"$C\",\"courseName\":\"Go Basics 3\",\"courseFee\":2000,\"isEnrollmentEnabled\":false}")" 200 &&
+	call "" GET "$L" >/dev/null && names | grep -q "Go Basics 3" &&
+	! names | grep -q "Go Basics 2" &&
+	expect_eq "$(post "$TA" "$CM/update" "{\"courseId\":\"$C\",\"courseName\":\"Go Basics 2\",\"courseFee\":2000,\"isEnrollmentEnabled\":false}")" 200 &&
+	call "" GET "$L" >/dev/null && expect_eq "$(cat "$T/body")" "$first"
+'
+
 # --- 4.3 contents ----------------------------------------------------------
 test_expect_success 'content add: sequence defaults to max+1, 200 at the gateway' '
 	expect_eq "$(post "$TA" "$CC" "{\"courseId\":\"$C\",\"contentTitle\":\"L1\",\"contentType\":\"video/mp4\",\"contentUrl\":\"file-system-storage/a1.mp4\",\"contentId\":\"$NOPE\"}")" 200 &&

@@ -13,9 +13,11 @@
 
 #include "app.h"
 #include "authz.h"
+#include "buf.h"
 #include "course.h"
 #include "db.h"
 #include "fld.h"
+#include "jsonw.h"
 #include "log.h"
 #include "page.h"
 #include "svc.h"
@@ -29,8 +31,15 @@
 
 /* Catalogue order: oldest first, ties by insertion order, then id. */
 #define SQL_COUNT	"SELECT COUNT(*) FROM course"
+/*
+ * The page and, in a last column of every row, the count of all courses:
+ * one round trip and one snapshot for both. SQL_CACHE: a server with
+ * query_cache_type=DEMAND (README.md, Database) answers a page it
+ * answered before from its query cache until the next write to course;
+ * any other server ignores it.
+ */
 #define SQL_PAGE							\
-	"SELECT " COURSE_COLS " FROM course "				\
+	"SELECT SQL_CACHE " COURSE_COLS ", (" SQL_COUNT ") FROM course "	\
 	"ORDER BY published_at, seq, course_id LIMIT ? OFFSET ?"
 #define SQL_ONE								\
 	"SELECT " COURSE_COLS " FROM course WHERE course_id = ?"
@@ -229,6 +238,69 @@ course_json(const struct db_val *cols, size_t ncol)
 	return o;
 }
 
+/*
+ * Writes one non-NULL column <v> of kind <kind> to <out>, as
+ * course_value() maps it. 0, or -1 on bad data.
+ */
+static int
+course_value_write(struct buf *out, const struct db_val *v,
+    enum course_kind kind)
+{
+	char when[COURSE_TIME_LEN + 1];
+	long long n;
+
+	switch (kind) {
+	case CK_STR:
+		return jsonw_str(out, v->dv_s, v->dv_len);
+	case CK_BOOL:
+	case CK_INT:
+		if (course_ll(v->dv_s, &n) == -1)
+			return -1;
+		if (kind == CK_BOOL)
+			jsonw_bool(out, n != 0);
+		else
+			jsonw_int(out, n);
+		return 0;
+	case CK_TIME:
+		if (course_time(v->dv_s, when) == -1)
+			return -1;
+		return jsonw_str(out, when, COURSE_TIME_LEN);
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Appends the Course that course_json() makes of the COURSE_NCOLS columns
+ * <cols>, without an enrollment status (null), to <out> as JSON text: the
+ * very bytes json_dumps() writes for that object. 0, or -1 (logged as
+ * course_row_json() logs it) when a value cannot be mapped; <out> then
+ * holds part of it.
+ */
+static int
+course_write(struct buf *out, const struct db_val *cols)
+{
+	size_t i;
+
+	for (i = 0; i < COURSE_NCOLS; i++) {
+		buf_append(out, i == 0 ? "{" : ",", 1);
+		jsonw_key(out, course_keys[i].ck_key);
+		if (cols[i].dv_type == DB_T_NULL)
+			jsonw_null(out);
+		else if (course_value_write(out, &cols[i],
+		    course_keys[i].ck_kind) == -1) {
+			log_warnx("column %s: unexpected value",
+			    course_keys[i].ck_key);
+			return -1;
+		}
+	}
+	buf_append_str(out, ",");
+	jsonw_key(out, "enrollmentStatus");
+	jsonw_null(out);
+	buf_append_str(out, "}");
+	return 0;
+}
+
 /* Answers database failure <e> of <what> (<msg> for the log). */
 static void
 course_db_answer(struct app_req *req, enum db_err e, const char *what,
@@ -373,16 +445,29 @@ course_count_row(void *arg, const struct db_val *cols, size_t ncol)
 	return course_ll(cols[0].dv_s, arg);
 }
 
-/* Row callback: appends the Course to the JSON array at <arg>. */
-static int
-course_append_row(void *arg, const struct db_val *cols, size_t ncol)
-{
-	json_t *c;
+/* A page of the catalogue being read, for course_page_row(). */
+struct course_list {
+	struct buf	 cl_rows;	/* the Courses as JSON text, with
+					   commas between them */
+	long long	 cl_total;	/* COUNT(*) of the last row */
+};
 
-	if ((c = course_json(cols, ncol)) == NULL)
+/*
+ * Row callback of SQL_PAGE: the Course of the first COURSE_NCOLS columns
+ * goes to the list, the count of all courses in the last column to
+ * cl_total.
+ */
+static int
+course_page_row(void *arg, const struct db_val *cols, size_t ncol)
+{
+	struct course_list *cl = arg;
+
+	if (ncol != COURSE_NCOLS + 1 ||
+	    course_count_row(&cl->cl_total, cols + COURSE_NCOLS, 1) == -1)
 		return -1;
-	json_array_append_new(arg, c);
-	return 0;
+	if (buf_avail(&cl->cl_rows) > 0)
+		buf_append(&cl->cl_rows, ",", 1);
+	return course_write(&cl->cl_rows, cols);
 }
 
 /* Row callback: keeps the Course in the json_t * at <arg>. */
@@ -400,49 +485,69 @@ course_one_row(void *arg, const struct db_val *cols, size_t ncol)
 }
 
 /*
- * Appends page <pg> of the courses to <list>, knowing there are <total>.
- * A page past the end is empty without a query. Returns 0 or -1
+ * Reads page <pg> of the courses into <cl>: one statement, SQL_PAGE, that
+ * also counts them all. A page past the end has no row to carry the
+ * count, so then (and only then) COUNT(*) runs alone. Returns 0 or -1
  * (db_error() set).
  */
 static int
 course_page_fetch(struct course_svc *cs, const struct course_page *pg,
-    long long total, json_t *list)
+    struct course_list *cl)
 {
 	struct db_val p[2];
-	long long off;
+	long long off, n;
 
-	if (course_page_offset(pg, &off) == -1 || off >= total)
-		return 0;
+	cl->cl_total = 0;
+	/* Beyond any possible row count: no row, no page query. */
+	if (course_page_offset(pg, &off) == -1)
+		return db_exec(cs->cs_db, SQL_COUNT, NULL, 0, course_count_row,
+		    &cl->cl_total) == -1 ? -1 : 0;
 	p[0] = DB_INT(pg->cp_limit);
 	p[1] = DB_INT(off);
-	if (db_exec(cs->cs_db, SQL_PAGE, p, NITEMS(p), course_append_row,
-	    list) == -1)
+	if ((n = db_exec(cs->cs_db, SQL_PAGE, p, NITEMS(p), course_page_row,
+	    cl)) == -1)
+		return -1;
+	if (n == 0 && off > 0 && db_exec(cs->cs_db, SQL_COUNT, NULL, 0,
+	    course_count_row, &cl->cl_total) == -1)
 		return -1;
 	return 0;
 }
 
-/* GET /course?pageNumber=&limit=: one page of the catalogue. */
+/*
+ * GET /course?pageNumber=&limit=: one page of the catalogue, written as
+ * JSON text row by row (course_write()), without a jansson tree: this is
+ * the busiest public endpoint.
+ */
 static void
 course_list(struct app_req *req)
 {
 	struct course_svc *cs = req->r_ctx;
 	struct course_page pg = { 0, DEF_LIMIT };
-	long long total = 0;
-	json_t *list = NULL;
+	struct course_list cl = { BUF_INIT, 0 };
+	struct buf body = BUF_INIT;
 
 	if (course_page_parse(req, cs, LIST_FAIL, &pg) == -1)
 		goto done;
-	list = json_array();
-	if (db_exec(cs->cs_db, SQL_COUNT, NULL, 0, course_count_row,
-	    &total) == -1 ||
-	    course_page_fetch(cs, &pg, total, list) == -1) {
+	if (course_page_fetch(cs, &pg, &cl) == -1) {
 		course_db_fail(req, cs, "course list");
 		goto done;
 	}
-	app_ok(req, 200, json_pack("{s:I, s:O}", "totalCount",
-	    (json_int_t)total, "courseList", list));
+	/* json_pack("{s:I, s:O}", "totalCount", ..., "courseList", ...) */
+	buf_reserve(&body, buf_avail(&cl.cl_rows) + 64);
+	buf_append_str(&body, "{");
+	jsonw_key(&body, "totalCount");
+	jsonw_int(&body, cl.cl_total);
+	buf_append_str(&body, ",");
+	jsonw_key(&body, "courseList");
+	buf_append_str(&body, "[");
+	if (buf_avail(&cl.cl_rows) > 0)
+		buf_append(&body, buf_data(&cl.cl_rows),
+		    buf_avail(&cl.cl_rows));
+	buf_append_str(&body, "]}");
+	app_ok_text(req, 200, buf_data(&body), buf_avail(&body));
 done:
-	json_decref(list);
+	buf_release(&body);
+	buf_release(&cl.cl_rows);
 }
 
 /*
