@@ -62,9 +62,12 @@ sweep_add_names(struct sweep_list *sl, json_t *files, json_t *keep)
 	json_t *v;
 	size_t i;
 
-	if (!json_is_array(files) ||
-	    json_array_size(files) > (size_t)sl->sl_limit) {
-		sl->sl_why = "no files array, or more names than asked for";
+	if (!json_is_array(files)) {
+		sl->sl_why = "no files array";
+		return -1;
+	}
+	if (json_array_size(files) > (size_t)sl->sl_limit) {
+		sl->sl_why = "more names than asked for";
 		return -1;
 	}
 	json_array_foreach(files, i, v) {
@@ -93,7 +96,11 @@ sweep_add_page(struct sweep_list *sl, const struct buf *body, json_t *keep)
 	size_t n;
 	int rc = -1;
 
-	j = json_loadb(buf_data(body), buf_avail(body), 0, NULL);
+	if ((j = json_loadb(buf_data(body), buf_avail(body), 0, NULL)) ==
+	    NULL) {
+		sl->sl_why = "not JSON";
+		return -1;
+	}
 	rb = json_object_get(j, "responseBody");
 	files = json_object_get(rb, "files");
 	next = json_object_get(rb, "next");
