@@ -29,8 +29,9 @@ mrefs_parse(struct app_req *req, struct mrefs *mr)
 	char after[MEDIA_NAME_MAX + 1];
 	int rc;
 
-	if (app_query_int(req, "limit", MREFS_LIMIT_DEF, &mr->mr_limit) ==
-	    -1 || mr->mr_limit < 1 || mr->mr_limit > MREFS_LIMIT_MAX) {
+	if (app_query_int(req, "limit", MREFS_LIMIT_DEF,
+	    &mr->mr_limit) == -1 || mr->mr_limit < 1 ||
+	    mr->mr_limit > MREFS_LIMIT_MAX) {
 		app_fail(req, 400, "Invalid value for limit: must be an "
 		    "integer from 1 to %d", MREFS_LIMIT_MAX);
 		return -1;

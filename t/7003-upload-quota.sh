@@ -217,13 +217,13 @@ test_expect_success 'sweep: keeps referenced, manifest and young files, removes 
 	done &&
 	touch -d "-1 hour" "$M"/*.jp*g "$M"/*.mp4 &&
 	touch "$M/young.jpg" &&
-	"$BIN/elp-content" -c "$T/conf/services/content.xml" sweep 2>"$T/sweep.err" &&
+	"$BIN/elp-content" -c "$T/conf/services/content.xml" sweep 2>"$T/log/sweep.log" &&
 	for f in banner lecture photo keep-me young; do
 		test -f "$M/$f.jpg" || { echo "$f removed"; return 1; }
 	done &&
 	! test -e "$M/orphan.jpg" &&
 	expect_eq "$(sql elp_content "SELECT COUNT(*) FROM file WHERE name = \"orphan.jpg\"")" 0 &&
-	grep -q "removed orphan.jpg" "$T/sweep.err" &&
+	grep -q "removed orphan.jpg" "$T/log/sweep.log" &&
 	# The uploads of the tests above are referenced by nothing and old now.
 	expect_eq "$(ls "$M" | grep -c "^[0-9a-f]\{32\}\.jpg")" 0 &&
 	test -f "$M/dummy-video-1.mp4"
@@ -233,8 +233,8 @@ test_expect_success 'sweep: a reference list that cannot be read removes nothing
 	cp "$JPG" "$M/orphan2.jpg" && touch -d "-1 hour" "$M/orphan2.jpg" &&
 	sed "s|/internal/user/media-refs|/internal/nobody/media-refs|" \
 	    "$T/conf/services/content.xml" >"$T/conf/services/content-bad.xml" &&
-	! "$BIN/elp-content" -c "$T/conf/services/content-bad.xml" sweep 2>"$T/sweep2.err" &&
-	grep -q "nothing removed" "$T/sweep2.err" &&
+	! "$BIN/elp-content" -c "$T/conf/services/content-bad.xml" sweep 2>"$T/log/sweep2.log" &&
+	grep -q "nothing removed" "$T/log/sweep2.log" &&
 	test -f "$M/orphan2.jpg"
 '
 
@@ -320,16 +320,16 @@ test_expect_success 'sweep in pages: a file named only on a later page stays, un
 	sed "s|<sweep |<sweep page-size=\"2\" max-pages=\"2\" |" \
 	    "$T/conf/services/content.xml" >"$T/conf/services/content-short.xml" &&
 	"$BIN/elp-content" -t -c "$T/conf/services/content-short.xml" &&
-	! "$BIN/elp-content" -c "$T/conf/services/content-short.xml" sweep 2>"$T/sweep3.err" &&
-	grep -q "more than 2 pages (<sweep max-pages>); nothing removed" "$T/sweep3.err" &&
+	! "$BIN/elp-content" -c "$T/conf/services/content-short.xml" sweep 2>"$T/log/sweep3.log" &&
+	grep -q "more than 2 pages (<sweep max-pages>); nothing removed" "$T/log/sweep3.log" &&
 	test -f "$M/orphan3.jpg" &&
 	sed "s|<sweep |<sweep page-size=\"2\" |" \
 	    "$T/conf/services/content.xml" >"$T/conf/services/content-paged.xml" &&
-	"$BIN/elp-content" -c "$T/conf/services/content-paged.xml" sweep 2>"$T/sweep4.err" &&
+	"$BIN/elp-content" -c "$T/conf/services/content-paged.xml" sweep 2>"$T/log/sweep4.log" &&
 	for f in zz-late zz-photo Zeta zeta Shared; do
 		test -f "$M/$f.jpg" || { echo "$f removed"; return 1; }
 	done &&
-	! test -e "$M/orphan3.jpg" && grep -q "removed orphan3.jpg" "$T/sweep4.err" &&
+	! test -e "$M/orphan3.jpg" && grep -q "removed orphan3.jpg" "$T/log/sweep4.log" &&
 	grep -q "/internal/course/media-refs?limit=2&after=zeta.jpg" "$T/log/access.log" &&
 	grep -q "/internal/user/media-refs?limit=2&after=" "$T/log/access.log"
 '
@@ -337,9 +337,9 @@ test_expect_success 'sweep in pages: a file named only on a later page stays, un
 test_expect_success 'sweep: page-size and max-pages out of bounds are refused with file:line' '
 	sed "s|<sweep |<sweep page-size=\"10001\" max-pages=\"0\" |" \
 	    "$T/conf/services/content.xml" >"$T/conf/services/content-bounds.xml" &&
-	! "$BIN/elp-content" -t -c "$T/conf/services/content-bounds.xml" 2>"$T/bounds.err" &&
-	grep -q "content-bounds.xml:[0-9]*:.*page-size" "$T/bounds.err" &&
-	grep -q "content-bounds.xml:[0-9]*:.*max-pages" "$T/bounds.err"
+	! "$BIN/elp-content" -t -c "$T/conf/services/content-bounds.xml" 2>"$T/log/bounds.log" &&
+	grep -q "content-bounds.xml:[0-9]*:.*page-size" "$T/log/bounds.log" &&
+	grep -q "content-bounds.xml:[0-9]*:.*max-pages" "$T/log/bounds.log"
 '
 
 PEER_PORT=$(free_port)
@@ -352,20 +352,20 @@ test_expect_success 'sweep: a later page that fails, is malformed or does not ad
 	for fault in status garbage stuck skip unsorted nonext toomany; do
 		sed "s|<sweep refs=\"|<sweep page-size=\"2\" refs=\"http://127.0.0.1:$PEER_PORT/$fault |" \
 		    "$T/conf/services/content.xml" >"$T/conf/services/content-$fault.xml" &&
-		! "$BIN/elp-content" -c "$T/conf/services/content-$fault.xml" sweep 2>"$T/sweep-$fault.err" &&
-		grep -q "reference list http://127.0.0.1:$PEER_PORT/$fault?limit=2&after=peer-2.jpg: .*nothing removed" "$T/sweep-$fault.err" &&
+		! "$BIN/elp-content" -c "$T/conf/services/content-$fault.xml" sweep 2>"$T/log/sweep-$fault.log" &&
+		grep -q "reference list http://127.0.0.1:$PEER_PORT/$fault?limit=2&after=peer-2.jpg: .*nothing removed" "$T/log/sweep-$fault.log" &&
 		test -f "$M/orphan4.jpg" || { echo "$fault"; return 1; }
 	done &&
-	grep -q "not 200 (status 500)" "$T/sweep-status.err" &&
-	grep -q "not JSON" "$T/sweep-garbage.err" &&
-	grep -q "next is missing or not the last name" "$T/sweep-nonext.err" &&
-	grep -q "next is missing or not the last name" "$T/sweep-stuck.err" &&
-	grep -q "next is missing or not the last name" "$T/sweep-skip.err" &&
-	grep -q "not after the one before" "$T/sweep-unsorted.err" &&
-	grep -q "more names than asked for" "$T/sweep-toomany.err" &&
+	grep -q "not 200 (status 500)" "$T/log/sweep-status.log" &&
+	grep -q "not JSON" "$T/log/sweep-garbage.log" &&
+	grep -q "next is missing or not the last name" "$T/log/sweep-nonext.log" &&
+	grep -q "next is missing or not the last name" "$T/log/sweep-stuck.log" &&
+	grep -q "next is missing or not the last name" "$T/log/sweep-skip.log" &&
+	grep -q "not after the one before" "$T/log/sweep-unsorted.log" &&
+	grep -q "more names than asked for" "$T/log/sweep-toomany.log" &&
 	sed "s|<sweep refs=\"|<sweep page-size=\"2\" refs=\"http://127.0.0.1:$PEER_PORT/good |" \
 	    "$T/conf/services/content.xml" >"$T/conf/services/content-good.xml" &&
-	"$BIN/elp-content" -c "$T/conf/services/content-good.xml" sweep 2>"$T/sweep-good.err" &&
+	"$BIN/elp-content" -c "$T/conf/services/content-good.xml" sweep 2>"$T/log/sweep-good.log" &&
 	! test -e "$M/orphan4.jpg" && test -f "$M/peer-1.jpg" && test -f "$M/peer-3.jpg"
 '
 
