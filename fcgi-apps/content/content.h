@@ -44,6 +44,8 @@ struct content_cfg {
 	uint64_t	 cc_sw_timeout;	/* <sweep timeout>, ms */
 	char		*cc_sw_manifest; /* <sweep manifest>, "": none */
 	char		*cc_sw_refs;	/* <sweep refs>: URLs, "": none */
+	int64_t		 cc_sw_page;	/* <sweep page-size>: names a page */
+	int64_t		 cc_sw_pages;	/* <sweep max-pages>: pages a list */
 	/* Derived when loaded: the accepted types. */
 	const struct media_type *cc_allowed[16];
 	size_t		 cc_nallowed;

@@ -23,6 +23,7 @@
 #include "content.h"
 #include "db.h"
 #include "log.h"
+#include "mrefs.h"
 #include "pool.h"
 #include "svc.h"
 #include "util.h"
@@ -74,6 +75,8 @@ static const struct cfg_key sweep_keys[] = {
 	K("timeout", CFG_T_DURATION, "10s", 1, 600000, cc_sw_timeout),
 	K("manifest", CFG_T_PATH, "", 0, 0, cc_sw_manifest),
 	K("refs", CFG_T_STR, "", 0, 0, cc_sw_refs),
+	K("page-size", CFG_T_INT, "1000", 1, MREFS_LIMIT_MAX, cc_sw_page),
+	K("max-pages", CFG_T_INT, "10000", 1, 10000000, cc_sw_pages),
 };
 
 #undef K

@@ -241,8 +241,8 @@ void	 audit_list(struct app_req *req);
 /* media.c: GET /internal/media/{fileName}, the media rule for elp-content
  * (docs/contract/api.md 4.6.2). */
 void	 media_access(struct app_req *req);
-/* GET /internal/media-refs: {"files":[name, ...]} of every stored file
- * a course or a lecture names (for the sweep in elp-content). */
+/* GET /internal/media-refs: one page of the stored files a course or a
+ * lecture names, keyset-paged (shared/mrefs.h; the sweep in elp-content). */
 void	 media_refs(struct app_req *req);
 
 #endif

@@ -25,14 +25,15 @@
 #include "db.h"
 #include "log.h"
 #include "media.h"
+#include "mrefs.h"
 #include "util.h"
 
 #define SQL_REFERENCED							\
 	"SELECT 1 FROM course_content WHERE content_url = ? LIMIT 1"
+/* Banners and lecture media, distinct across both (mrefs.h). */
 #define SQL_REFS							\
-	"SELECT image_url FROM course WHERE image_url IS NOT NULL "	\
-	"UNION SELECT content_url FROM course_content "		\
-	"WHERE content_url IS NOT NULL"
+	MREFS_QUERY(MREFS_SELECT("image_url", "course") " UNION "	\
+	    MREFS_SELECT("content_url", "course_content"))
 #define SQL_ENROLLED							\
 	"SELECT 1 FROM course_content c JOIN enrollment e "		\
 	"ON e.course_id = c.course_id WHERE c.content_url = ? "		\
@@ -119,35 +120,19 @@ media_access(struct app_req *req)
 		media_answer(req, 1, r ? "granted" : "denied");
 }
 
-/* Adds the file name of stored URL cols[0] to the array <arg>. */
-static int
-media_ref_row(void *arg, const struct db_val *cols, size_t ncol)
-{
-	size_t n = sizeof(MEDIA_URL_PREFIX) - 1;
-
-	if (ncol == 1 && cols[0].dv_type == DB_T_STR &&
-	    strncmp(cols[0].dv_s, MEDIA_URL_PREFIX, n) == 0 &&
-	    media_name_ok(cols[0].dv_s + n))
-		json_array_append_new(arg, json_string(cols[0].dv_s + n));
-	return 0;
-}
-
 /*
- * GET /internal/media-refs: the stored files this service's rows name
- * (course banners and lecture media), for the sweep of unreferenced files in elp-content. On the
+ * GET /internal/media-refs?after=&limit=: one page of the stored files
+ * this service's rows name (course banners and lecture media), for the
+ * sweep of unreferenced files in elp-content (shared/mrefs.h). On the
  * gateway's admin listener only, like /internal/media.
- * XXX the whole list in one answer: fine for thousands of rows.
  */
 void
 media_refs(struct app_req *req)
 {
 	struct course_svc *s = req->r_ctx;
-	json_t *files = json_array();
+	struct mrefs mr;
 
-	if (db_exec(s->cs_db, SQL_REFS, NULL, 0, media_ref_row, files) == -1) {
-		json_decref(files);
+	if (mrefs_parse(req, &mr) == 0 &&
+	    mrefs_answer(req, s->cs_db, SQL_REFS, 2, &mr) == -1)
 		course_db_fail(req, s, "media references");
-		return;
-	}
-	app_ok(req, 200, json_pack("{s:o}", "files", files));
 }

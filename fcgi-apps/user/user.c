@@ -20,6 +20,7 @@
 #include "log.h"
 #include "evq.h"
 #include "media.h"
+#include "mrefs.h"
 #include "pwrule.h"
 #include "svc.h"
 #include "user.h"
@@ -67,6 +68,7 @@
 	"UPDATE `user` SET first_name = ?, last_name = ?, gender = ?, "	\
 	"date_of_birth = ? WHERE user_id = ?"
 #define SQL_IMAGE	"UPDATE `user` SET image_url = ? WHERE user_id = ?"
+#define SQL_REFS	MREFS_QUERY(MREFS_SELECT("image_url", "`user`"))
 
 static void	user_register(struct app_req *);
 static void	user_register_admin(struct app_req *);
@@ -1059,37 +1061,18 @@ user_health(struct app_req *req)
 	svc_health(req, us->us_db);
 }
 
-/* Adds the file name of stored URL cols[0] to the array <arg>. */
-static int
-user_ref_row(void *arg, const struct db_val *cols, size_t ncol)
-{
-	size_t n = sizeof(MEDIA_URL_PREFIX) - 1;
-
-	if (ncol == 1 && cols[0].dv_type == DB_T_STR &&
-	    strncmp(cols[0].dv_s, MEDIA_URL_PREFIX, n) == 0 &&
-	    media_name_ok(cols[0].dv_s + n))
-		json_array_append_new(arg, json_string(cols[0].dv_s + n));
-	return 0;
-}
-
 /*
- * GET /internal/media-refs: the stored files profile pictures name, for
- * the sweep of unreferenced files in elp-content. On the gateway's admin
- * listener only.
- * XXX the whole list in one answer: fine for thousands of users.
+ * GET /internal/media-refs?after=&limit=: one page of the stored files
+ * profile pictures name, for the sweep of unreferenced files in
+ * elp-content (shared/mrefs.h). On the gateway's admin listener only.
  */
 static void
 user_media_refs(struct app_req *req)
 {
 	struct user_svc *us = req->r_ctx;
-	json_t *files = json_array();
+	struct mrefs mr;
 
-	if (db_exec(us->us_db, "SELECT DISTINCT image_url FROM `user` "
-	    "WHERE image_url IS NOT NULL", NULL, 0, user_ref_row, files) ==
-	    -1) {
-		json_decref(files);
+	if (mrefs_parse(req, &mr) == 0 &&
+	    mrefs_answer(req, us->us_db, SQL_REFS, 1, &mr) == -1)
 		user_db_fail(req, us, "media references");
-		return;
-	}
-	app_ok(req, 200, json_pack("{s:o}", "files", files));
 }
