@@ -24,8 +24,8 @@
  * above max-spare; ondemand starts none and watches the listening socket
  * while no worker is idle, spawning one per connection that finds none,
  * and retires workers idle for idle-timeout. A worker that leaves the
- * idle ones short signals the master (SIGUSR2), so shortage is met at
- * once rather than at the next tick. The master takes its signals through
+ * idle ones short signals the master (SIGUSR2), so a shortage that lasts
+ * POOL_SHORT_GRACE_MS is met then rather than at the next tick. The master takes its signals through
  * a signalfd, so one poll() waits for them, the listening socket and the
  * next deadline.
  */
@@ -69,6 +69,8 @@
 #define POOL_KILLED		UINT64_MAX	/* po_kill_at once SIGKILLed */
 #define POOL_SB_SLOTS		(2 * POOL_MAX_WORKERS)	/* two generations */
 #define POOL_TICK_MS		1000	/* the process manager's second */
+#define POOL_SHORT_GRACE_MS	50	/* dynamic: a shortage lasts this long
+					 * before a spare is started for it */
 
 #define POOL_SB_EMPTY		0	/* slot free */
 #define POOL_SB_STARTING	1	/* forked, counts as idle */
@@ -191,6 +193,8 @@ struct pool {
 	int64_t			 p_rate;	/* dynamic: spawns this second */
 	int64_t			 p_spawned;	/* dynamic: spawned this second */
 	int			 p_at_max;	/* max-children reached, logged */
+	uint64_t		 p_short_since;	/* dynamic: fewer spares than
+						 * min-spare since (ms), or 0 */
 	struct pool_old		*p_old;		/* background being retired */
 	size_t			 p_nold;
 	size_t			 p_oldcap;
@@ -1143,6 +1147,23 @@ pool_manage_dynamic(struct pool *p, int tick)
 				n = (int)q;
 			burst = 1;
 		}
+		/*
+		 * Without a connection waiting, the shortage may be one
+		 * short request (a health check holds the spare for a
+		 * millisecond): a spare started for it would be retired
+		 * again a second later, over and over. So it must last
+		 * POOL_SHORT_GRACE_MS first. A connection that then finds
+		 * no worker in accept() is not kept waiting: the master
+		 * watches the socket and starts one at once (above, or in
+		 * pool_step()).
+		 */
+		if (!burst) {
+			if (p->p_short_since == 0)
+				p->p_short_since = util_now_ms();
+			if (util_now_ms() - p->p_short_since <
+			    POOL_SHORT_GRACE_MS)
+				return;
+		}
 		if (n > max - total) {
 			n = max - total;
 			if (!p->p_at_max) {
@@ -1156,8 +1177,10 @@ pool_manage_dynamic(struct pool *p, int tick)
 			n = (int)(p->p_rate - p->p_spawned);
 		if (n > 0 && util_now_ms() >= p->p_pace.pp_restart_at)
 			p->p_spawned += pool_spawn_n(p, n);
-	} else
+	} else {
 		p->p_at_max = 0;
+		p->p_short_since = 0;
+	}
 	/* Spares are the workers in accept(): one on a kept connection
 	 * serves its client, which closes it when idle (backend-idle). */
 	if (tick && idle > cfg->pc_max_spare)
@@ -1709,6 +1732,9 @@ pool_timeout(const struct pool *p)
 			next = p->p_pace.pp_restart_at;
 		if (pool_tick_ms(p) > 0 && p->p_tick_at < next)
 			next = p->p_tick_at;
+		if (p->p_short_since != 0 &&
+		    p->p_short_since + POOL_SHORT_GRACE_MS < next)
+			next = p->p_short_since + POOL_SHORT_GRACE_MS;
 		if (p->p_bg != NULL && p->p_bg_pid == 0 &&
 		    p->p_bg_pace.pp_restart_at < next)
 			next = p->p_bg_pace.pp_restart_at;

@@ -12,7 +12,11 @@
 #  - ondemand (max-children 3, idle-timeout 1s): no worker at start, one
 #    for the first connection, none again after the idle timeout;
 #  - static with max-requests 3: the worker is replaced (a new PID) after
-#    3 requests and no request fails.
+#    3 requests and no request fails;
+#  - dynamic with one spare under the gateway's health checks every
+#    100 ms (a fresh connection each, held for a millisecond): the same
+#    worker serves them all, none is started for a check and retired a
+#    second later.
 . "$(dirname "$0")/lib.sh"
 
 # children PID: how many processes PID has forked and not reaped.
@@ -46,10 +50,13 @@ test_expect_success 'start dynamic, ondemand and recycling pools and a gateway' 
 	spawn od "$HELPERS/fcgi-echo" -l "unix:$T/run/od.sock" -p ondemand \
 	    -M 3 -i 1000 &&
 	spawn rec "$HELPERS/fcgi-echo" -l "unix:$T/run/rec.sock" -w 1 -r 3 &&
+	spawn hck "$HELPERS/fcgi-echo" -l "unix:$T/run/hck.sock" -p dynamic \
+	    -M 3 -s 1 -n 1 -x 1 &&
+	wait_for test -S "$T/run/hck.sock" &&
 	wait_for test -S "$T/run/dyn.sock" &&
 	wait_for test -S "$T/run/od.sock" &&
 	wait_for test -S "$T/run/rec.sock" &&
-	r="" && for s in dyn od rec; do
+	r="" && for s in dyn od rec hck; do
 		r="$r
   <route listen=\"api\" prefix=\"/$s\" service=\"$s\" rewrite=\"/\"/>
   <route listen=\"admin\" prefix=\"/status/$s\" service=\"$s\" rewrite=\"/pool-status\"/>"
@@ -57,7 +64,8 @@ test_expect_success 'start dynamic, ondemand and recycling pools and a gateway' 
 	ROUTES="$r" \
 	SERVICES_EXTRA="  <service name=\"dyn\"><health enabled=\"no\"/><instance address=\"unix:$T/run/dyn.sock\" maxconn=\"6\"/></service>
   <service name=\"od\"><health enabled=\"no\"/><instance address=\"unix:$T/run/od.sock\" maxconn=\"3\"/></service>
-  <service name=\"rec\"><health enabled=\"no\"/><instance address=\"unix:$T/run/rec.sock\" maxconn=\"1\"/></service>" \
+  <service name=\"rec\"><health enabled=\"no\"/><instance address=\"unix:$T/run/rec.sock\" maxconn=\"1\"/></service>
+  <service name=\"hck\"><health path=\"/small\" interval=\"100ms\" timeout=\"100ms\"/><instance address=\"unix:$T/run/hck.sock\" maxconn=\"2\"/></service>" \
 	GW_TIMEOUTS="header=\"5s\" body-idle=\"5s\" keepalive=\"30s\" connect=\"1s\" response=\"10s\" drain=\"5s\" queue=\"5s\" backend-idle=\"1s\"" \
 	gateway_up
 '
@@ -152,6 +160,15 @@ test_expect_success 'max-requests: a new worker after 3 requests, none failed' '
 	[ "$p1" != "$p2" ] &&
 	[ "$(grep -c "recycled after 3 requests" "$T/log/rec.log")" -ge 2 ] &&
 	! grep -q "exited with" "$T/log/rec.log"
+'
+
+test_expect_success 'dynamic: health checks neither start nor retire workers' '
+	until_n 5 test "$(children $pid_hck)" -eq 1 &&
+	w1=$(ps --ppid $pid_hck -o pid= | tr -d " ") &&
+	sleep 3 &&
+	expect_eq "$(ps --ppid $pid_hck -o pid= | tr -d " ")" "$w1" &&
+	status hck &&
+	[ "$(json "j[\"responseBody\"][\"acceptedRequests\"]")" -ge 20 ]
 '
 
 test_done
