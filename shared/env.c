@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "env.h"
+#include "jsonw.h"
 #include "util.h"
 
 struct env_status {
@@ -122,44 +123,6 @@ env_reason(int code)
 }
 
 /*
- * Returns the length (1-4) of the well-formed UTF-8 sequence at the start
- * of the <len> bytes at <s>, or 0 when the first byte does not begin one
- * (stray continuation, overlong form, surrogate, above U+10FFFF, cut short).
- */
-static size_t
-env_utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	/* The second byte's range excludes overlongs and surrogates. */
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-/*
  * Appends <msg> to <out> as the body of a JSON string: '"' and '\' are
  * escaped, control characters become \u00XX, valid UTF-8 is copied and
  * each invalid byte becomes U+FFFD. With <escape> 0 only the UTF-8 repair
@@ -172,7 +135,7 @@ env_put_text(struct buf *out, const char *msg, int escape)
 	size_t len = strlen(msg), run = 0, n;
 
 	while (run < len) {
-		n = env_utf8_len(s + run, len - run);
+		n = jsonw_utf8_len(s + run, len - run);
 		if (n != 0 && (!escape || (s[run] >= 0x20 && s[run] != '"' &&
 		    s[run] != '\\' && s[run] != 0x7f))) {
 			run += n;

@@ -10,12 +10,8 @@
 #include "buf.h"
 #include "jsonw.h"
 
-/*
- * Length (1-4) of the well-formed UTF-8 sequence at the start of the
- * <len> bytes at <s>, or 0 (stray continuation, overlong form, surrogate,
- * above U+10FFFF, cut short): jansson's utf8_check_first/_full.
- */
-static size_t
+/* jansson's utf8_check_first/_full, in one (contract in jsonw.h). */
+size_t
 jsonw_utf8_len(const unsigned char *s, size_t len)
 {
 	unsigned char lo = 0x80, hi = 0xbf;

@@ -16,6 +16,13 @@
 #include "buf.h"
 
 /*
+ * Length (1-4) of the well-formed UTF-8 sequence at the start of the
+ * <len> (>= 1) bytes at <s>, or 0 when none begins there (stray
+ * continuation, overlong form, surrogate, above U+10FFFF, cut short).
+ */
+size_t	jsonw_utf8_len(const unsigned char *s, size_t len);
+
+/*
  * Appends the <len> bytes at <s> as a JSON string, quotes included: '"',
  * '\' and the control characters escaped as jansson escapes them, the
  * rest copied. Returns 0, or -1 when <s> is not well-formed UTF-8
