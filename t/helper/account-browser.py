@@ -13,6 +13,8 @@ import sys
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import (StaleElementReferenceException,
+                                        WebDriverException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -50,7 +52,22 @@ def submit(form):
     notes of the last answer would match at once)."""
     old = drv.find_element(By.TAG_NAME, "html")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait(EC.staleness_of(old))
+    wait(lambda d: gone(old))
+
+
+def gone(el):
+    """Whether <el> has left the document. chromedriver reports a node
+    caught while it is being detached as an inspector error, not as a
+    stale element: both mean the old page is going."""
+    try:
+        el.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as e:
+        if "does not belong to the document" in str(e):
+            return True
+        raise
 
 
 def rows():
